@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package songd needs to build, run and test.
+# Idempotent: packages already present are skipped, so a second run is quick.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+  libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libpq-dev
+  # song engine and audio
+  libfluidsynth-dev libespeak-ng-dev librubberband-dev libsndfile1-dev libebur128-dev
+  timgm6mb-soundfont
+  # tests and benchmarks
+  curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
+  postgresql
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,423 @@
+#include "core/config.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <set>
+
+extern char** environ;
+
+namespace songd::core {
+namespace {
+
+std::string Lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+std::string Trim(std::string_view s) {
+    size_t b = 0, e = s.size();
+    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+    return std::string(s.substr(b, e - b));
+}
+
+/// Reads variables and turns the first bad one into a ConfigError.
+class Reader {
+public:
+    explicit Reader(const Environment& env) : env_(env) {}
+
+    const std::string* Raw(const std::string& name) const {
+        auto it = env_.find(name);
+        return it == env_.end() ? nullptr : &it->second;
+    }
+
+    [[noreturn]] void Fail(const std::string& name, const std::string& value,
+                           const std::string& allowed) const {
+        std::string shown = IsSecretVariable(name) ? "<hidden>" : "'" + value + "'";
+        throw ConfigError("invalid configuration: " + name + "=" + shown + ": " + allowed);
+    }
+
+    void String(const std::string& name, std::string& out) const {
+        if (auto* v = Raw(name)) out = *v;
+    }
+
+    void Bool(const std::string& name, bool& out) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        std::string s = Lower(Trim(*v));
+        if (s == "true" || s == "1" || s == "yes" || s == "on") {
+            out = true;
+        } else if (s == "false" || s == "0" || s == "no" || s == "off") {
+            out = false;
+        } else {
+            Fail(name, *v, "must be true or false");
+        }
+    }
+
+    void Int(const std::string& name, int& out, long lo, long hi) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        std::string s = Trim(*v);
+        long value = 0;
+        auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+        if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || value < lo ||
+            value > hi) {
+            Fail(name, *v,
+                 "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+        }
+        out = static_cast<int>(value);
+    }
+
+    void Choice(const std::string& name, std::string& out, const std::vector<std::string>& allowed,
+                bool lower = true) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        std::string s = Trim(*v);
+        if (lower) s = Lower(s);
+        if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
+            std::string list;
+            for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+            Fail(name, *v, "must be one of " + list);
+        }
+        out = s;
+    }
+
+    void Path(const std::string& name, std::string& out) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        if (v->empty() || v->find('\0') != std::string::npos) Fail(name, *v, "must be a path");
+        out = *v;
+    }
+
+    void Url(const std::string& name, std::string& out, bool allow_empty) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        std::string s = Trim(*v);
+        if (s.empty() && allow_empty) {
+            out.clear();
+            return;
+        }
+        bool ok = (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) &&
+                  s.find_first_of(" \t\r\n") == std::string::npos;
+        auto host_start = s.find("://") + 3;
+        if (ok && (host_start >= s.size() || s[host_start] == '/')) ok = false;
+        if (!ok) Fail(name, *v, "must be an http:// or https:// URL with a host");
+        while (!s.empty() && s.back() == '/') s.pop_back();
+        out = s;
+    }
+
+    void UrlPath(const std::string& name, std::string& out, bool allow_root) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        std::string s = Trim(*v);
+        bool ok = !s.empty() && s.front() == '/' && s.find_first_of(" ?#%\t") == std::string::npos &&
+                  s.find("//") == std::string::npos;
+        if (ok && s.size() > 1 && s.back() == '/') ok = false;
+        if (ok && s == "/" && !allow_root) ok = false;
+        if (!ok) Fail(name, *v, "must be a path such as /api/v1: a leading /, no trailing /");
+        out = (s == "/") ? "" : s;
+    }
+
+private:
+    const Environment& env_;
+};
+
+const std::vector<std::string> kVariables = {
+    "HOST", "PORT", "API_PREFIX", "DEBUG", "DEVICE", "LOG_LEVEL", "LOG_FORMAT",
+    "ENABLE_RATE_LIMIT", "RATE_LIMIT_PER_HOUR", "API_KEY", "CORS_ORIGINS", "ENABLE_METRICS",
+    "METRICS_PATH", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
+    "REQUIRE_PAYMENT_FOR_GENERATION", "S3_ENABLED", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY",
+    "S3_SECRET_KEY", "S3_PREFIX", "FILE_RETENTION_DAYS", "CLEANUP_ENABLED",
+    "CLEANUP_INTERVAL_HOURS", "GENERATION_TIMEOUT", "MAX_BATCH_SIZE", "DEFAULT_AUDIO_LENGTH",
+    "MAX_AUDIO_LENGTH", "OUTPUT_DIR", "DATABASE_URL", "WORKERS", "ENGINE", "PRICE_CENTS",
+    "PRICE_CURRENCY", "STRIPE_API_BASE", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE",
+    "S3_PRESIGN_EXPIRES", "S3_SESSION_TOKEN", "PREVIEW_SECONDS", "SOUNDFONT", "DIFFRHYTHM_HOME",
+    "DIFFRHYTHM_PYTHON", "DIFFRHYTHM_MODE", "DIFFRHYTHM_GPUS", "IO_THREADS", "TONE_RENDER_MS",
+    "TONE_FAULT",
+};
+
+bool IsHostAddress(const std::string& s) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1) {
+        return true;
+    }
+    return s == "localhost";
+}
+
+}  // namespace
+
+const std::vector<std::string>& ConfigVariableNames() { return kVariables; }
+
+bool IsSecretVariable(const std::string& name) {
+    static const std::set<std::string> kSecrets = {"API_KEY", "STRIPE_SECRET_KEY",
+                                                   "STRIPE_WEBHOOK_SECRET", "S3_SECRET_KEY",
+                                                   "S3_SESSION_TOKEN", "DATABASE_URL"};
+    return kSecrets.count(name) > 0;
+}
+
+std::filesystem::path Config::SqlitePath() const {
+    if (database_url.rfind("sqlite:", 0) == 0) return database_url.substr(7);
+    return {};
+}
+
+bool Config::IsPostgres() const {
+    return database_url.rfind("postgresql://", 0) == 0 || database_url.rfind("postgres://", 0) == 0;
+}
+
+Environment ReadEnvFile(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError("cannot read env file " + path.string());
+    Environment env;
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        std::string s = Trim(line);
+        if (s.empty() || s.front() == '#') continue;
+        if (s.rfind("export ", 0) == 0) s = Trim(s.substr(7));
+        auto eq = s.find('=');
+        auto where = path.string() + ":" + std::to_string(number);
+        if (eq == std::string::npos) throw ConfigError(where + ": expected KEY=VALUE");
+        std::string key = Trim(s.substr(0, eq));
+        std::string value = Trim(s.substr(eq + 1));
+        bool key_ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
+                      std::all_of(key.begin(), key.end(), [](unsigned char c) {
+                          return std::isalnum(c) || c == '_';
+                      });
+        if (!key_ok) throw ConfigError(where + ": '" + key + "' is not a variable name");
+        if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
+            char quote = value.front();
+            auto close = value.find(quote, 1);
+            if (close == std::string::npos) throw ConfigError(where + ": unterminated quote");
+            std::string rest = Trim(value.substr(close + 1));
+            if (!rest.empty() && rest.front() != '#') {
+                throw ConfigError(where + ": text after the closing quote");
+            }
+            value = value.substr(1, close - 1);
+        } else {
+            // An unquoted value ends at " #", as in shell and python-dotenv.
+            auto hash = value.find(" #");
+            if (hash != std::string::npos) value = Trim(value.substr(0, hash));
+        }
+        env[key] = value;
+    }
+    return env;
+}
+
+Environment ReadEnvironment(const std::optional<std::filesystem::path>& env_file,
+                            bool env_file_required) {
+    Environment env;
+    if (env_file) {
+        std::error_code ec;
+        if (std::filesystem::exists(*env_file, ec)) {
+            env = ReadEnvFile(*env_file);
+        } else if (env_file_required) {
+            throw ConfigError("env file " + env_file->string() + " does not exist");
+        }
+    }
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view kv(*e);
+        auto eq = kv.find('=');
+        if (eq == std::string_view::npos) continue;
+        env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    }
+    return env;
+}
+
+Config LoadConfig(const Environment& env) {
+    Config c;
+    Reader r(env);
+
+    r.String("HOST", c.host);
+    c.host = Trim(c.host);
+    if (!IsHostAddress(c.host)) {
+        r.Fail("HOST", c.host, "must be an IPv4 or IPv6 address, or localhost");
+    }
+    r.Int("PORT", c.port, 1, 65535);
+    r.UrlPath("API_PREFIX", c.api_prefix, false);
+    c.metrics_path = c.api_prefix + "/metrics";
+    r.Bool("DEBUG", c.debug);
+    r.Int("IO_THREADS", c.io_threads, 1, 64);
+    r.String("API_KEY", c.api_key);
+    if (auto* v = r.Raw("CORS_ORIGINS")) {
+        c.cors_origins.clear();
+        std::string list = *v;
+        size_t start = 0;
+        while (start <= list.size()) {
+            auto comma = list.find(',', start);
+            std::string origin = Trim(list.substr(start, comma - start));
+            if (!origin.empty()) {
+                bool ok = origin == "*" || ((origin.rfind("http://", 0) == 0 ||
+                                             origin.rfind("https://", 0) == 0) &&
+                                            origin.find_first_of(" /", 8) == std::string::npos);
+                if (!ok) {
+                    r.Fail("CORS_ORIGINS", *v,
+                           "must be * or a comma-separated list of origins such as "
+                           "https://example.com");
+                }
+                c.cors_origins.push_back(origin);
+            }
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    r.Bool("ENABLE_RATE_LIMIT", c.enable_rate_limit);
+    r.Int("RATE_LIMIT_PER_HOUR", c.rate_limit_per_hour, 1, 1000000);
+    r.Bool("ENABLE_METRICS", c.enable_metrics);
+    r.UrlPath("METRICS_PATH", c.metrics_path, false);
+
+    r.Choice("LOG_LEVEL", c.log_level, {"trace", "debug", "info", "warning", "error", "critical"});
+    r.Choice("LOG_FORMAT", c.log_format, {"json", "text"});
+
+    if (auto* v = r.Raw("DEVICE")) {
+        std::string d = Lower(Trim(*v));
+        bool ok = d == "cpu" || d == "cuda" || d == "mps";
+        if (!ok && d.rfind("cuda:", 0) == 0 && d.size() > 5) {
+            ok = std::all_of(d.begin() + 5, d.end(), [](unsigned char ch) { return std::isdigit(ch); });
+        }
+        if (!ok) r.Fail("DEVICE", *v, "must be cpu, cuda, cuda:N or mps");
+        c.device = d;
+    }
+    r.Choice("ENGINE", c.engine, {"synth", "tone", "diffrhythm"});
+    r.Int("WORKERS", c.workers, 1, 256);
+    r.Int("GENERATION_TIMEOUT", c.generation_timeout_seconds, 1, 86400);
+    r.Int("MAX_BATCH_SIZE", c.max_batch_size, 1, 8);
+    r.Int("MAX_AUDIO_LENGTH", c.max_audio_length, 95, 285);
+    r.Int("DEFAULT_AUDIO_LENGTH", c.default_audio_length, 95, 285);
+    if (c.default_audio_length > c.max_audio_length) {
+        r.Fail("DEFAULT_AUDIO_LENGTH", std::to_string(c.default_audio_length),
+               "must be 95 or from 96 to MAX_AUDIO_LENGTH (" + std::to_string(c.max_audio_length) +
+                   ")");
+    }
+    r.Int("PREVIEW_SECONDS", c.preview_seconds, 0, 285);
+    if (auto* v = r.Raw("SOUNDFONT"); v && !v->empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*v, ec)) {
+            r.Fail("SOUNDFONT", *v, "must be the path of an existing .sf2 file");
+        }
+        c.soundfont = *v;
+    }
+    r.String("DIFFRHYTHM_HOME", c.diffrhythm_home);
+    r.Path("DIFFRHYTHM_PYTHON", c.diffrhythm_python);
+    r.Choice("DIFFRHYTHM_MODE", c.diffrhythm_mode, {"worker", "cli"});
+    if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !Trim(*v).empty()) {
+        std::string list = *v;
+        size_t start = 0;
+        while (true) {
+            auto comma = list.find(',', start);
+            std::string item = Trim(list.substr(start, comma - start));
+            int gpu = 0;
+            auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), gpu);
+            if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || gpu < 0 ||
+                gpu > 255) {
+                r.Fail("DIFFRHYTHM_GPUS", *v, "must be a comma-separated list of GPU indexes such as 0,1");
+            }
+            c.diffrhythm_gpus.push_back(gpu);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    r.Int("TONE_RENDER_MS", c.tone_render_ms, 0, 600000);
+    r.Choice("TONE_FAULT", c.tone_fault, {"none", "nan", "silence", "error"});
+    if (c.engine == "diffrhythm" && c.diffrhythm_home.empty()) {
+        r.Fail("DIFFRHYTHM_HOME", "", "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
+    }
+
+    if (auto* v = r.Raw("OUTPUT_DIR")) {
+        if (Trim(*v).empty() || v->find('\0') != std::string::npos) {
+            r.Fail("OUTPUT_DIR", *v, "must be a directory path");
+        }
+        c.output_dir = *v;
+    }
+    if (auto* v = r.Raw("DATABASE_URL")) {
+        std::string url = Trim(*v);
+        if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) {
+            c.database_url = url;
+        } else if ((url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)) {
+            c.database_url = url;
+        } else if (!url.empty() && url.find("://") == std::string::npos) {
+            c.database_url = "sqlite:" + url;  // a bare path is a SQLite file
+        } else {
+            r.Fail("DATABASE_URL", *v, "must be sqlite:PATH, a file path, or postgresql://...");
+        }
+    }
+
+    r.String("STRIPE_SECRET_KEY", c.stripe_secret_key);
+    r.String("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key);
+    r.String("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret);
+    if (!c.stripe_secret_key.empty() && c.stripe_secret_key.rfind("sk_", 0) != 0 &&
+        c.stripe_secret_key.rfind("rk_", 0) != 0) {
+        r.Fail("STRIPE_SECRET_KEY", c.stripe_secret_key, "must start with sk_ or rk_");
+    }
+    if (!c.stripe_publishable_key.empty() && c.stripe_publishable_key.rfind("pk_", 0) != 0) {
+        r.Fail("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key, "must start with pk_");
+    }
+    if (!c.stripe_webhook_secret.empty() && c.stripe_webhook_secret.rfind("whsec_", 0) != 0) {
+        r.Fail("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret, "must start with whsec_");
+    }
+    r.Url("STRIPE_API_BASE", c.stripe_api_base, false);
+    r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
+    if (c.require_payment && c.stripe_secret_key.empty()) {
+        r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",
+               "needs STRIPE_SECRET_KEY to verify payments");
+    }
+    r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
+    if (auto* v = r.Raw("PRICE_CURRENCY")) {
+        std::string cur = Lower(Trim(*v));
+        if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(), [](unsigned char ch) {
+                return std::isalpha(ch);
+            })) {
+            r.Fail("PRICE_CURRENCY", *v, "must be a three-letter ISO currency code such as usd");
+        }
+        c.price_currency = cur;
+    }
+
+    r.Bool("S3_ENABLED", c.s3_enabled);
+    r.String("S3_BUCKET", c.s3_bucket);
+    c.s3_bucket = Trim(c.s3_bucket);
+    if (!c.s3_bucket.empty()) {
+        bool ok = c.s3_bucket.size() >= 3 && c.s3_bucket.size() <= 63 &&
+                  std::all_of(c.s3_bucket.begin(), c.s3_bucket.end(), [](unsigned char ch) {
+                      return std::islower(ch) || std::isdigit(ch) || ch == '-' || ch == '.';
+                  });
+        if (!ok) r.Fail("S3_BUCKET", c.s3_bucket, "must be a bucket name: 3-63 of a-z 0-9 . -");
+    }
+    if (auto* v = r.Raw("S3_REGION")) {
+        std::string region = Trim(*v);
+        bool ok = !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
+            return std::islower(ch) || std::isdigit(ch) || ch == '-';
+        });
+        if (!ok) r.Fail("S3_REGION", *v, "must be a region name such as us-east-1");
+        c.s3_region = region;
+    }
+    r.String("S3_ACCESS_KEY", c.s3_access_key);
+    r.String("S3_SECRET_KEY", c.s3_secret_key);
+    r.String("S3_SESSION_TOKEN", c.s3_session_token);
+    if (auto* v = r.Raw("S3_PREFIX")) {
+        std::string prefix = *v;
+        if (!prefix.empty() && (prefix.front() == '/' || prefix.find("..") != std::string::npos ||
+                                prefix.find('\0') != std::string::npos)) {
+            r.Fail("S3_PREFIX", *v, "must be a key prefix such as songs/ (no leading /, no ..)");
+        }
+        c.s3_prefix = prefix;
+    }
+    r.Url("S3_ENDPOINT", c.s3_endpoint, true);
+    r.Bool("S3_FORCE_PATH_STYLE", c.s3_force_path_style);
+    r.Int("S3_PRESIGN_EXPIRES", c.s3_presign_expires, 1, 604800);
+    if (c.s3_enabled) {
+        if (c.s3_bucket.empty()) r.Fail("S3_BUCKET", "", "must be set when S3_ENABLED=true");
+        if (c.s3_access_key.empty()) r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
+        if (c.s3_secret_key.empty()) r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
+    }
+
+    r.Int("FILE_RETENTION_DAYS", c.file_retention_days, 1, 36500);
+    r.Bool("CLEANUP_ENABLED", c.cleanup_enabled);
+    r.Int("CLEANUP_INTERVAL_HOURS", c.cleanup_interval_hours, 1, 8760);
+    return c;
+}
+
+}  // namespace songd::core

@@ -1,0 +1,121 @@
+#pragma once
+/// @file
+/// Service configuration: every variable of DESIGN.md, read from the environment and an
+/// env file, validated once at start.
+///
+///   auto env = core::ReadEnvironment(".env");        // file values, real environment wins
+///   core::Config config = core::LoadConfig(env);      // throws core::ConfigError
+///
+/// A bad value fails the whole load with one line naming the variable, the value and what
+/// is allowed, so an operator sees the mistake before the service takes traffic.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace songd::core {
+
+/// @brief A configuration value that is not allowed; `what()` is the one-line message.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+/// @brief The validated configuration. Field names follow the variables.
+struct Config {
+    // HTTP
+    std::string host = "0.0.0.0";
+    int port = 8000;
+    std::string api_prefix = "/api/v1";
+    bool debug = false;
+    int io_threads = 1;
+    std::string api_key;                      ///< empty: no key required
+    std::vector<std::string> cors_origins{"*"};
+    bool enable_rate_limit = true;
+    int rate_limit_per_hour = 10;
+    bool enable_metrics = true;
+    std::string metrics_path = "/api/v1/metrics";
+
+    // Logging
+    std::string log_level = "info";           ///< trace|debug|info|warning|error|critical
+    std::string log_format = "json";          ///< json|text
+
+    // Generation
+    std::string device = "cpu";
+    std::string engine = "tone";              ///< synth|tone|diffrhythm
+    int workers = 2;
+    int generation_timeout_seconds = 2400;
+    int max_batch_size = 4;
+    int default_audio_length = 95;
+    int max_audio_length = 285;
+    int preview_seconds = 30;
+    std::string soundfont;                    ///< empty: best installed
+    std::string diffrhythm_home;
+    std::string diffrhythm_python = "python3";
+    std::string diffrhythm_mode = "worker";   ///< worker|cli
+    std::vector<int> diffrhythm_gpus;
+    /// Test engine `tone` only: spread the render over this many ms, and inject a fault
+    /// (none|nan|silence|error) so tests can watch in-flight jobs and failure paths.
+    int tone_render_ms = 0;
+    std::string tone_fault = "none";
+
+    // Storage
+    std::filesystem::path output_dir = "./output";
+    std::string database_url = "sqlite:./data/songd.db";
+
+    // Payment
+    std::string stripe_secret_key;
+    std::string stripe_publishable_key;
+    std::string stripe_webhook_secret;
+    std::string stripe_api_base = "https://api.stripe.com";
+    bool require_payment = false;             ///< REQUIRE_PAYMENT_FOR_GENERATION
+    int price_cents = 99;
+    std::string price_currency = "usd";
+
+    // S3
+    bool s3_enabled = false;
+    std::string s3_bucket;
+    std::string s3_region = "us-east-1";
+    std::string s3_access_key;
+    std::string s3_secret_key;
+    std::string s3_session_token;
+    std::string s3_prefix = "songs/";
+    std::string s3_endpoint;                  ///< empty: AWS
+    bool s3_force_path_style = false;
+    int s3_presign_expires = 3600;
+
+    // Retention
+    int file_retention_days = 30;
+    bool cleanup_enabled = true;
+    int cleanup_interval_hours = 24;
+
+    /// Path of the SQLite database when `database_url` is SQLite, else empty.
+    std::filesystem::path SqlitePath() const;
+    bool IsPostgres() const;
+};
+
+/// Parses an env file (KEY=VALUE, `#` comments, optional `export `, single or double quotes).
+/// Throws ConfigError naming the file and line of a malformed line.
+Environment ReadEnvFile(const std::filesystem::path& path);
+
+/// The process environment layered over `env_file` (when given and present); the
+/// environment wins. `env_file_required` makes a missing file an error.
+Environment ReadEnvironment(const std::optional<std::filesystem::path>& env_file,
+                            bool env_file_required);
+
+/// Validates every variable; unknown variables are ignored.
+Config LoadConfig(const Environment& env);
+
+/// Every variable LoadConfig reads, in documentation order.
+const std::vector<std::string>& ConfigVariableNames();
+
+/// True for variables whose values must never be printed.
+bool IsSecretVariable(const std::string& name);
+
+}  // namespace songd::core

@@ -1,0 +1,81 @@
+#include "core/log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <regex>
+
+namespace songd::core {
+namespace {
+
+bool g_json = false;
+
+std::string JsonEscape(const std::string& s) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+void SetupLogging(const std::string& level, const std::string& format) {
+    auto logger = spdlog::stderr_logger_mt("songd");
+    spdlog::set_default_logger(logger);
+    g_json = format == "json";
+    if (g_json) {
+        logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})",
+                            spdlog::pattern_time_type::utc);
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %-5l %v", spdlog::pattern_time_type::utc);
+    }
+    logger->set_level(spdlog::level::from_str(level == "warning" ? "warn" : level));
+    logger->flush_on(spdlog::level::info);
+}
+
+void LogEvent(const std::string& level, const std::string& event,
+              const std::vector<std::pair<std::string, std::string>>& fields) {
+    auto lvl = spdlog::level::from_str(level == "warning" ? "warn" : level);
+    auto logger = spdlog::default_logger_raw();
+    if (!logger->should_log(lvl)) return;
+    std::string line;
+    if (g_json) {
+        line = "\"event\":\"" + JsonEscape(event) + "\"";
+        for (const auto& [k, v] : fields) {
+            line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(RedactSecrets(v)) + "\"";
+        }
+    } else {
+        line = event;
+        for (const auto& [k, v] : fields) line += " " + k + "=" + RedactSecrets(v);
+    }
+    logger->log(lvl, "{}", line);
+}
+
+
+std::string RedactSecrets(std::string text) {
+    // Fast path: most log values carry no secret-looking prefix at all.
+    if (text.find("sk_") == std::string::npos && text.find("rk_") == std::string::npos &&
+        text.find("whsec_") == std::string::npos && text.find("_secret_") == std::string::npos) {
+        return text;
+    }
+    static const std::regex kSecret(R"((sk|rk)_(live|test)_[A-Za-z0-9]+|whsec_[A-Za-z0-9+/=]+|pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+)");
+    return std::regex_replace(text, kSecret, "[redacted]");
+}
+
+}  // namespace songd::core

@@ -1,0 +1,26 @@
+#pragma once
+/// @file
+/// Logging set-up: spdlog with a text or one-JSON-object-per-line format. Log through
+/// LogEvent only, so every line is valid JSON in JSON mode and secrets are redacted.
+///
+///   core::SetupLogging("info", "json");
+///   core::LogEvent("info", "request", {{"method", "GET"}, {"status", "200"}});
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace songd::core {
+
+/// Configures the default logger (stderr). Values are validated by LoadConfig.
+void SetupLogging(const std::string& level, const std::string& format);
+
+/// A structured event: in JSON mode each field is a member, in text mode `key=value`.
+/// Values are strings; numeric-looking values stay strings in JSON for a stable schema.
+void LogEvent(const std::string& level, const std::string& event,
+              const std::vector<std::pair<std::string, std::string>>& fields);
+
+/// Replaces anything that looks like a secret (sk_..., whsec_..., pi_..._secret_...) by a mask.
+std::string RedactSecrets(std::string text);
+
+}  // namespace songd::core

@@ -1,0 +1,26 @@
+#include "engine/engine.h"
+
+#include "core/error.h"
+#include "engine/tone_engine.h"
+
+namespace songd::engine {
+
+void CancelToken::ThrowIfCancelled() const {
+    if (TimedOut()) throw core::Error(core::ErrorCode::kTimeout, "generation timed out");
+    if (Stopped()) throw core::Error(core::ErrorCode::kRenderFailed, "generation was stopped");
+}
+
+int64_t TargetFrames(int audio_length) {
+    if (audio_length == 95) return 2048LL * 2048LL;
+    return (static_cast<int64_t>(audio_length) * kSampleRate / 2048) * 2048;
+}
+
+std::unique_ptr<Engine> MakeEngine(const core::Config& config) {
+    if (config.engine == "tone") {
+        return std::make_unique<ToneEngine>(config.tone_render_ms, config.tone_fault);
+    }
+    throw core::Error(core::ErrorCode::kInvalidInput,
+                      "ENGINE=" + config.engine + " is not available in this build");
+}
+
+}  // namespace songd::engine

@@ -1,0 +1,117 @@
+#pragma once
+/// @file
+/// JobStore: the durable home of every job. SQLite on one machine, PostgreSQL for many.
+///
+///   auto store = jobs::OpenJobStore(config);           // runs migrations
+///   auto created = store->Create(new_job);             // durable before generate answers
+///   auto job = store->Claim("node-a/w1", now, lease);  // a worker takes the oldest queued job
+///   store->Complete(job->id, "node-a/w1", result);     // only the lease holder may finish it
+///
+/// Every mutation of a claimed job names the lease owner; a worker that lost its lease (it
+/// stalled, another node requeued the job) gets `false` and must drop the job.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "jobs/job.h"
+
+namespace songd::jobs {
+
+/// @brief What `Create` did.
+struct CreateResult {
+    Job job;
+    bool created = true;  ///< false: an earlier job with the same idempotency key
+};
+
+/// @brief Counts for the queue and health documents.
+struct QueueStats {
+    int64_t queued = 0;
+    int64_t processing = 0;
+    int64_t completed = 0;
+    int64_t failed = 0;
+    int64_t expired = 0;
+};
+
+/// @brief What a worker reports when a job finished.
+struct Completion {
+    std::string output_file;
+    AudioInfo audio;
+    bool has_preview = false;
+    int64_t expires_at = 0;
+};
+
+/// @brief What the retention pass of jobs due for deletion needs.
+struct ExpiringJob {
+    std::string id;
+    JobStatus status;
+    std::string output_file;
+    std::string s3_url;
+};
+
+/// @brief Outcome of binding a PaymentIntent to a job.
+enum class BindResult { kBound, kAlreadyBoundHere, kBoundToOtherJob, kJobAlreadyPaid, kNoSuchJob };
+
+/// @brief The durable job store.
+class JobStore {
+public:
+    virtual ~JobStore() = default;
+
+    /// Inserts a queued job. With an idempotency key already used for the same request hash,
+    /// returns that job (created=false); with a different hash, throws kConflict.
+    virtual CreateResult Create(const Job& job) = 0;
+
+    virtual std::optional<Job> Get(const std::string& id) = 0;
+
+    /// 1-based position among queued jobs (oldest first), 0 if not queued.
+    virtual int64_t QueuePosition(const std::string& id) = 0;
+    virtual QueueStats Stats() = 0;
+
+    /// Takes the oldest queued job: processing, attempts+1, lease until now+lease_ms.
+    virtual std::optional<Job> Claim(const std::string& owner, int64_t now, int64_t lease_ms) = 0;
+    virtual bool RenewLease(const std::string& id, const std::string& owner, int64_t until) = 0;
+    virtual bool SetProgress(const std::string& id, const std::string& owner, int progress) = 0;
+    virtual bool Complete(const std::string& id, const std::string& owner, const Completion& c,
+                          int64_t now) = 0;
+    virtual bool Fail(const std::string& id, const std::string& owner, const std::string& code,
+                      const std::string& message, int64_t now) = 0;
+    /// Gives a claimed job back to the queue without counting the attempt (graceful shutdown).
+    virtual bool Release(const std::string& id, const std::string& owner) = 0;
+
+    /// Jobs processing whose lease ended before `now` go back to queued, or fail once they
+    /// used `max_attempts`. `all_processing` requeues every processing job regardless of its
+    /// lease (a single-process store after a crash). Returns how many jobs it touched.
+    virtual int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing) = 0;
+
+    /// Sets the S3 location of a completed job.
+    virtual bool SetS3Url(const std::string& id, const std::string& s3_url) = 0;
+
+    // Payment.
+    virtual BindResult BindPayment(const std::string& id, const std::string& intent_id,
+                                   int64_t now) = 0;
+    virtual bool SetPaymentStatus(const std::string& id, const std::string& status) = 0;
+    /// Records a webhook event id; false when it was already recorded (a replay).
+    virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;
+
+    // Retention.
+    /// Completed and failed jobs with expires_at ≤ now, oldest first, at most `limit`.
+    virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) = 0;
+    virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
+    /// Whether a job with this id exists (any status), for the orphan sweep.
+    virtual bool Exists(const std::string& id) = 0;
+    /// Key-value state that must survive restarts (e.g. "cleanup.last_run").
+    virtual std::optional<std::string> GetState(const std::string& key) = 0;
+    virtual void SetState(const std::string& key, const std::string& value) = 0;
+    /// Takes a named lock until `until` (several nodes: one cleanup pass at a time).
+    virtual bool TryLock(const std::string& name, const std::string& owner, int64_t now,
+                         int64_t until) = 0;
+    virtual void Unlock(const std::string& name, const std::string& owner) = 0;
+};
+
+/// Opens the store named by DATABASE_URL and brings its schema up to date.
+std::unique_ptr<JobStore> OpenJobStore(const core::Config& config);
+
+}  // namespace songd::jobs
