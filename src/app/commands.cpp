@@ -98,7 +98,9 @@ int Serve(const core::Config& config) {
     http::Api api(http::ApiContext{config, *store, &workers, metrics, shutting_down, {}});
     http::RegisterJobRoutes(api);
     http::RegisterSystemRoutes(api);
-    http::Server server(config, api);
+    http::ServerLimits limits;
+    limits.read_timeout_seconds = config.http_read_timeout_seconds;
+    http::Server server(config, api, limits);
     try {
         server.Listen();
     } catch (const std::exception& e) {

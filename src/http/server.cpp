@@ -24,7 +24,21 @@ using tcp = net::ip::tcp;
 using net::awaitable;
 constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
 
+/// Runs `f` as a coroutine whose only state is its parameter. Callers pass lambdas that
+/// capture only trivially destructible values (pointers, numbers): GCC 12 may destroy a
+/// temporary inside a co_await expression twice, which a shared_ptr capture does not survive.
+template <class F>
+awaitable<std::invoke_result_t<F&>> Call(F f) {
+    co_return f();
+}
+
 struct Server::Impl {
+    /// Runs blocking work on the pool and resumes on the caller's executor with its result.
+    template <class F>
+    awaitable<std::invoke_result_t<F&>> OnPool(F f) {
+        co_return co_await net::co_spawn(blocking, Call(std::move(f)), net::use_awaitable);
+    }
+
     const core::Config& config;
     Api& api;
     ServerLimits limits;
@@ -41,7 +55,7 @@ struct Server::Impl {
     awaitable<void> Accept();
     awaitable<void> Session(tcp::socket socket);
     awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
-    awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::buffer_body>& res,
+    awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
                               const FileBody& file);
 };
 
@@ -221,12 +235,8 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
                 prepared = api.Prepare(request);
                 if (prepared.blocking) {
                     try {
-                        response = co_await net::co_spawn(
-                            blocking,
-                            [this, &request, &prepared]() -> awaitable<Response> {
-                                co_return api.Execute(request, prepared);
-                            },
-                            net::use_awaitable);
+                        response = co_await OnPool(
+                            [this, &request, &prepared] { return api.Execute(request, prepared); });
                     } catch (const std::exception& e) {
                         response = ProblemResponse(500, "internal error");
                     }
@@ -257,7 +267,7 @@ awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& re
         res.keep_alive(!response.close);
     };
     if (response.file && !head && response.status != 304) {
-        bhttp::response<bhttp::buffer_body> res{static_cast<bhttp::status>(response.status), 11};
+        bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(response.status), 11};
         fill(res);
         res.content_length(response.file->length);
         co_return co_await WriteFile(stream, res, *response.file);
@@ -280,54 +290,42 @@ awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& re
 }
 
 awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
-                                        bhttp::response<bhttp::buffer_body>& res,
+                                        bhttp::response<bhttp::empty_body>& res,
                                         const FileBody& file) {
     // Reads happen on the blocking pool, a chunk at a time: memory stays at one chunk.
+    // The header goes through Beast's serializer, the body bytes straight to the socket.
     struct Fd {
         int fd = -1;
         ~Fd() {
             if (fd >= 0) ::close(fd);
         }
     };
-    auto fd = std::make_shared<Fd>();
-    fd->fd = co_await net::co_spawn(
-        blocking, [path = file.path]() -> awaitable<int> { co_return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); },
-        net::use_awaitable);
-    if (fd->fd < 0) co_return false;
-    res.body().data = nullptr;
-    res.body().more = true;
-    bhttp::response_serializer<bhttp::buffer_body> sr{res};
-    auto [hec, hn] = co_await bhttp::async_write_header(stream, sr, kUseTuple);
-    if (hec) co_return false;
+    Fd fd;
+    const char* path = file.path.c_str();
+    fd.fd = co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); });
+    if (fd.fd < 0) co_return false;
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    boost::system::error_code ec;
+    co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return false;
     constexpr size_t kChunk = 256 * 1024;
-    auto chunk = std::make_shared<std::vector<char>>(kChunk);
+    std::vector<char> chunk(kChunk);
     uint64_t offset = file.offset;
     uint64_t remaining = file.length;
     while (remaining > 0) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
-        ssize_t got = co_await net::co_spawn(
-            blocking,
-            [fd, chunk, want, offset]() -> awaitable<ssize_t> {
-                co_return ::pread(fd->fd, chunk->data(), want, static_cast<off_t>(offset));
-            },
-            net::use_awaitable);
-        if (got <= 0) co_return false;  // file shrank: the client sees a short body
+        const int fdnum = fd.fd;
+        char* data = chunk.data();
+        ssize_t got = co_await OnPool([fdnum, data, want, offset] {
+            return ::pread(fdnum, data, want, static_cast<off_t>(offset));
+        });
+        if (got <= 0) co_return false;  // the file shrank: close rather than send garbage
         offset += static_cast<uint64_t>(got);
         remaining -= static_cast<uint64_t>(got);
-        res.body().data = chunk->data();
-        res.body().size = static_cast<size_t>(got);
-        res.body().more = remaining > 0;
         stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
-        auto [ec, n] = co_await bhttp::async_write(stream, sr, kUseTuple);
-        if (ec == bhttp::error::need_buffer) continue;
+        co_await net::async_write(stream, net::buffer(data, static_cast<size_t>(got)),
+                                  net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return false;
-    }
-    if (!sr.is_done()) {
-        res.body().data = nullptr;
-        res.body().size = 0;
-        res.body().more = false;
-        auto [ec, n] = co_await bhttp::async_write(stream, sr, kUseTuple);
-        if (ec && ec != bhttp::error::need_buffer) co_return false;
     }
     co_return true;
 }
