@@ -382,7 +382,7 @@ Config LoadConfig(const Environment& env) {
     r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
     if (c.require_payment && c.stripe_secret_key.empty()) {
         r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",
-               "needs STRIPE_SECRET_KEY to verify payments");
+               "must be false unless STRIPE_SECRET_KEY is set (payments are verified with Stripe)");
     }
     r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
     if (auto* v = r.Raw("PRICE_CURRENCY")) {

@@ -63,6 +63,7 @@ HttpResult Http(const std::string& method, const std::string& url,
     curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &result);
     curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_PATH_AS_IS, 1L);  // send ".." as typed
     CURLcode rc = curl_easy_perform(curl.get());
     if (rc != CURLE_OK) {
         result.error = curl_easy_strerror(rc);
