@@ -101,6 +101,10 @@ public:
     /// Completed and failed jobs with expires_at ≤ now, oldest first, at most `limit`.
     virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) = 0;
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
+    /// Removes a job record (failed jobs past their expiry leave no tombstone).
+    virtual bool DeleteJob(const std::string& id) = 0;
+    /// Completed jobs not yet in S3, oldest first (the upload reconciler).
+    virtual std::vector<std::string> CompletedWithoutS3(int limit) = 0;
     /// Whether a job with this id exists (any status), for the orphan sweep.
     virtual bool Exists(const std::string& id) = 0;
     /// Key-value state that must survive restarts (e.g. "cleanup.last_run").

@@ -63,6 +63,10 @@ const char* const kMigrations[] = {
     CREATE TABLE service_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL);
     )sql",
+    // 2: the upload reconciler finds completed jobs without an S3 copy through an index.
+    R"sql(
+    CREATE INDEX jobs_s3_pending ON jobs (completed_at) WHERE status = 'completed' AND s3_url = '';
+    )sql",
 };
 
 constexpr const char* kJobColumns =
@@ -594,6 +598,22 @@ bool SqliteJobStore::MarkExpired(const std::string& id, int64_t now) {
                .Bind(now)
                .Bind(id)
                .Run() == 1;
+}
+
+bool SqliteJobStore::DeleteJob(const std::string& id) {
+    auto conn = Acquire();
+    return Query(*conn, "DELETE FROM jobs WHERE id = ?").Bind(id).Run() == 1;
+}
+
+std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
+    auto conn = Acquire();
+    Query q(*conn,
+            "SELECT id FROM jobs WHERE status = 'completed' AND s3_url = '' ORDER BY completed_at "
+            "LIMIT ?");
+    q.Bind(limit);
+    std::vector<std::string> out;
+    while (q.Step()) out.push_back(q.Text(0));
+    return out;
 }
 
 bool SqliteJobStore::Exists(const std::string& id) {

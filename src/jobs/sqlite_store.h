@@ -46,6 +46,8 @@ public:
     bool RecordEvent(const std::string& event_id, int64_t now) override;
     std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;
+    bool DeleteJob(const std::string& id) override;
+    std::vector<std::string> CompletedWithoutS3(int limit) override;
     bool Exists(const std::string& id) override;
     std::optional<std::string> GetState(const std::string& key) override;
     void SetState(const std::string& key, const std::string& value) override;
