@@ -1,6 +1,7 @@
 // S3Client against a real S3-compatible server (s3rver) and a fault proxy in front of it.
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 
 #include <cstring>
@@ -130,6 +131,12 @@ TEST_F(S3ClientTest, PutHeadGetListDeleteRoundTrip) {
     });
     EXPECT_EQ(listed, std::vector<std::string>{key});
 
+    // Every request announced its payload hash, and the body matched it.
+    for (const ProxyLogEntry& entry : server_->Log()) {
+        ASSERT_TRUE(entry.sha256_ok.has_value()) << entry.method << " " << entry.url;
+        EXPECT_TRUE(*entry.sha256_ok) << entry.method << " " << entry.url;
+    }
+
     client.DeleteObject(key);
     EXPECT_FALSE(client.HeadObject(key).has_value());
     EXPECT_NO_THROW(client.DeleteObject(key));  // deleting again is not an error
@@ -143,6 +150,9 @@ TEST_F(S3ClientTest, KeysWithAwkwardCharactersRoundTrip) {
         "songs/a b/c d.wav",      "songs/plus+sign.wav", "songs/100%25.wav",
         "songs/~tilde/x.wav",     "songs/caf\xc3\xa9/\xe6\x97\xa5.wav",
         "songs/q?x=1&y=2#frag.wav", "songs/quote'\"<&>.wav"};
+    // "//" and ".." in a key are signed and sent as is (see the vectors and the botocore
+    // cross-check), but s3rver cannot store them (its router answers 404 to "//", its disk
+    // store folds ".."), so they are not part of this round trip.
     for (const std::string& key : keys) {
         SCOPED_TRACE(key);
         client.PutObjectFromFile(key, file);
@@ -171,6 +181,7 @@ TEST_F(S3ClientTest, MultipartUploadOf40MiBMatches) {
     auto log = server_->Log();
     EXPECT_EQ(CountRequests(log, "PUT", "partNumber="), 6u);
     EXPECT_EQ(CountRequests(log, "POST", "uploads"), 1u);
+    for (const ProxyLogEntry& entry : log) EXPECT_EQ(entry.sha256_ok, true) << entry.url;
 
     std::optional<ObjectInfo> head = client.HeadObject("songs/big/output_fixed.wav");
     ASSERT_TRUE(head.has_value());
@@ -208,7 +219,13 @@ TEST_F(S3ClientTest, DeleteObjectsBatchesOf1000WithContentMd5) {
     EXPECT_TRUE(proxied.DeleteObjects(keys).empty());
     // Two batches (1000 + 3). s3rver sometimes answers a batch with a 500 (it races while
     // removing emptied folders); such a batch is retried, and counted in the stats.
-    EXPECT_EQ(CountRequests(server_->Log(), "POST", "delete"), 2u + proxied.stats().retries.load());
+    auto log = server_->Log();
+    EXPECT_EQ(CountRequests(log, "POST", "delete"), 2u + proxied.stats().retries.load());
+    for (const ProxyLogEntry& entry : log) {
+        ASSERT_TRUE(entry.md5_ok.has_value()) << entry.url;
+        EXPECT_TRUE(*entry.md5_ok) << entry.url;
+        EXPECT_EQ(entry.sha256_ok, true) << entry.url;
+    }
     int left = 0;
     client.ForEachObject("sweep/", [&](const ObjectInfo&) { return ++left, true; });
     EXPECT_EQ(left, 0);
@@ -518,6 +535,7 @@ TEST_F(S3ClientTest, Upload200MiBKeepsRssGrowthUnder64MiB) {
     fs::path file = dir_ / "huge.bin";
     WriteRandomFile(file, 200 * kMiB, 16);
     S3Client client = Client(/*through_proxy=*/false);
+    malloc_trim(0);  // the baseline is what the process really holds, not freed heap
     ASSERT_TRUE(testing::ResetPeakRss()) << "cannot reset VmHWM";
     int64_t before = testing::CurrentRssBytes();
     PutResult put = client.PutObjectFromFile("songs/huge.bin", file);

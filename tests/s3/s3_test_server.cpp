@@ -148,10 +148,13 @@ std::vector<ProxyLogEntry> S3TestServer::Log() {
     json::value parsed = json::parse(result.body);
     for (const json::value& item : parsed.as_array()) {
         const json::object& o = item.as_object();
-        entries.push_back(ProxyLogEntry{
+        ProxyLogEntry entry{
             .method = json::value_to<std::string>(o.at("method")),
             .url = json::value_to<std::string>(o.at("url")),
-            .fault = o.at("fault").is_null() ? "" : json::value_to<std::string>(o.at("fault"))});
+            .fault = o.at("fault").is_null() ? "" : json::value_to<std::string>(o.at("fault"))};
+        if (o.contains("sha256_ok")) entry.sha256_ok = o.at("sha256_ok").as_bool();
+        if (o.contains("md5_ok")) entry.md5_ok = o.at("md5_ok").as_bool();
+        entries.push_back(std::move(entry));
     }
     return entries;
 }

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct ProxyLogEntry {
     std::string method;
     std::string url;
     std::string fault;  ///< empty when forwarded
+    /// The body matched its x-amz-content-sha256 / Content-MD5; nullopt: none announced.
+    std::optional<bool> sha256_ok;
+    std::optional<bool> md5_ok;
 };
 
 /// @brief A running s3rver plus fault proxy; stopped by the destructor.

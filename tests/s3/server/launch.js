@@ -13,13 +13,16 @@
 //   POST /__faults  [{"method": "PUT", "query_has": "partNumber", "path_has": "x",
 //                     "times": 2 (-1: always), "action": "status" | "error200" | "reset",
 //                     "status": 503, "code": "SlowDown", "message": "..."}]   (replaces)
-//   GET  /__log     every request seen: [{"method", "url", "fault"}]
+//   GET  /__log     every request seen: [{"method", "url", "fault", "sha256_ok", "md5_ok"}]
+//                   (sha256_ok / md5_ok: the body matched x-amz-content-sha256 / Content-MD5;
+//                   absent when the request announced none or was not forwarded)
 //   DELETE /__log   clears the log
 // SONGD_S3RVER_VERBOSE=1 makes s3rver log every request and error to stdout/stderr.
 // "status" answers with an S3 XML error; "error200" answers 200 with an <Error> body (as S3
 // may for CompleteMultipartUpload); "reset" drops the connection (a network error).
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
 const S3rver = require('s3rver');
 
@@ -89,6 +92,20 @@ async function main() {
       res.end(errorXml(rule.code || 'SlowDown', rule.message || 'injected fault'));
       return;
     }
+    // S3 checks these, s3rver does not: verify the announced body hashes on the way through.
+    const entry = log[log.length - 1];
+    const sha256 = crypto.createHash('sha256');
+    const md5 = crypto.createHash('md5');
+    req.on('data', (chunk) => { sha256.update(chunk); md5.update(chunk); });
+    req.on('end', () => {
+      const announced = req.headers['x-amz-content-sha256'];
+      if (announced && /^[0-9a-f]{64}$/.test(announced)) {
+        entry.sha256_ok = sha256.digest('hex') === announced;
+      }
+      if (req.headers['content-md5']) {
+        entry.md5_ok = md5.digest('base64') === req.headers['content-md5'];
+      }
+    });
     const upstream = http.request({
       host: '127.0.0.1',
       port: s3Address.port,

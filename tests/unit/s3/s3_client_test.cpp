@@ -1,0 +1,108 @@
+// S3Client parts that need no server: addressing, presigned URLs, XML, bad configuration.
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "storage/s3/s3_client.h"
+#include "storage/s3/s3_xml.h"
+
+namespace songd::storage::s3 {
+namespace {
+
+core::Config S3Config(std::string endpoint, std::string bucket, bool force_path_style) {
+    core::Config config;
+    config.s3_enabled = true;
+    config.s3_bucket = std::move(bucket);
+    config.s3_region = "eu-west-1";
+    config.s3_access_key = "AKIDEXAMPLE";
+    config.s3_secret_key = "K7MDENGbPxRfiCYzz";
+    config.s3_endpoint = std::move(endpoint);
+    config.s3_force_path_style = force_path_style;
+    return config;
+}
+
+struct AddressCase {
+    const char* id;
+    const char* endpoint;
+    const char* bucket;
+    bool force;
+    bool path_style;
+    const char* url_prefix;  ///< of PresignGet("k")
+};
+
+TEST(S3ClientAddressing, PathStyleWhenForcedOrWhenTheHostCannotCarryTheBucket) {
+    const AddressCase cases[] = {
+        {"aws", "", "songs", false, false, "https://songs.s3.eu-west-1.amazonaws.com/k?"},
+        {"aws-forced", "", "songs", true, true, "https://s3.eu-west-1.amazonaws.com/songs/k?"},
+        {"aws-dotted-bucket", "", "a.b", false, true, "https://s3.eu-west-1.amazonaws.com/a.b/k?"},
+        {"ipv4", "http://127.0.0.1:9000", "songs", false, true, "http://127.0.0.1:9000/songs/k?"},
+        {"ipv6", "http://[::1]:9000", "songs", false, true, "http://[::1]:9000/songs/k?"},
+        {"localhost", "http://localhost:4568/", "songs", false, true,
+         "http://localhost:4568/songs/k?"},
+        {"named-host", "https://minio.example.com", "songs", false, false,
+         "https://songs.minio.example.com/k?"},
+        {"named-host-forced", "https://minio.example.com", "songs", true, true,
+         "https://minio.example.com/songs/k?"},
+    };
+    for (const AddressCase& c : cases) {
+        SCOPED_TRACE(c.id);
+        S3Client client(S3Config(c.endpoint, c.bucket, c.force));
+        EXPECT_EQ(client.path_style(), c.path_style);
+        EXPECT_TRUE(client.PresignGet("k").starts_with(c.url_prefix)) << client.PresignGet("k");
+    }
+}
+
+TEST(S3ClientPresign, CarriesExpiryDispositionAndToken) {
+    core::Config config = S3Config("", "songs", false);
+    config.s3_presign_expires = 900;
+    config.s3_session_token = "SESSION/TOKEN+1=";
+    S3Client client(config);
+    std::string url = client.PresignGet("songs/j/output_fixed.wav",
+                                        {.content_disposition = DownloadDisposition("j", "wav"),
+                                         .now_seconds = 1700000000});
+    EXPECT_TRUE(url.starts_with("https://songs.s3.eu-west-1.amazonaws.com/songs/j/output_fixed.wav?"));
+    EXPECT_NE(url.find("X-Amz-Expires=900&"), std::string::npos);
+    EXPECT_NE(url.find("X-Amz-Date=20231114T221320Z"), std::string::npos);
+    EXPECT_NE(url.find("X-Amz-Security-Token=SESSION%2FTOKEN%2B1%3D"), std::string::npos);
+    EXPECT_NE(url.find("response-content-disposition=attachment%3B%20filename%3D%22song-j.wav%22"),
+              std::string::npos);
+    EXPECT_EQ(url.find("K7MDENG"), std::string::npos);  // the secret never leaves
+    // Same inputs, same URL: presigning is a pure function of its inputs.
+    EXPECT_EQ(url, client.PresignGet("songs/j/output_fixed.wav",
+                                     {.content_disposition = DownloadDisposition("j", "wav"),
+                                      .now_seconds = 1700000000}));
+}
+
+TEST(S3ClientKeys, JobKeyAndUrlFollowTheStorageLayout) {
+    core::Config config = S3Config("", "songs", false);
+    config.s3_prefix = "prod/songs/";
+    S3Client client(config);
+    EXPECT_EQ(client.JobObjectKey("abc"), "prod/songs/abc/output_fixed.wav");
+    EXPECT_EQ(client.S3Url(client.JobObjectKey("abc")), "s3://songs/prod/songs/abc/output_fixed.wav");
+    EXPECT_EQ(DownloadDisposition("abc", "mp3"), "attachment; filename=\"song-abc.mp3\"");
+    EXPECT_THROW(DownloadDisposition("a b", "wav"), core::Error);
+    EXPECT_THROW(DownloadDisposition("abc", "wav\r\nx"), core::Error);
+}
+
+TEST(S3Xml, FindsElementsByExactNameAndDecodesText) {
+    const std::string xml =
+        "<?xml version=\"1.0\"?>\n<ListBucketResult><KeyCount>2</KeyCount>"
+        "<Contents><Key>a &amp; b&#x2F;&#233;</Key><Size>3</Size></Contents>"
+        "<Contents><Key>c&lt;d&gt;&quot;&apos;</Key><Size>4</Size></Contents>"
+        "<IsTruncated>false</IsTruncated><Empty/></ListBucketResult>";
+    EXPECT_EQ(XmlRootName(xml), "ListBucketResult");
+    auto contents = XmlElements(xml, "Contents");
+    ASSERT_EQ(contents.size(), 2u);
+    EXPECT_EQ(XmlText(contents[0], "Key"), "a & b/\xc3\xa9");
+    EXPECT_EQ(XmlText(contents[1], "Key"), "c<d>\"'");
+    EXPECT_EQ(XmlText(xml, "KeyCount"), "2");
+    EXPECT_EQ(XmlElements(xml, "Key").size(), 2u);  // not confused with KeyCount
+    EXPECT_EQ(XmlText(xml, "Empty"), "");
+    EXPECT_EQ(XmlText(xml, "Missing"), std::nullopt);
+    EXPECT_EQ(XmlDecode(XmlEscape("<a href='x'>&\"\r</a>")), "<a href='x'>&\"\r</a>");
+    EXPECT_EQ(XmlRootName("<Error><Code>SlowDown</Code></Error>"), "Error");
+    EXPECT_EQ(XmlRootName(""), "");
+}
+
+}  // namespace
+}  // namespace songd::storage::s3
