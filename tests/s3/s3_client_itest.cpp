@@ -9,9 +9,11 @@
 #include <functional>
 #include <iostream>
 #include <fstream>
+#include <atomic>
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "core/error.h"
 #include "s3_test_server.h"
@@ -276,6 +278,32 @@ TEST_F(S3ClientTest, VirtualHostedAddressingReachesTheBucketByName) {
     EXPECT_EQ(head->size, 5000);
     EXPECT_TRUE(client.PresignGet("songs/vhost.bin").starts_with(
         "http://songs.s3.us-east-1.amazonaws.com:" + port + "/songs/vhost.bin?"));
+}
+
+TEST_F(S3ClientTest, OneClientServesConcurrentCallers) {
+    S3Client client = Client(/*through_proxy=*/false);
+    fs::path file = dir_ / "c.bin";
+    WriteRandomFile(file, 300000, 17);
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 3; ++i) {
+                try {
+                    std::string key = "conc/" + std::to_string(t) + "-" + std::to_string(i);
+                    client.PutObjectFromFile(key, file);
+                    if (client.HeadObject(key).value_or(ObjectInfo{}).size != 300000) ++failures;
+                } catch (const std::exception&) {
+                    ++failures;
+                }
+            }
+        });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(failures.load(), 0);
+    int listed = 0;
+    client.ForEachObject("conc/", [&](const ObjectInfo&) { return ++listed, true; });
+    EXPECT_EQ(listed, 12);
 }
 
 // ---- faults ----

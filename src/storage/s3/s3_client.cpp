@@ -110,14 +110,6 @@ std::string Sha256OfFile(int fd, int64_t size, const fs::path& file) {
     return HexEncode(digest.Final());
 }
 
-bool IsRetryableStatus(long status, const std::string& code) {
-    if (status == 500 || status == 502 || status == 503 || status == 504 || status == 429) {
-        return true;
-    }
-    return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
-           code == "ServiceUnavailable";
-}
-
 std::string StatusCodeName(long status) {
     switch (status) {
         case 301: return "PermanentRedirect";
@@ -215,6 +207,20 @@ private:
     S3Client& client_;
     std::unique_ptr<CurlHandle> handle_;
 };
+
+bool IsRetryableS3Error(long status, const std::string& code) {
+    if (status == 500 || status == 502 || status == 503 || status == 504 || status == 429) {
+        return true;
+    }
+    return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
+           code == "ServiceUnavailable";
+}
+
+int64_t BackoffCeilingMs(const RetryPolicy& policy, int retry_index) {
+    int64_t ceiling = std::max(0, policy.base_delay_ms);
+    for (int i = 0; i < retry_index && ceiling < policy.max_delay_ms; ++i) ceiling *= 2;
+    return std::min<int64_t>(ceiling, policy.max_delay_ms);
+}
 
 std::string DownloadDisposition(const std::string& job_id, const std::string& extension) {
     if (!IsSafeToken(job_id) || !IsSafeToken(extension)) {
@@ -316,10 +322,7 @@ void S3Client::ValidateKey(const std::string& key) const {
 }
 
 int64_t S3Client::SleepBeforeRetry(int retry_index) {
-    const RetryPolicy& policy = options_.retry;
-    int64_t ceiling = policy.base_delay_ms;
-    for (int i = 0; i < retry_index && ceiling < policy.max_delay_ms; ++i) ceiling *= 2;
-    ceiling = std::min<int64_t>(ceiling, policy.max_delay_ms);
+    int64_t ceiling = BackoffCeilingMs(options_.retry, retry_index);
     int64_t delay = 0;
     {
         std::lock_guard lock(random_mutex_);
@@ -394,7 +397,7 @@ S3Client::Response S3Client::Execute(const Call& call) {
                        !(call.error_body_on_success && !response.code.empty());
         if (success) return response;
         if (transport_ok && call.not_found_ok && response.status == 404) return response;
-        bool retryable = transport_ok ? IsRetryableStatus(response.status, response.code)
+        bool retryable = transport_ok ? IsRetryableS3Error(response.status, response.code)
                                       : response.transport_retryable;
         if (!retryable || attempt >= options_.retry.max_attempts) Fail(call, response, attempt);
         stats_.retries++;
@@ -427,8 +430,12 @@ void S3Client::Fail(const Call& call, const Response& response, int attempts) {
         if (!response.message.empty()) detail += ": " + response.message;
         if (!response.request_id.empty()) detail += " [request id " + response.request_id + "]";
         detail += tries;
-        if (IsRetryableStatus(response.status, response.code)) {
+        if (IsRetryableS3Error(response.status, response.code)) {
             code = ErrorCode::kUpstreamUnavailable;
+        } else if (response.code == "RequestTimeTooSkewed") {
+            // Signing again with the same clock cannot help.
+            detail += "; this machine's clock is more than 15 minutes off S3's: fix the time "
+                      "(NTP)";
         } else if (response.status == 401 || response.status == 403 ||
                    response.code == "InvalidAccessKeyId" ||
                    response.code == "SignatureDoesNotMatch" || response.code == "ExpiredToken" ||

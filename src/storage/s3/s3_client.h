@@ -111,6 +111,15 @@ struct ClientStats {
     std::atomic<uint64_t> bytes_uploaded{0};
 };
 
+/// Whether an S3 answer is worth another attempt: 500, 502, 503, 504, 429, and the codes
+/// SlowDown, RequestTimeout, InternalError, ServiceUnavailable (also inside a 200 body).
+/// Signature, credential and permission errors never are.
+bool IsRetryableS3Error(long status, const std::string& code);
+
+/// Upper bound of the full-jitter delay before retry `retry_index` (0-based):
+/// min(max_delay_ms, base_delay_ms * 2^retry_index).
+int64_t BackoffCeilingMs(const RetryPolicy& policy, int retry_index);
+
 /// `attachment; filename="song-{job_id}.{extension}"`. Throws kInvalidInput for a job id or
 /// extension that could break the header (anything but letters, digits, '-', '_', '.').
 std::string DownloadDisposition(const std::string& job_id, const std::string& extension);

@@ -84,6 +84,45 @@ TEST(S3ClientKeys, JobKeyAndUrlFollowTheStorageLayout) {
     EXPECT_THROW(DownloadDisposition("abc", "wav\r\nx"), core::Error);
 }
 
+struct RetryCase {
+    const char* id;
+    long status;
+    const char* code;
+    bool retry;
+};
+
+TEST(S3ClientRetry, RetriesOutagesAndThrottlingButNeverRefusals) {
+    const RetryCase cases[] = {
+        {"500", 500, "InternalError", true},
+        {"502", 502, "BadGateway", true},
+        {"503-slowdown", 503, "SlowDown", true},
+        {"504", 504, "GatewayTimeout", true},
+        {"429", 429, "TooManyRequests", true},
+        {"400-request-timeout", 400, "RequestTimeout", true},
+        {"200-internal-error-body", 200, "InternalError", true},
+        {"403-signature", 403, "SignatureDoesNotMatch", false},
+        {"403-access-key", 403, "InvalidAccessKeyId", false},
+        {"403-denied", 403, "AccessDenied", false},
+        {"403-skew", 403, "RequestTimeTooSkewed", false},
+        {"400-bad-digest", 400, "BadDigest", false},
+        {"404-no-key", 404, "NoSuchKey", false},
+        {"404-no-bucket", 404, "NoSuchBucket", false},
+        {"501", 501, "NotImplemented", false},
+        {"301-region", 301, "PermanentRedirect", false},
+    };
+    for (const RetryCase& c : cases) {
+        EXPECT_EQ(IsRetryableS3Error(c.status, c.code), c.retry) << c.id;
+    }
+}
+
+TEST(S3ClientRetry, BackoffCeilingDoublesUpToTheCap) {
+    RetryPolicy policy{.max_attempts = 10, .base_delay_ms = 200, .max_delay_ms = 10000};
+    const int64_t expected[] = {200, 400, 800, 1600, 3200, 6400, 10000, 10000};
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(BackoffCeilingMs(policy, i), expected[i]) << i;
+    EXPECT_EQ(BackoffCeilingMs(policy, 1000), 10000);  // no overflow far out
+    EXPECT_EQ(BackoffCeilingMs({.base_delay_ms = 0, .max_delay_ms = 5}, 3), 0);
+}
+
 TEST(S3Xml, FindsElementsByExactNameAndDecodesText) {
     const std::string xml =
         "<?xml version=\"1.0\"?>\n<ListBucketResult><KeyCount>2</KeyCount>"
