@@ -36,7 +36,8 @@ void WriteRandomFile(const fs::path& path, int64_t size) {
             uint32_t v = rng();
             std::memcpy(buffer.data() + i, &v, 4);
         }
-        out.write(buffer.data(), static_cast<std::streamsize>(std::min<int64_t>(kMiB, size - done)));
+        out.write(buffer.data(),
+                  static_cast<std::streamsize>(std::min<int64_t>(kMiB, size - done)));
     }
 }
 
@@ -59,8 +60,8 @@ void BenchUpload(s3::S3Client& client, const fs::path& file, int64_t size, int r
         parts = put.parts;
     }
     std::cout << label << ": " << size / kMiB << " MiB x " << repeat << ", parts " << parts
-              << ", mean " << static_cast<double>(size) * repeat / kMiB / total
-              << " MiB/s, best " << best << " MiB/s\n";
+              << ", mean " << static_cast<double>(size) * repeat / kMiB / total << " MiB/s, best "
+              << best << " MiB/s\n";
 }
 
 }  // namespace
@@ -71,9 +72,12 @@ int main(int argc, char** argv) {
     int presign_count = 200000;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string flag = argv[i];
-        if (flag == "--upload-mib") upload_mib = std::stoll(argv[i + 1]);
-        else if (flag == "--repeat") repeat = std::stoi(argv[i + 1]);
-        else if (flag == "--presign") presign_count = std::stoi(argv[i + 1]);
+        if (flag == "--upload-mib")
+            upload_mib = std::stoll(argv[i + 1]);
+        else if (flag == "--repeat")
+            repeat = std::stoi(argv[i + 1]);
+        else if (flag == "--presign")
+            presign_count = std::stoi(argv[i + 1]);
         else {
             std::cerr << "unknown flag " << flag << "\n";
             return 2;
@@ -88,13 +92,15 @@ int main(int argc, char** argv) {
         auto start = Clock::now();
         size_t total_length = 0;
         for (int i = 0; i < presign_count; ++i) {
-            total_length += client.PresignGet("songs/" + std::to_string(i) + "/output_fixed.wav",
-                                              {.content_disposition = "attachment; filename=\"song.wav\""})
-                                .size();
+            total_length +=
+                client
+                    .PresignGet("songs/" + std::to_string(i) + "/output_fixed.wav",
+                                {.content_disposition = "attachment; filename=\"song.wav\""})
+                    .size();
         }
         double seconds = Seconds(start);
-        std::cout << "presign: " << presign_count << " URLs in " << seconds << " s = "
-                  << presign_count / seconds << " signatures/s (one thread; mean URL "
+        std::cout << "presign: " << presign_count << " URLs in " << seconds
+                  << " s = " << presign_count / seconds << " signatures/s (one thread; mean URL "
                   << total_length / presign_count << " bytes)\n";
 
         s3::SigningRequest request{.method = "PUT",
@@ -112,7 +118,8 @@ int main(int argc, char** argv) {
             total_length += s3::SignWithHeaders(request, context).signature.size();
         }
         seconds = Seconds(start);
-        std::cout << "header signing: " << presign_count / seconds << " signatures/s (one thread)\n";
+        std::cout << "header signing: " << presign_count / seconds
+                  << " signatures/s (one thread)\n";
 
         fs::path dir = fs::temp_directory_path() / "songd-s3-bench";
         fs::create_directories(dir);

@@ -4,16 +4,17 @@
 #include <malloc.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
-#include <fstream>
-#include <atomic>
 #include <memory>
 #include <random>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/error.h"
 #include "s3_test_server.h"
@@ -77,7 +78,7 @@ size_t CountRequests(const std::vector<ProxyLogEntry>& log, const std::string& m
 }
 
 class S3ClientTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         server_ = std::make_unique<S3TestServer>(std::vector<std::string>{kBucket});
         char dir_template[] = "/tmp/songd-s3test-XXXXXX";
@@ -89,7 +90,7 @@ protected:
         fs::remove_all(dir_, ignored);
     }
     S3Client Client(bool through_proxy = true, ClientOptions options = FastRetries()) {
-        return S3Client(server_->Config(kBucket, through_proxy), options);
+        return S3Client(server_->Config(kBucket, through_proxy), std::move(options));
     }
 
     std::unique_ptr<S3TestServer> server_;
@@ -148,10 +149,13 @@ TEST_F(S3ClientTest, KeysWithAwkwardCharactersRoundTrip) {
     S3Client client = Client();
     fs::path file = dir_ / "small.bin";
     WriteRandomFile(file, 1000, 2);
-    const std::vector<std::string> keys = {
-        "songs/a b/c d.wav",      "songs/plus+sign.wav", "songs/100%25.wav",
-        "songs/~tilde/x.wav",     "songs/caf\xc3\xa9/\xe6\x97\xa5.wav",
-        "songs/q?x=1&y=2#frag.wav", "songs/quote'\"<&>.wav"};
+    const std::vector<std::string> keys = {"songs/a b/c d.wav",
+                                           "songs/plus+sign.wav",
+                                           "songs/100%25.wav",
+                                           "songs/~tilde/x.wav",
+                                           "songs/caf\xc3\xa9/\xe6\x97\xa5.wav",
+                                           "songs/q?x=1&y=2#frag.wav",
+                                           "songs/quote'\"<&>.wav"};
     // "//" and ".." in a key are signed and sent as is (see the vectors and the botocore
     // cross-check), but s3rver cannot store them (its router answers 404 to "//", its disk
     // store folds ".."), so they are not part of this round trip.
@@ -176,9 +180,9 @@ TEST_F(S3ClientTest, MultipartUploadOf40MiBMatches) {
     S3Client client = Client();
     fs::path file = dir_ / "big.wav";
     WriteRandomFile(file, 40 * kMiB + 123, 3);
-    PutResult put = client.PutObjectFromFile("songs/big/output_fixed.wav", file,
-                                             {.content_type = "audio/wav",
-                                              .metadata = {{"job-id", "big"}}});
+    PutResult put =
+        client.PutObjectFromFile("songs/big/output_fixed.wav", file,
+                                 {.content_type = "audio/wav", .metadata = {{"job-id", "big"}}});
     EXPECT_EQ(put.parts, 6);  // 8 MiB parts: 5 full ones and a short last one
     auto log = server_->Log();
     EXPECT_EQ(CountRequests(log, "PUT", "partNumber="), 6u);
@@ -236,20 +240,20 @@ TEST_F(S3ClientTest, DeleteObjectsBatchesOf1000WithContentMd5) {
 TEST_F(S3ClientTest, PresignedGetServesTheBytesAsAnAttachment) {
     S3Client client = Client(/*through_proxy=*/false);
     fs::path file = dir_ / "song.wav";
-    WriteRandomFile(file, 256 * 1024, 5);
+    WriteRandomFile(file, int64_t{256} * 1024, 5);
     const std::string job_id = "0a1b2c3d-0000-4000-8000-000000000001";
     std::string key = client.JobObjectKey(job_id);
     client.PutObjectFromFile(key, file, {.content_type = "audio/wav"});
 
-    std::string url = client.PresignGet(key, {.expires_seconds = 600,
-                                              .content_disposition = DownloadDisposition(job_id, "wav")});
+    std::string url = client.PresignGet(
+        key, {.expires_seconds = 600, .content_disposition = DownloadDisposition(job_id, "wav")});
     EXPECT_NE(url.find("X-Amz-Expires=600"), std::string::npos);
     EXPECT_NE(url.find("response-content-disposition=attachment%3B%20filename%3D%22song-" + job_id +
                        ".wav%22"),
               std::string::npos);
     CurlHandle handle;
-    TransferResult fetched =
-        Transfer(handle, TransferRequest{.method = "GET", .url = url, .max_body_bytes = 1 << 20}, {});
+    TransferResult fetched = Transfer(
+        handle, TransferRequest{.method = "GET", .url = url, .max_body_bytes = 1 << 20}, {});
     ASSERT_TRUE(fetched.transport_error.empty()) << fetched.transport_error;
     ASSERT_EQ(fetched.status, 200) << fetched.body;
     EXPECT_EQ(fetched.headers["content-disposition"],
@@ -265,7 +269,8 @@ TEST_F(S3ClientTest, VirtualHostedAddressingReachesTheBucketByName) {
     config.s3_endpoint = "http://s3.us-east-1.amazonaws.com:" + port;
     ClientOptions options = FastRetries();
     // Resolve the bucket's virtual host to s3rver, which reads the bucket from the Host.
-    options.transfer.connect_to = {"songs.s3.us-east-1.amazonaws.com:" + port + ":127.0.0.1:" + port};
+    options.transfer.connect_to = {"songs.s3.us-east-1.amazonaws.com:" + port +
+                                   ":127.0.0.1:" + port};
     S3Client client(config, options);
     EXPECT_FALSE(client.path_style());
     fs::path file = dir_ / "v.bin";
@@ -276,8 +281,9 @@ TEST_F(S3ClientTest, VirtualHostedAddressingReachesTheBucketByName) {
     std::optional<ObjectInfo> head = direct.HeadObject("songs/vhost.bin");
     ASSERT_TRUE(head.has_value());
     EXPECT_EQ(head->size, 5000);
-    EXPECT_TRUE(client.PresignGet("songs/vhost.bin").starts_with(
-        "http://songs.s3.us-east-1.amazonaws.com:" + port + "/songs/vhost.bin?"));
+    EXPECT_TRUE(
+        client.PresignGet("songs/vhost.bin")
+            .starts_with("http://songs.s3.us-east-1.amazonaws.com:" + port + "/songs/vhost.bin?"));
 }
 
 TEST_F(S3ClientTest, OneClientServesConcurrentCallers) {
@@ -312,7 +318,8 @@ TEST_F(S3ClientTest, Injected503sAreRetriedAndSucceed) {
     S3Client client = Client();
     fs::path file = dir_ / "f.bin";
     WriteRandomFile(file, 70000, 7);
-    server_->SetFaults(R"([{"method":"PUT","action":"status","status":503,"code":"SlowDown","times":2}])");
+    server_->SetFaults(
+        R"([{"method":"PUT","action":"status","status":503,"code":"SlowDown","times":2}])");
     client.PutObjectFromFile("songs/retry.bin", file);
     auto log = server_->Log();
     ASSERT_EQ(CountRequests(log, "PUT"), 3u);
@@ -345,7 +352,8 @@ TEST_F(S3ClientTest, RetriesAreCappedAndReportTheOutage) {
     S3Client client = Client();
     fs::path file = dir_ / "f.bin";
     WriteRandomFile(file, 1000, 9);
-    server_->SetFaults(R"([{"method":"PUT","action":"status","status":503,"code":"SlowDown","times":-1}])");
+    server_->SetFaults(
+        R"([{"method":"PUT","action":"status","status":503,"code":"SlowDown","times":-1}])");
     try {
         client.PutObjectFromFile("songs/down.bin", file);
         FAIL() << "upload succeeded against a failing server";
@@ -449,7 +457,7 @@ TEST_F(S3ClientTest, CompleteAnswering200WithAnErrorBodyFailsAndAborts) {
         EXPECT_NE(std::string(e.what()).find("CompleteMultipartUpload"), std::string::npos);
     }
     auto log = server_->Log();
-    EXPECT_EQ(CountRequests(log, "POST", "uploadId="), 4u);  // retried: InternalError
+    EXPECT_EQ(CountRequests(log, "POST", "uploadId="), 4u);    // retried: InternalError
     EXPECT_EQ(CountRequests(log, "DELETE", "uploadId="), 1u);  // then aborted
     EXPECT_FALSE(client.HeadObject("songs/broken.bin").has_value());
 }
@@ -488,17 +496,22 @@ TEST_F(S3ClientTest, BadInputIsRejectedBeforeAnyRequest) {
         {"long-key", [&] { client.HeadObject(std::string(1025, 'k')); },
          core::ErrorCode::kInvalidInput},
         {"bad-metadata-name",
-         [&] { client.PutObjectFromFile("songs/a", file, {.metadata = {{"Job Id", "x"}}}); },
+         [&] {
+             client.PutObjectFromFile("songs/a", file, {.metadata = {{"Job Id", "x"}}});
+         },
          core::ErrorCode::kInvalidInput},
         {"non-ascii-metadata",
-         [&] { client.PutObjectFromFile("songs/a", file, {.metadata = {{"t", "caf\xc3\xa9"}}}); },
+         [&] {
+             client.PutObjectFromFile("songs/a", file, {.metadata = {{"t", "caf\xc3\xa9"}}});
+         },
          core::ErrorCode::kInvalidInput},
         {"crlf-content-type",
          [&] { client.PutObjectFromFile("songs/a", file, {.content_type = "a\r\nx: y"}); },
          core::ErrorCode::kInvalidInput},
         {"presign-expiry", [&] { client.PresignGet("songs/a", {.expires_seconds = 604801}); },
          core::ErrorCode::kInvalidInput},
-        {"disposition", [&] { DownloadDisposition("a\"b", "wav"); }, core::ErrorCode::kInvalidInput},
+        {"disposition", [&] { DownloadDisposition("a\"b", "wav"); },
+         core::ErrorCode::kInvalidInput},
         {"max-keys", [&] { client.ListObjectsPage("", "", 1001); }, core::ErrorCode::kInvalidInput},
     };
     for (const Case& c : cases) {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -31,8 +30,8 @@ storage::s3::TransferResult Control(int port, const std::string& method, const s
     storage::s3::CurlHandle handle;
     storage::s3::TransferRequest request{.method = method,
                                          .url = "http://127.0.0.1:" + std::to_string(port) + path};
-    request.body = storage::s3::BodySource{.kind = storage::s3::BodySource::Kind::kMemory,
-                                           .memory = body};
+    request.body =
+        storage::s3::BodySource{.kind = storage::s3::BodySource::Kind::kMemory, .memory = body};
     if (method == "POST") request.headers.emplace_back("Content-Type", "application/json");
     storage::s3::TransferResult result = storage::s3::Transfer(handle, request, {});
     if (!result.transport_error.empty() || result.status >= 300) {
@@ -46,7 +45,8 @@ int64_t StatusField(const char* field) {
     std::ifstream in("/proc/self/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.starts_with(field)) return std::strtoll(line.c_str() + std::strlen(field), nullptr, 10) * 1024;
+        if (line.starts_with(field))
+            return std::strtoll(line.c_str() + std::strlen(field), nullptr, 10) * 1024;
     }
     return -1;
 }
@@ -77,7 +77,8 @@ S3TestServer::S3TestServer(const std::vector<std::string>& buckets) {
     int in_pipe[2];
     int out_pipe[2];
     if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]}) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]})
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);

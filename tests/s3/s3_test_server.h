@@ -30,7 +30,7 @@ struct ProxyLogEntry {
 
 /// @brief A running s3rver plus fault proxy; stopped by the destructor.
 class S3TestServer {
-public:
+  public:
     explicit S3TestServer(const std::vector<std::string>& buckets);
     ~S3TestServer();
     S3TestServer(const S3TestServer&) = delete;
@@ -45,7 +45,7 @@ public:
     std::vector<ProxyLogEntry> Log();
     void ClearLog();
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdin_fd_ = -1;
     int s3rver_port_ = 0;

@@ -9,7 +9,6 @@
 //           "authorization" (header mode) | "url" (query mode)}...]
 
 #include <boost/json.hpp>
-
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -61,8 +60,8 @@ json::object SignCase(const json::object& c) {
         out["canonical_request"] = sig.canonical_request;
         out["string_to_sign"] = sig.string_to_sign;
         out["signature"] = sig.signature;
-        out["url"] = Str(c, "scheme") + "://" + Str(c, "host") + sig.canonical_uri + "?" +
-                     sig.query;
+        out["url"] =
+            Str(c, "scheme") + "://" + Str(c, "host") + sig.canonical_uri + "?" + sig.query;
     }
     return out;
 }

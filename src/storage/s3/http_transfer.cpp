@@ -17,19 +17,20 @@ CURL* Easy(const CurlHandle& handle) { return static_cast<CURL*>(handle.get()); 
 
 /// @brief Owns a curl_slist.
 class SList {
-public:
+  public:
     SList() = default;
     ~SList() { curl_slist_free_all(list_); }
     SList(const SList&) = delete;
     SList& operator=(const SList&) = delete;
     void Append(const std::string& line) {
         curl_slist* next = curl_slist_append(list_, line.c_str());
-        if (next == nullptr) throw core::Error(core::ErrorCode::kInternal, "curl_slist_append failed");
+        if (next == nullptr)
+            throw core::Error(core::ErrorCode::kInternal, "curl_slist_append failed");
         list_ = next;
     }
     curl_slist* get() const { return list_; }
 
-private:
+  private:
     curl_slist* list_ = nullptr;
 };
 
@@ -54,10 +55,10 @@ size_t ReadBody(char* buffer, size_t size, size_t count, void* user) {
     }
     ssize_t got = pread(body.fd, buffer, want, body.offset + state->read_pos);
     if (got <= 0) {
-        state->callback_error = got == 0 ? "the file ended before its announced size (changed "
-                                           "while uploading?)"
-                                         : std::string("reading the file failed: ") +
-                                               std::strerror(errno);
+        state->callback_error =
+            got == 0 ? "the file ended before its announced size (changed "
+                       "while uploading?)"
+                     : std::string("reading the file failed: ") + std::strerror(errno);
         return CURL_READFUNC_ABORT;
     }
     state->read_pos += got;
@@ -146,9 +147,8 @@ bool IsRetryable(CURLcode code) {
 
 void Check(CURLcode code, const char* what) {
     if (code != CURLE_OK) {
-        throw core::Error(core::ErrorCode::kInternal,
-                          std::string("curl setup failed (") + what + "): " +
-                              curl_easy_strerror(code));
+        throw core::Error(core::ErrorCode::kInternal, std::string("curl setup failed (") + what +
+                                                          "): " + curl_easy_strerror(code));
     }
 }
 
@@ -156,9 +156,12 @@ void Check(CURLcode code, const char* what) {
 
 int64_t BodySource::Size() const {
     switch (kind) {
-        case Kind::kNone: return 0;
-        case Kind::kMemory: return static_cast<int64_t>(memory.size());
-        case Kind::kFileRange: return length;
+        case Kind::kNone:
+            return 0;
+        case Kind::kMemory:
+            return static_cast<int64_t>(memory.size());
+        case Kind::kFileRange:
+            return length;
     }
     return 0;
 }
@@ -181,11 +184,12 @@ TransferResult Transfer(CurlHandle& handle, const TransferRequest& request,
     char error_buffer[CURL_ERROR_SIZE] = {0};
 
     SList headers;
-    for (const auto& [name, value] : request.headers) headers.Append(name + ": " + value);
-    headers.Append("Expect:");  // no 100-continue round trip; bodies are small or expected
+    for (const auto& [name, value] : request.headers) headers.Append(name + ": " += value);
+    headers.Append("Expect:");  // no 100-continue round trip: S3 answers errors after the body
     if (request.method == "POST" &&
-        std::none_of(request.headers.begin(), request.headers.end(),
-                     [](const auto& h) { return strcasecmp(h.first.c_str(), "content-type") == 0; })) {
+        std::none_of(request.headers.begin(), request.headers.end(), [](const auto& h) {
+            return strcasecmp(h.first.c_str(), "content-type") == 0;
+        })) {
         headers.Append("Content-Type:");  // curl would add a form content type we did not sign
     }
     SList connect_to;
@@ -195,7 +199,8 @@ TransferResult Transfer(CurlHandle& handle, const TransferRequest& request,
     Check(curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L), "path as is");  // keys may hold ".."
     Check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L), "nosignal");
     Check(curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer), "error buffer");
-    Check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, settings.connect_timeout_ms), "timeout");
+    Check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, settings.connect_timeout_ms),
+          "timeout");
     Check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L), "low speed");
     Check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, settings.stall_timeout_seconds), "stall");
     Check(curl_easy_setopt(easy, CURLOPT_USERAGENT, settings.user_agent.c_str()), "user agent");
@@ -231,9 +236,9 @@ TransferResult Transfer(CurlHandle& handle, const TransferRequest& request,
             result.transport_error = state.callback_error;
             result.transport_retryable = false;
         } else {
-            result.transport_error = std::string(curl_easy_strerror(code)) +
-                                     (error_buffer[0] != '\0' ? std::string(": ") + error_buffer
-                                                              : std::string());
+            result.transport_error =
+                std::string(curl_easy_strerror(code)) +
+                (error_buffer[0] != '\0' ? std::string(": ") + error_buffer : std::string());
             result.transport_retryable = IsRetryable(code);
         }
         return result;

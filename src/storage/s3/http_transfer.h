@@ -22,14 +22,14 @@ namespace songd::storage::s3 {
 
 /// @brief Owns one CURL easy handle; reused across requests so connections stay alive.
 class CurlHandle {
-public:
+  public:
     CurlHandle();
     ~CurlHandle();
     CurlHandle(const CurlHandle&) = delete;
     CurlHandle& operator=(const CurlHandle&) = delete;
     void* get() const { return handle_; }
 
-private:
+  private:
     void* handle_;
 };
 
@@ -37,8 +37,8 @@ private:
 struct BodySource {
     enum class Kind { kNone, kMemory, kFileRange };
     Kind kind = Kind::kNone;
-    std::string_view memory;          ///< kMemory: must outlive the transfer
-    int fd = -1;                      ///< kFileRange: read with pread, never moved
+    std::string_view memory;  ///< kMemory: must outlive the transfer
+    int fd = -1;              ///< kFileRange: read with pread, never moved
     int64_t offset = 0;
     int64_t length = 0;
 
@@ -57,8 +57,8 @@ struct TransferSettings {
 
 /// @brief One HTTP request.
 struct TransferRequest {
-    std::string method;   ///< GET HEAD PUT POST DELETE
-    std::string url;      ///< sent as is (curl does not normalise the path)
+    std::string method;  ///< GET HEAD PUT POST DELETE
+    std::string url;     ///< sent as is (curl does not normalise the path)
     std::vector<std::pair<std::string, std::string>> headers;
     BodySource body;
     /// When set, a 2xx body goes to this open file descriptor instead of `body`.
@@ -70,8 +70,8 @@ struct TransferRequest {
 struct TransferResult {
     long status = 0;
     std::map<std::string, std::string> headers;  ///< lowercase names
-    std::string body;                             ///< error bodies and XML answers
-    int64_t downloaded_bytes = 0;                 ///< bytes written to download_fd
+    std::string body;                            ///< error bodies and XML answers
+    int64_t downloaded_bytes = 0;                ///< bytes written to download_fd
     std::string transport_error;
     bool transport_retryable = false;
 };

@@ -34,7 +34,7 @@ constexpr size_t kMaxKeyBytes = 1024;
 
 /// @brief Owns a file descriptor.
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) close(fd_);
@@ -44,13 +44,13 @@ public:
     int get() const { return fd_; }
     int Release() { return std::exchange(fd_, -1); }
 
-private:
+  private:
     int fd_;
 };
 
 /// @brief Owns an EVP_MD_CTX.
 class Digest {
-public:
+  public:
     explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
         if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, md, nullptr) != 1) {
             EVP_MD_CTX_free(ctx_);
@@ -68,7 +68,7 @@ public:
         return std::string(reinterpret_cast<char*>(out), size);
     }
 
-private:
+  private:
     EVP_MD_CTX* ctx_;
 };
 
@@ -112,13 +112,20 @@ std::string Sha256OfFile(int fd, int64_t size, const fs::path& file) {
 
 std::string StatusCodeName(long status) {
     switch (status) {
-        case 301: return "PermanentRedirect";
-        case 400: return "BadRequest";
-        case 403: return "Forbidden";
-        case 404: return "NotFound";
-        case 409: return "Conflict";
-        case 412: return "PreconditionFailed";
-        default: return "HTTP" + std::to_string(status);
+        case 301:
+            return "PermanentRedirect";
+        case 400:
+            return "BadRequest";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "NotFound";
+        case 409:
+            return "Conflict";
+        case 412:
+            return "PreconditionFailed";
+        default:
+            return "HTTP" + std::to_string(status);
     }
 }
 
@@ -140,7 +147,8 @@ std::string Lower(std::string text) {
     return text;
 }
 
-ObjectInfo InfoFromHeaders(const std::string& key, const std::map<std::string, std::string>& headers) {
+ObjectInfo InfoFromHeaders(const std::string& key,
+                           const std::map<std::string, std::string>& headers) {
     ObjectInfo info;
     info.key = key;
     if (auto it = headers.find("content-length"); it != headers.end()) {
@@ -160,11 +168,11 @@ ObjectInfo InfoFromHeaders(const std::string& key, const std::map<std::string, s
 }  // namespace
 
 struct S3Client::Call {
-    std::string operation;      ///< S3 API name, for messages and logs
+    std::string operation;  ///< S3 API name, for messages and logs
     std::string method;
-    std::string key;            ///< empty: a bucket-level request
+    std::string key;  ///< empty: a bucket-level request
     NameValues query;
-    NameValues headers;         ///< besides Host and what signing adds
+    NameValues headers;  ///< besides Host and what signing adds
     BodySource body;
     std::string payload_hash = std::string(kEmptyPayloadHash);
     int download_fd = -1;
@@ -179,14 +187,14 @@ struct S3Client::Response {
     int64_t downloaded_bytes = 0;
     std::string transport_error;
     bool transport_retryable = false;
-    std::string code;        ///< S3 error code, when there is one
+    std::string code;  ///< S3 error code, when there is one
     std::string message;
     std::string request_id;
 };
 
 /// @brief Borrows a curl handle from the pool for one operation and gives it back.
 class S3Client::HandleLease {
-public:
+  public:
     explicit HandleLease(S3Client& client) : client_(client) {
         std::lock_guard lock(client_.pool_mutex_);
         if (!client_.idle_handles_.empty()) {
@@ -203,7 +211,7 @@ public:
     HandleLease& operator=(const HandleLease&) = delete;
     CurlHandle& get() { return *handle_; }
 
-private:
+  private:
     S3Client& client_;
     std::unique_ptr<CurlHandle> handle_;
 };
@@ -387,8 +395,8 @@ S3Client::Response S3Client::Execute(const Call& call) {
         if (call.download_fd >= 0) {
             // A retried download starts over: never append a second copy to a partial one.
             if (lseek(call.download_fd, 0, SEEK_SET) != 0 || ftruncate(call.download_fd, 0) != 0) {
-                throw Error(ErrorCode::kInternal, std::string("cannot reset the download file: ") +
-                                                      std::strerror(errno));
+                throw Error(ErrorCode::kInternal,
+                            std::string("cannot reset the download file: ") + std::strerror(errno));
             }
         }
         Response response = Attempt(call, lease.get());
@@ -402,27 +410,30 @@ S3Client::Response S3Client::Execute(const Call& call) {
         if (!retryable || attempt >= options_.retry.max_attempts) Fail(call, response, attempt);
         stats_.retries++;
         int64_t delay = SleepBeforeRetry(attempt - 1);
-        core::LogEvent("warning", "s3_retry",
-                       {{"operation", call.operation},
-                        {"object", S3Url(call.key)},
-                        {"attempt", std::to_string(attempt)},
-                        {"reason", transport_ok ? std::to_string(response.status) + " " +
-                                                      response.code
-                                                : response.transport_error},
-                        {"delay_ms", std::to_string(delay)}});
+        core::LogEvent(
+            "warning", "s3_retry",
+            {{"operation", call.operation},
+             {"object", S3Url(call.key)},
+             {"attempt", std::to_string(attempt)},
+             {"reason", transport_ok ? std::to_string(response.status) + " " + response.code
+                                     : response.transport_error},
+             {"delay_ms", std::to_string(delay)}});
     }
 }
 
 void S3Client::Fail(const Call& call, const Response& response, int attempts) {
     stats_.failures++;
     std::string what = "S3 " + call.operation + " " + S3Url(call.key);
-    std::string tries = " (" + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s") + ")";
+    std::string tries =
+        " (" + std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s") + ")";
     ErrorCode code = ErrorCode::kInternal;
     std::string detail;
     if (!response.transport_error.empty()) {
-        code = response.transport_retryable ? ErrorCode::kUpstreamUnavailable : ErrorCode::kInternal;
+        code =
+            response.transport_retryable ? ErrorCode::kUpstreamUnavailable : ErrorCode::kInternal;
         detail = what + " failed: " + response.transport_error + tries;
-        if (code == ErrorCode::kInternal && response.transport_error.find("SSL") != std::string::npos) {
+        if (code == ErrorCode::kInternal &&
+            response.transport_error.find("SSL") != std::string::npos) {
             detail += "; check S3_ENDPOINT";
         }
     } else {
@@ -434,15 +445,17 @@ void S3Client::Fail(const Call& call, const Response& response, int attempts) {
             code = ErrorCode::kUpstreamUnavailable;
         } else if (response.code == "RequestTimeTooSkewed") {
             // Signing again with the same clock cannot help.
-            detail += "; this machine's clock is more than 15 minutes off S3's: fix the time "
-                      "(NTP)";
+            detail +=
+                "; this machine's clock is more than 15 minutes off S3's: fix the time "
+                "(NTP)";
         } else if (response.status == 401 || response.status == 403 ||
                    response.code == "InvalidAccessKeyId" ||
                    response.code == "SignatureDoesNotMatch" || response.code == "ExpiredToken" ||
                    response.code == "InvalidToken") {
             code = ErrorCode::kForbidden;
-            detail += "; S3 refused the credentials or permissions: check S3_ACCESS_KEY, "
-                      "S3_SECRET_KEY, S3_SESSION_TOKEN and the bucket policy";
+            detail +=
+                "; S3 refused the credentials or permissions: check S3_ACCESS_KEY, "
+                "S3_SECRET_KEY, S3_SESSION_TOKEN and the bucket policy";
         } else if (response.status == 404) {
             code = ErrorCode::kNotFound;
             if (response.code == "NoSuchBucket") detail += "; check S3_BUCKET";
@@ -507,18 +520,21 @@ PutResult S3Client::PutSingle(const std::string& key, const fs::path& file, int 
     for (const auto& [name, value] : options.metadata) {
         call.headers.emplace_back("x-amz-meta-" + name, value);
     }
-    call.body = BodySource{.kind = BodySource::Kind::kFileRange, .fd = fd, .offset = 0, .length = size};
+    call.body =
+        BodySource{.kind = BodySource::Kind::kFileRange, .fd = fd, .offset = 0, .length = size};
     call.payload_hash = Sha256OfFile(fd, size, file);
     Response response = Execute(call);
     return PutResult{.etag = response.headers["etag"], .size = size, .parts = 0};
 }
 
-PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, int fd,
-                                 int64_t size, const PutOptions& options) {
+PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, int fd, int64_t size,
+                                 const PutOptions& options) {
     int64_t part_size = std::max(options_.part_size, (size + kMaxParts - 1) / kMaxParts);
     int64_t part_count = (size + part_size - 1) / part_size;
 
-    Call create{.operation = "CreateMultipartUpload", .method = "POST", .key = key,
+    Call create{.operation = "CreateMultipartUpload",
+                .method = "POST",
+                .key = key,
                 .query = {{"uploads", ""}}};
     create.headers.emplace_back("Content-Type", options.content_type);
     for (const auto& [name, value] : options.metadata) {
@@ -527,8 +543,8 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
     Response created = Execute(create);
     std::string upload_id = XmlText(created.body, "UploadId").value_or("");
     if (upload_id.empty()) {
-        throw Error(ErrorCode::kInternal, "S3 CreateMultipartUpload " + S3Url(key) +
-                                              " answered without an UploadId");
+        throw Error(ErrorCode::kInternal,
+                    "S3 CreateMultipartUpload " + S3Url(key) + " answered without an UploadId");
     }
 
     try {
@@ -540,7 +556,9 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
             int64_t length = std::min(part_size, size - offset);
             ReadFully(fd, buffer.data(), length, offset, file);
             std::string_view bytes(buffer.data(), static_cast<size_t>(length));
-            Call upload{.operation = "UploadPart", .method = "PUT", .key = key,
+            Call upload{.operation = "UploadPart",
+                        .method = "PUT",
+                        .key = key,
                         .query = {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}};
             upload.body = BodySource{.kind = BodySource::Kind::kMemory, .memory = bytes};
             upload.payload_hash = core::Sha256Hex(bytes);
@@ -555,7 +573,9 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
         }
         complete_xml += "</CompleteMultipartUpload>";
 
-        Call complete{.operation = "CompleteMultipartUpload", .method = "POST", .key = key,
+        Call complete{.operation = "CompleteMultipartUpload",
+                      .method = "POST",
+                      .key = key,
                       .query = {{"uploadId", upload_id}}};
         complete.headers.emplace_back("Content-Type", "application/xml");
         complete.body = BodySource{.kind = BodySource::Kind::kMemory, .memory = complete_xml};
@@ -569,8 +589,11 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
     } catch (...) {
         // Parts of an abandoned upload are stored (and billed) until aborted.
         try {
-            Call abort{.operation = "AbortMultipartUpload", .method = "DELETE", .key = key,
-                       .query = {{"uploadId", upload_id}}, .not_found_ok = true};
+            Call abort{.operation = "AbortMultipartUpload",
+                       .method = "DELETE",
+                       .key = key,
+                       .query = {{"uploadId", upload_id}},
+                       .not_found_ok = true};
             Execute(abort);
         } catch (const Error& e) {
             core::LogEvent("error", "s3_abort_failed",
@@ -583,8 +606,8 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
 ObjectInfo S3Client::GetObjectToFile(const std::string& key, const fs::path& destination) {
     ValidateKey(key);
     fs::path folder = destination.parent_path().empty() ? fs::path(".") : destination.parent_path();
-    fs::path temp = folder / ("." + destination.filename().string() + ".s3-" +
-                              core::NewJobId().substr(0, 8));
+    fs::path temp =
+        folder / ("." + destination.filename().string() + ".s3-" + core::NewJobId().substr(0, 8));
     Fd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (fd.get() < 0) {
         throw Error(ErrorCode::kInternal,
@@ -602,8 +625,8 @@ ObjectInfo S3Client::GetObjectToFile(const std::string& key, const fs::path& des
         }
         info.size = response.downloaded_bytes;
         if (fsync(fd.get()) != 0 || close(fd.Release()) != 0) {
-            throw Error(ErrorCode::kInternal, "cannot flush " + temp.string() + ": " +
-                                                  std::strerror(errno));
+            throw Error(ErrorCode::kInternal,
+                        "cannot flush " + temp.string() + ": " + std::strerror(errno));
         }
         fs::rename(temp, destination);
         return info;
@@ -659,13 +682,16 @@ ListPage S3Client::ListObjectsPage(const std::string& prefix, const std::string&
     if (max_keys < 1 || max_keys > 1000) {
         throw Error(ErrorCode::kInvalidInput, "ListObjectsV2 max-keys must be 1..1000");
     }
-    Call call{.operation = "ListObjectsV2", .method = "GET",
-              .query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(max_keys)}}};
-    if (!continuation_token.empty()) call.query.emplace_back("continuation-token", continuation_token);
+    Call call{
+        .operation = "ListObjectsV2",
+        .method = "GET",
+        .query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(max_keys)}}};
+    if (!continuation_token.empty())
+        call.query.emplace_back("continuation-token", continuation_token);
     Response response = Execute(call);
     if (XmlRootName(response.body) != "ListBucketResult") {
-        throw Error(ErrorCode::kInternal, "S3 ListObjectsV2 " + S3Url(prefix) +
-                                              " answered without a ListBucketResult");
+        throw Error(ErrorCode::kInternal,
+                    "S3 ListObjectsV2 " + S3Url(prefix) + " answered without a ListBucketResult");
     }
     ListPage page;
     for (std::string_view item : XmlElements(response.body, "Contents")) {
@@ -702,7 +728,8 @@ void S3Client::ForEachObject(const std::string& prefix,
 
 std::string S3Client::PresignGet(const std::string& key, const PresignOptions& options) const {
     ValidateKey(key);
-    int64_t expires = options.expires_seconds == 0 ? default_presign_expires_ : options.expires_seconds;
+    int64_t expires =
+        options.expires_seconds == 0 ? default_presign_expires_ : options.expires_seconds;
     SigningRequest request{.method = "GET",
                            .path = ObjectPath(key),
                            .headers = {{"Host", Authority()}},
@@ -710,11 +737,11 @@ std::string S3Client::PresignGet(const std::string& key, const PresignOptions& o
     if (!options.content_disposition.empty()) {
         request.query.emplace_back("response-content-disposition", options.content_disposition);
     }
-    SigningContext context{.credentials = credentials_,
-                           .region = region_,
-                           .service = "s3",
-                           .time_seconds = options.now_seconds != 0 ? options.now_seconds
-                                                                    : core::NowMillis() / 1000};
+    SigningContext context{
+        .credentials = credentials_,
+        .region = region_,
+        .service = "s3",
+        .time_seconds = options.now_seconds != 0 ? options.now_seconds : core::NowMillis() / 1000};
     QuerySignature signature = SignWithQuery(request, context, expires);
     return scheme_ + "://" + Authority() + signature.canonical_uri + "?" + signature.query;
 }

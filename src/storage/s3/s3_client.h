@@ -41,7 +41,7 @@ namespace songd::storage::s3 {
 /// @brief Retries with exponential backoff and full jitter: before retry n (0-based) the
 /// client sleeps a uniform random time in [0, min(max_delay_ms, base_delay_ms * 2^n)].
 struct RetryPolicy {
-    int max_attempts = 5;       ///< attempts per request, the first included
+    int max_attempts = 5;  ///< attempts per request, the first included
     int base_delay_ms = 200;
     int max_delay_ms = 10000;
 };
@@ -60,9 +60,9 @@ struct ClientOptions {
 struct ObjectInfo {
     std::string key;
     int64_t size = 0;
-    std::string etag;               ///< as S3 sends it, quotes included
-    std::string content_type;       ///< HeadObject and GetObject only
-    int64_t last_modified_ms = 0;   ///< Unix milliseconds; 0 when S3 did not say
+    std::string etag;                             ///< as S3 sends it, quotes included
+    std::string content_type;                     ///< HeadObject and GetObject only
+    int64_t last_modified_ms = 0;                 ///< Unix milliseconds; 0 when S3 did not say
     std::map<std::string, std::string> metadata;  ///< x-amz-meta-* without the prefix
 };
 
@@ -105,9 +105,9 @@ struct PresignOptions {
 
 /// @brief Counters for metrics; monotonically increasing.
 struct ClientStats {
-    std::atomic<uint64_t> requests{0};   ///< HTTP attempts sent
-    std::atomic<uint64_t> retries{0};    ///< attempts that were retried
-    std::atomic<uint64_t> failures{0};   ///< operations that ended in an error
+    std::atomic<uint64_t> requests{0};  ///< HTTP attempts sent
+    std::atomic<uint64_t> retries{0};   ///< attempts that were retried
+    std::atomic<uint64_t> failures{0};  ///< operations that ended in an error
     std::atomic<uint64_t> bytes_uploaded{0};
 };
 
@@ -126,7 +126,7 @@ std::string DownloadDisposition(const std::string& job_id, const std::string& ex
 
 /// @brief The S3 client. See the file comment.
 class S3Client {
-public:
+  public:
     /// Throws core::Error(kInvalidInput) naming the variable when S3_BUCKET, S3_REGION,
     /// the keys or S3_ENDPOINT cannot work.
     explicit S3Client(const core::Config& config, ClientOptions options = {});
@@ -174,7 +174,7 @@ public:
     /// A presigned GET URL for `key`. Pure computation: no request is sent.
     std::string PresignGet(const std::string& key, const PresignOptions& options = {}) const;
 
-private:
+  private:
     struct Response;
     struct Call;
     class HandleLease;
@@ -188,13 +188,13 @@ private:
     PutResult PutMultipart(const std::string& key, const std::filesystem::path& file, int fd,
                            int64_t size, const PutOptions& options);
 
-    std::string Authority() const;        ///< host[:port] for the bucket
+    std::string Authority() const;                         ///< host[:port] for the bucket
     std::string ObjectPath(const std::string& key) const;  ///< decoded path
     void ValidateKey(const std::string& key) const;
     int64_t SleepBeforeRetry(int retry_index);
 
     std::string scheme_;
-    std::string endpoint_host_;   ///< host[:port] of the endpoint
+    std::string endpoint_host_;  ///< host[:port] of the endpoint
     std::string bucket_;
     std::string prefix_;
     std::string region_;

@@ -20,8 +20,8 @@ constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 }
 
 bool IsUnreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 std::string ToLower(std::string_view text) {
@@ -108,8 +108,8 @@ const std::string* FindHeader(const NameValues& headers, std::string_view lower_
 void EnsureHeader(NameValues& headers, const std::string& name, const std::string& value) {
     if (const std::string* existing = FindHeader(headers, name)) {
         if (TrimAll(*existing) != value) {
-            Invalid("header " + name + " is '" + *existing + "' but the signature needs '" +
-                    value + "'");
+            Invalid("header " + name + " is '" + *existing + "' but the signature needs '" + value +
+                    "'");
         }
         return;
     }
@@ -133,8 +133,9 @@ CanonicalHeaders Canonicalize(const NameValues& headers) {
         const std::string& name = lowered[i].first;
         std::string value = lowered[i].second;
         size_t j = i + 1;
-        for (; j < lowered.size() && lowered[j].first == name; ++j) value += "," + lowered[j].second;
-        out.lines += name + ":" + value + "\n";
+        for (; j < lowered.size() && lowered[j].first == name; ++j)
+            value += "," + lowered[j].second;
+        out.lines.append(name).append(":").append(value).append("\n");
         if (!out.signed_names.empty()) out.signed_names += ';';
         out.signed_names += name;
         i = j;
@@ -188,7 +189,7 @@ std::string CanonicalQuery(const NameValues& query) {
     std::string out;
     for (const auto& [name, value] : encoded) {
         if (!out.empty()) out += '&';
-        out += name + "=" + value;
+        out.append(name).append("=").append(value);
     }
     return out;
 }
@@ -278,14 +279,15 @@ HeaderSignature SignWithHeaders(const SigningRequest& request, const SigningCont
     CanonicalHeaders canonical = Canonicalize(out.headers);
     out.canonical_headers = canonical.lines;
     out.signed_headers = canonical.signed_names;
-    out.canonical_request = request.method + "\n" + out.canonical_uri + "\n" +
-                            out.canonical_query + "\n" + out.canonical_headers + "\n" +
-                            out.signed_headers + "\n" + request.payload_hash;
+    out.canonical_request = request.method + "\n" + out.canonical_uri + "\n" + out.canonical_query +
+                            "\n" + out.canonical_headers + "\n" + out.signed_headers + "\n" +
+                            request.payload_hash;
     out.string_to_sign = StringToSign(out.amz_date, out.credential_scope, out.canonical_request);
     out.signature = Signature(context, out.amz_date, out.string_to_sign);
-    out.authorization = std::string(kAlgorithm) + " Credential=" +
-                        context.credentials.access_key_id + "/" + out.credential_scope +
-                        ", SignedHeaders=" + out.signed_headers + ", Signature=" + out.signature;
+    out.authorization = std::string(kAlgorithm) +
+                        " Credential=" + context.credentials.access_key_id + "/" +
+                        out.credential_scope + ", SignedHeaders=" + out.signed_headers +
+                        ", Signature=" + out.signature;
     out.headers.emplace_back("Authorization", out.authorization);
     return out;
 }
@@ -325,9 +327,9 @@ QuerySignature SignWithQuery(const SigningRequest& request, const SigningContext
     }
     out.canonical_uri = CanonicalUri(request.path);
     out.canonical_query = CanonicalQuery(query);
-    out.canonical_request = request.method + "\n" + out.canonical_uri + "\n" +
-                            out.canonical_query + "\n" + out.canonical_headers + "\n" +
-                            out.signed_headers + "\n" + request.payload_hash;
+    out.canonical_request = request.method + "\n" + out.canonical_uri + "\n" + out.canonical_query +
+                            "\n" + out.canonical_headers + "\n" + out.signed_headers + "\n" +
+                            request.payload_hash;
     out.string_to_sign = StringToSign(out.amz_date, out.credential_scope, out.canonical_request);
     out.signature = Signature(context, out.amz_date, out.string_to_sign);
     out.query = out.canonical_query + "&X-Amz-Signature=" + out.signature;

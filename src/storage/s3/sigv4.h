@@ -47,11 +47,11 @@ struct Credentials {
 
 /// @brief The parts of an HTTP request that SigV4 signs, before any encoding.
 struct SigningRequest {
-    std::string method;       ///< e.g. "GET"; sent as given
-    std::string path;         ///< decoded path bytes, e.g. "/bucket/a b+c.wav"; starts with '/'
-    NameValues query;         ///< decoded names and values; an empty value is signed as `name=`
-    NameValues headers;       ///< as sent; must include Host; repeated names are joined with ','
-    std::string payload_hash; ///< lowercase hex SHA-256 of the body, or kUnsignedPayload
+    std::string method;        ///< e.g. "GET"; sent as given
+    std::string path;          ///< decoded path bytes, e.g. "/bucket/a b+c.wav"; starts with '/'
+    NameValues query;          ///< decoded names and values; an empty value is signed as `name=`
+    NameValues headers;        ///< as sent; must include Host; repeated names are joined with ','
+    std::string payload_hash;  ///< lowercase hex SHA-256 of the body, or kUnsignedPayload
 };
 
 /// @brief Who signs, where and when.
@@ -75,8 +75,8 @@ struct HeaderSignature {
     std::string signed_headers;     ///< "host;x-amz-date"
     std::string canonical_request;
     std::string string_to_sign;
-    std::string signature;          ///< lowercase hex
-    std::string authorization;      ///< the Authorization header value
+    std::string signature;      ///< lowercase hex
+    std::string authorization;  ///< the Authorization header value
     /// Headers to send: the request's headers, then any added x-amz-date,
     /// x-amz-security-token, x-amz-content-sha256, then Authorization.
     NameValues headers;
@@ -86,14 +86,14 @@ struct HeaderSignature {
 struct QuerySignature {
     std::string amz_date;
     std::string credential_scope;
-    std::string canonical_uri;      ///< also the path to send
-    std::string canonical_query;    ///< without X-Amz-Signature
+    std::string canonical_uri;    ///< also the path to send
+    std::string canonical_query;  ///< without X-Amz-Signature
     std::string canonical_headers;
     std::string signed_headers;
     std::string canonical_request;
     std::string string_to_sign;
     std::string signature;
-    std::string query;              ///< canonical_query + "&X-Amz-Signature=" + signature
+    std::string query;  ///< canonical_query + "&X-Amz-Signature=" + signature
 };
 
 /// Longest lifetime S3 accepts for a presigned URL (7 days).

@@ -1,9 +1,10 @@
 // S3Client parts that need no server: addressing, presigned URLs, XML, bad configuration.
 
+#include "storage/s3/s3_client.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "storage/s3/s3_client.h"
 #include "storage/s3/s3_xml.h"
 
 namespace songd::storage::s3 {
@@ -57,10 +58,11 @@ TEST(S3ClientPresign, CarriesExpiryDispositionAndToken) {
     config.s3_presign_expires = 900;
     config.s3_session_token = "SESSION/TOKEN+1=";
     S3Client client(config);
-    std::string url = client.PresignGet("songs/j/output_fixed.wav",
-                                        {.content_disposition = DownloadDisposition("j", "wav"),
-                                         .now_seconds = 1700000000});
-    EXPECT_TRUE(url.starts_with("https://songs.s3.eu-west-1.amazonaws.com/songs/j/output_fixed.wav?"));
+    std::string url = client.PresignGet(
+        "songs/j/output_fixed.wav",
+        {.content_disposition = DownloadDisposition("j", "wav"), .now_seconds = 1700000000});
+    EXPECT_TRUE(
+        url.starts_with("https://songs.s3.eu-west-1.amazonaws.com/songs/j/output_fixed.wav?"));
     EXPECT_NE(url.find("X-Amz-Expires=900&"), std::string::npos);
     EXPECT_NE(url.find("X-Amz-Date=20231114T221320Z"), std::string::npos);
     EXPECT_NE(url.find("X-Amz-Security-Token=SESSION%2FTOKEN%2B1%3D"), std::string::npos);
@@ -78,7 +80,8 @@ TEST(S3ClientKeys, JobKeyAndUrlFollowTheStorageLayout) {
     config.s3_prefix = "prod/songs/";
     S3Client client(config);
     EXPECT_EQ(client.JobObjectKey("abc"), "prod/songs/abc/output_fixed.wav");
-    EXPECT_EQ(client.S3Url(client.JobObjectKey("abc")), "s3://songs/prod/songs/abc/output_fixed.wav");
+    EXPECT_EQ(client.S3Url(client.JobObjectKey("abc")),
+              "s3://songs/prod/songs/abc/output_fixed.wav");
     EXPECT_EQ(DownloadDisposition("abc", "mp3"), "attachment; filename=\"song-abc.mp3\"");
     EXPECT_THROW(DownloadDisposition("a b", "wav"), core::Error);
     EXPECT_THROW(DownloadDisposition("abc", "wav\r\nx"), core::Error);

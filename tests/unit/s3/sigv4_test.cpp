@@ -1,9 +1,10 @@
 // SigV4 S3 rules that the published vectors do not pin down, and bad input.
 
+#include "storage/s3/sigv4.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "storage/s3/sigv4.h"
 
 namespace songd::storage::s3 {
 namespace {
@@ -52,8 +53,7 @@ TEST(Sigv4Rules, CanonicalQuerySortsEncodedPairsAndKeepsEmptyValues) {
     EXPECT_EQ(CanonicalQuery({{"prefix", "a/b c+d"}, {"list-type", "2"}}),
               "list-type=2&prefix=a%2Fb%20c%2Bd");
     // Sorted by encoded name, then value; uppercase sorts before lowercase.
-    EXPECT_EQ(CanonicalQuery({{"b", "2"}, {"b", "1"}, {"B", "3"}, {"a", ""}}),
-              "B=3&a=&b=1&b=2");
+    EXPECT_EQ(CanonicalQuery({{"b", "2"}, {"b", "1"}, {"B", "3"}, {"a", ""}}), "B=3&a=&b=1&b=2");
 }
 
 TEST(Sigv4Rules, AddsDateHashAndTokenHeadersAndSignsThem) {
@@ -119,11 +119,16 @@ TEST(Sigv4Rules, RejectsRequestsThatCannotBeSignedCorrectly) {
     SigningRequest lower_method = Get("/k");
     lower_method.method = "get";
     const BadCase cases[] = {
-        {"no-secret", Get("/k"), no_secret},   {"bad-region", Get("/k"), bad_region},
-        {"no-host", no_host, Context()},        {"relative-path", relative, Context()},
-        {"bad-hash", bad_hash, Context()},      {"crlf-in-header", crlf, Context()},
-        {"other-date", other_date, Context()},  {"other-hash", other_hash, Context()},
-        {"has-authorization", has_auth, Context()}, {"lower-method", lower_method, Context()},
+        {"no-secret", Get("/k"), no_secret},
+        {"bad-region", Get("/k"), bad_region},
+        {"no-host", no_host, Context()},
+        {"relative-path", relative, Context()},
+        {"bad-hash", bad_hash, Context()},
+        {"crlf-in-header", crlf, Context()},
+        {"other-date", other_date, Context()},
+        {"other-hash", other_hash, Context()},
+        {"has-authorization", has_auth, Context()},
+        {"lower-method", lower_method, Context()},
     };
     for (const BadCase& c : cases) {
         SCOPED_TRACE(c.id);

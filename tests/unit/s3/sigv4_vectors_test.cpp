@@ -4,9 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -78,7 +77,8 @@ RawRequest ParseRawRequest(const std::string& text, const std::string& fold_sepa
     size_t pos = line_end == std::string::npos ? text.size() : line_end + 1;
     while (pos < text.size()) {
         size_t end = text.find('\n', pos);
-        std::string line = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+        std::string line =
+            text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
         pos = end == std::string::npos ? text.size() : end + 1;
         if (line.empty()) {
             out.body = text.substr(pos);
@@ -126,16 +126,20 @@ std::set<std::string> SubDirectories(const fs::path& dir) {
 
 // Cases whose expected canonical URI comes from generic path normalisation, which S3 never
 // applies, and the one that adds the session token after signing (S3 signs it).
-const std::set<std::string> kClassicNotForS3 = {
-    "normalize-path/get-relative",       "normalize-path/get-relative-relative",
-    "normalize-path/get-slash",          "normalize-path/get-slash-dot-slash",
-    "normalize-path/get-slash-pointless-dot", "normalize-path/get-slashes",
-    "post-sts-token/post-sts-header-after"};
-const std::set<std::string> kCrtNotForS3 = {
-    "get-relative-normalized",         "get-relative-relative-normalized",
-    "get-slash-normalized",            "get-slash-dot-slash-normalized",
-    "get-slash-pointless-dot-normalized", "get-slashes-normalized",
-    "post-sts-header-after"};
+const std::set<std::string> kClassicNotForS3 = {"normalize-path/get-relative",
+                                                "normalize-path/get-relative-relative",
+                                                "normalize-path/get-slash",
+                                                "normalize-path/get-slash-dot-slash",
+                                                "normalize-path/get-slash-pointless-dot",
+                                                "normalize-path/get-slashes",
+                                                "post-sts-token/post-sts-header-after"};
+const std::set<std::string> kCrtNotForS3 = {"get-relative-normalized",
+                                            "get-relative-relative-normalized",
+                                            "get-slash-normalized",
+                                            "get-slash-dot-slash-normalized",
+                                            "get-slash-pointless-dot-normalized",
+                                            "get-slashes-normalized",
+                                            "post-sts-header-after"};
 
 std::vector<std::string> ClassicCases() {
     std::vector<std::string> cases;
@@ -278,8 +282,8 @@ TEST(Sigv4Vectors, CrtNormalisedCasesGiveTheRawPathUnderS3Rules) {
         EXPECT_EQ(sig.canonical_uri, raw.request.path);
         EXPECT_NE(sig.canonical_request, ReadFile(dir / "header-canonical-request.txt"));
         // The matching -unnormalized case is the S3 answer for the same request.
-        std::string twin = name.substr(0, name.size() - std::string("-normalized").size()) +
-                           "-unnormalized";
+        std::string twin =
+            name.substr(0, name.size() - std::string("-normalized").size()) + "-unnormalized";
         fs::path twin_dir = kSigv4Dir / "aws-c-auth" / "v4" / twin;
         ASSERT_TRUE(fs::exists(twin_dir)) << twin;
         EXPECT_EQ(sig.canonical_request, ReadFile(twin_dir / "header-canonical-request.txt"));
@@ -322,11 +326,11 @@ std::string DocAuthorization(std::string songd_authorization) {
 TEST(Sigv4Vectors, S3DocumentationExamples) {
     json::object root = json::parse(ReadFile(kSigv4Dir / "s3-examples.json")).as_object();
     const json::object& creds = root.at("credentials").as_object();
-    SigningContext context{.credentials = {Str(creds, "access_key_id"),
-                                           Str(creds, "secret_access_key"), ""},
-                           .region = Str(root, "region"),
-                           .service = Str(root, "service"),
-                           .time_seconds = ParseTimestamp("2013-05-24T00:00:00Z")};
+    SigningContext context{
+        .credentials = {Str(creds, "access_key_id"), Str(creds, "secret_access_key"), ""},
+        .region = Str(root, "region"),
+        .service = Str(root, "service"),
+        .time_seconds = ParseTimestamp("2013-05-24T00:00:00Z")};
     std::set<std::string> seen;
     for (const json::value& item : root.at("examples").as_array()) {
         const json::object& ex = item.as_object();
@@ -372,9 +376,9 @@ TEST(Sigv4Vectors, S3DocumentationExamples) {
             }
         }
     }
-    EXPECT_EQ(seen, (std::set<std::string>{"get-object-range", "put-object",
-                                           "get-bucket-lifecycle", "get-bucket-list-objects",
-                                           "presigned-get-object", "put-object-chunked-seed"}));
+    EXPECT_EQ(seen, (std::set<std::string>{"get-object-range", "put-object", "get-bucket-lifecycle",
+                                           "get-bucket-list-objects", "presigned-get-object",
+                                           "put-object-chunked-seed"}));
 }
 
 }  // namespace
