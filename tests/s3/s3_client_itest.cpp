@@ -407,6 +407,28 @@ TEST_F(S3ClientTest, WrongSecretIsReportedOnceAndNotRetried) {
     EXPECT_EQ(client.stats().retries.load(), 0u);
 }
 
+TEST_F(S3ClientTest, CheckBucketReportsAMissingBucketOrBadCredentials) {
+    EXPECT_NO_THROW(Client().CheckBucket());
+    core::Config missing = server_->Config("no-such-bucket", true);
+    try {
+        S3Client(missing, FastRetries()).CheckBucket();
+        FAIL() << "a missing bucket passed the check";
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::kNotFound) << e.what();
+        EXPECT_NE(std::string(e.what()).find("S3_BUCKET"), std::string::npos) << e.what();
+    }
+    server_->SetFaults(R"([{"method":"HEAD","action":"status","status":403,
+                           "code":"SignatureDoesNotMatch","times":-1}])");
+    server_->ClearLog();
+    try {
+        Client().CheckBucket();
+        FAIL() << "a refused signature passed the check";
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::kForbidden) << e.what();
+    }
+    EXPECT_EQ(server_->Log().size(), 1u);
+}
+
 TEST_F(S3ClientTest, UnknownAccessKeyIsRefusedByTheServerWithoutRetry) {
     core::Config config = server_->Config(kBucket, true);
     config.s3_access_key = "NOSUCHKEY";

@@ -458,13 +458,13 @@ void S3Client::Fail(const Call& call, const Response& response, int attempts) {
                 "S3_SECRET_KEY, S3_SESSION_TOKEN and the bucket policy";
         } else if (response.status == 404) {
             code = ErrorCode::kNotFound;
-            if (response.code == "NoSuchBucket") detail += "; check S3_BUCKET";
+            if (response.code == "NoSuchBucket" || call.key.empty()) detail += "; check S3_BUCKET";
         } else if (response.status == 301 || response.code == "AuthorizationHeaderMalformed" ||
                    response.code == "PermanentRedirect") {
             detail += "; check S3_REGION and S3_ENDPOINT";
         }
     }
-    core::LogEvent("error", "s3_request_failed",
+    core::LogEvent(code == ErrorCode::kNotFound ? "warning" : "error", "s3_request_failed",
                    {{"operation", call.operation},
                     {"object", S3Url(call.key)},
                     {"status", std::to_string(response.status)},
@@ -635,6 +635,12 @@ ObjectInfo S3Client::GetObjectToFile(const std::string& key, const fs::path& des
         fs::remove(temp, ignored);
         throw;
     }
+}
+
+void S3Client::CheckBucket() {
+    Call call{.operation = "HeadBucket", .method = "HEAD"};
+    Response response = Execute(call);
+    (void)response;
 }
 
 std::optional<ObjectInfo> S3Client::HeadObject(const std::string& key) {

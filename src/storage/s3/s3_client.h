@@ -144,6 +144,10 @@ class S3Client {
     const std::string& bucket() const { return bucket_; }
     const ClientStats& stats() const { return stats_; }
 
+    /// HeadBucket: returns when the bucket exists and the credentials may use it. For a
+    /// start-up or readiness check, so a wrong key or bucket is reported once, clearly.
+    void CheckBucket();
+
     /// Uploads a file: one streamed PutObject (payload hash computed by reading the file
     /// first) up to the multipart threshold, a multipart upload above it (one part in
     /// memory at a time; aborted on failure).
