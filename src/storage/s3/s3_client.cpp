@@ -688,21 +688,35 @@ ListPage S3Client::ListObjectsPage(const std::string& prefix, const std::string&
     if (max_keys < 1 || max_keys > 1000) {
         throw Error(ErrorCode::kInvalidInput, "ListObjectsV2 max-keys must be 1..1000");
     }
-    Call call{
-        .operation = "ListObjectsV2",
-        .method = "GET",
-        .query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(max_keys)}}};
+    Call call{.operation = "ListObjectsV2", .method = "GET"};
+    call.query = {{"list-type", "2"},
+                  {"encoding-type", "url"},
+                  {"prefix", prefix},
+                  {"max-keys", std::to_string(max_keys)}};
     if (!continuation_token.empty())
         call.query.emplace_back("continuation-token", continuation_token);
     Response response = Execute(call);
-    if (XmlRootName(response.body) != "ListBucketResult") {
-        throw Error(ErrorCode::kInternal,
-                    "S3 ListObjectsV2 " + S3Url(prefix) + " answered without a ListBucketResult");
+    try {
+        return ParseListObjectsV2(response.body);
+    } catch (const Error& e) {
+        throw Error(e.code(), "S3 ListObjectsV2 " + S3Url(prefix) + ": " + e.what());
     }
+}
+
+ListPage ParseListObjectsV2(std::string_view xml) {
+    if (XmlRootName(xml) != "ListBucketResult") {
+        throw Error(ErrorCode::kInternal, "answer is not a ListBucketResult");
+    }
+    bool url_encoded = XmlText(xml, "EncodingType").value_or("") == "url";
     ListPage page;
-    for (std::string_view item : XmlElements(response.body, "Contents")) {
+    for (std::string_view item : XmlElements(xml, "Contents")) {
         ObjectInfo info;
         info.key = XmlText(item, "Key").value_or("");
+        if (url_encoded) {
+            // S3 encodes a space as '+' here (form encoding), and '+' itself as %2B.
+            std::replace(info.key.begin(), info.key.end(), '+', ' ');
+            info.key = UriDecode(info.key);
+        }
         info.size = std::strtoll(XmlText(item, "Size").value_or("0").c_str(), nullptr, 10);
         info.etag = XmlText(item, "ETag").value_or("");
         if (auto modified = XmlText(item, "LastModified")) {
@@ -710,11 +724,10 @@ ListPage S3Client::ListObjectsPage(const std::string& prefix, const std::string&
         }
         page.objects.push_back(std::move(info));
     }
-    if (XmlText(response.body, "IsTruncated").value_or("false") == "true") {
-        page.next_continuation_token = XmlText(response.body, "NextContinuationToken").value_or("");
+    if (XmlText(xml, "IsTruncated").value_or("false") == "true") {
+        page.next_continuation_token = XmlText(xml, "NextContinuationToken").value_or("");
         if (page.next_continuation_token.empty()) {
-            throw Error(ErrorCode::kInternal, "S3 ListObjectsV2 " + S3Url(prefix) +
-                                                  " is truncated but gave no continuation token");
+            throw Error(ErrorCode::kInternal, "answer is truncated but has no continuation token");
         }
     }
     return page;

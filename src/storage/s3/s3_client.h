@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.h"
@@ -119,6 +120,12 @@ bool IsRetryableS3Error(long status, const std::string& code);
 /// Upper bound of the full-jitter delay before retry `retry_index` (0-based):
 /// min(max_delay_ms, base_delay_ms * 2^retry_index).
 int64_t BackoffCeilingMs(const RetryPolicy& policy, int retry_index);
+
+/// Parses a ListObjectsV2 answer. Keys are URL-decoded when the answer says
+/// `<EncodingType>url</EncodingType>` (the client asks for it, so keys with characters XML
+/// cannot carry survive; servers that ignore the request send raw keys). Throws
+/// core::Error(kInternal) for a document that is not a ListBucketResult.
+ListPage ParseListObjectsV2(std::string_view xml);
 
 /// `attachment; filename="song-{job_id}.{extension}"`. Throws kInvalidInput for a job id or
 /// extension that could break the header (anything but letters, digits, '-', '_', '.').

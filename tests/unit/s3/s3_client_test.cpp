@@ -126,6 +126,39 @@ TEST(S3ClientRetry, BackoffCeilingDoublesUpToTheCap) {
     EXPECT_EQ(BackoffCeilingMs({.base_delay_ms = 0, .max_delay_ms = 5}, 3), 0);
 }
 
+TEST(S3ClientList, ParsesPagesAndDecodesUrlEncodedKeys) {
+    const std::string encoded =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult>"
+        "<Name>songs</Name><Prefix>songs%2F</Prefix><KeyCount>2</KeyCount>"
+        "<EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+        "NextContinuationToken>"
+        "<Contents><Key>songs/a+b%2Bc%25%E2%82%AC</Key><LastModified>2026-11-20T10:00:00.000Z"
+        "</LastModified><ETag>&quot;abc&quot;</ETag><Size>42</Size></Contents>"
+        "<Contents><Key>songs/x%01y</Key><Size>0</Size></Contents></ListBucketResult>";
+    ListPage page = ParseListObjectsV2(encoded);
+    ASSERT_EQ(page.objects.size(), 2u);
+    EXPECT_EQ(page.objects[0].key, "songs/a b+c%\xe2\x82\xac");
+    EXPECT_EQ(page.objects[0].size, 42);
+    EXPECT_EQ(page.objects[0].etag, "\"abc\"");
+    EXPECT_EQ(page.objects[0].last_modified_ms, 1795168800000);
+    EXPECT_EQ(page.objects[1].key, std::string("songs/x\x01y"));
+    EXPECT_EQ(page.next_continuation_token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
+
+    // A server that ignores encoding-type sends raw keys: nothing is decoded.
+    ListPage raw = ParseListObjectsV2(
+        "<ListBucketResult><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>songs/100%25 a+b</Key><Size>1</Size></Contents></ListBucketResult>");
+    ASSERT_EQ(raw.objects.size(), 1u);
+    EXPECT_EQ(raw.objects[0].key, "songs/100%25 a+b");
+    EXPECT_TRUE(raw.next_continuation_token.empty());
+
+    EXPECT_THROW(ParseListObjectsV2("<Error><Code>x</Code></Error>"), core::Error);
+    EXPECT_THROW(ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                    "</ListBucketResult>"),
+                 core::Error);
+}
+
 TEST(S3Xml, FindsElementsByExactNameAndDecodesText) {
     const std::string xml =
         "<?xml version=\"1.0\"?>\n<ListBucketResult><KeyCount>2</KeyCount>"
