@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <optional>
 #include <thread>
+
+#include "core/clock.h"
 
 #include "core/config.h"
 #include "core/error.h"
@@ -20,6 +23,11 @@
 #include "http/server.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
+#include "retention/cleanup.h"
+#include "retention/scheduler.h"
+#include "storage/layout.h"
+#include "storage/s3/s3_client.h"
+#include "storage/song_storage.h"
 
 namespace songd::app {
 namespace {
@@ -80,6 +88,7 @@ int Serve(const core::Config& config) {
     std::unique_ptr<ExclusiveLock> lock;
     std::unique_ptr<jobs::JobStore> store;
     std::unique_ptr<engine::Engine> engine;
+    std::unique_ptr<storage::SongStorage> songs;
     try {
         store = jobs::OpenJobStore(config);
         if (!config.IsPostgres()) {
@@ -88,14 +97,24 @@ int Serve(const core::Config& config) {
             lock = std::make_unique<ExclusiveLock>(lock_path);
         }
         engine = engine::MakeEngine(config);
+        songs = std::make_unique<storage::SongStorage>(config, *store);
+        songs->CheckAtStart();
     } catch (const std::exception& e) {
         return FailStart(e.what());
     }
 
+    const std::string node_id = NodeId();
     std::atomic<bool> shutting_down{false};
     http::Metrics metrics;
-    jobs::WorkerPool workers(config, *store, *engine, NodeId());
-    http::Api api(http::ApiContext{config, *store, &workers, metrics, shutting_down, {}});
+    retention::RetentionStats retention_stats;
+    jobs::JobHooks hooks;
+    hooks.after_complete = [&songs](const jobs::Job& job) {
+        if (songs->s3_enabled()) songs->Upload(job);
+    };
+    jobs::WorkerPool workers(config, *store, *engine, node_id, hooks);
+    http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
+    context.extra_metrics = [&] { return songs->Prometheus() + retention_stats.Prometheus(); };
+    http::Api api(context);
     http::RegisterJobRoutes(api);
     http::RegisterSystemRoutes(api);
     http::ServerLimits limits;
@@ -107,12 +126,17 @@ int Serve(const core::Config& config) {
         return FailStart(e.what());
     }
     workers.Start(/*exclusive_store=*/!config.IsPostgres());
+    songs->StartReconciler();
+    retention::CleanupScheduler cleanup(config, *store, songs->objects(), retention_stats, node_id);
+    cleanup.Start();
     core::LogEvent("info", "listening",
                    {{"address", config.host + ":" + std::to_string(server.port())},
                     {"engine", engine->Name()},
                     {"workers", std::to_string(config.workers)},
                     {"database", config.IsPostgres() ? "postgresql" : config.database_url},
-                    {"output_dir", config.output_dir.string()}});
+                    {"output_dir", config.output_dir.string()},
+                    {"s3", songs->s3_enabled() ? "s3://" + config.s3_bucket + "/" + config.s3_prefix
+                                                : "off"}});
 
     std::thread signal_thread([&] {
         int sig = 0;
@@ -127,8 +151,94 @@ int Serve(const core::Config& config) {
     if (!shutting_down.exchange(true)) ::kill(::getpid(), SIGTERM);
     signal_thread.join();
     workers.Stop();
+    cleanup.Stop();
+    songs->Stop();
     core::LogEvent("info", "stopped", {});
     return 0;
+}
+
+/// Opens the store for a one-off command (no exclusive lock: serve may be running).
+std::unique_ptr<jobs::JobStore> OpenForCommand(const core::Config& config) {
+    return jobs::OpenJobStore(config);
+}
+
+int Cleanup(const core::Config& config, bool dry_run, const std::string& as_of) {
+    int64_t now = core::NowMillis();
+    if (!as_of.empty()) {
+        auto parsed = core::ParseIso8601(as_of);
+        if (!parsed) {
+            return FailStart("--as-of '" + as_of +
+                             "' is not an ISO 8601 time such as 2026-01-31T12:00:00Z");
+        }
+        now = *parsed;
+    }
+    try {
+        auto store = OpenForCommand(config);
+        storage::SongStorage songs(config, *store);
+        retention::CleanupOptions options;
+        options.now = now;
+        options.dry_run = dry_run;
+        options.on_item = [](const std::string& line) { std::cout << line << "\n"; };
+        auto report = retention::RunLockedPass(config, *store, songs.objects(), options,
+                                               "cleanup-command-" + NodeId());
+        if (!report) {
+            return FailStart("another node is running a cleanup pass; try again later");
+        }
+        std::cout << report->Summary(dry_run) << std::endl;
+        return report->errors > 0 ? 1 : 0;
+    } catch (const std::exception& e) {
+        return FailStart(e.what());
+    }
+}
+
+int MigrateS3(const core::Config& config, bool dry_run) {
+    if (!config.s3_enabled) return FailStart("migrate-s3 needs S3_ENABLED=true and the S3_* settings");
+    try {
+        auto store = OpenForCommand(config);
+        storage::SongStorage songs(config, *store);
+        songs.CheckAtStart();
+        auto& client = *songs.client();
+        int64_t seen = 0, present = 0, uploaded = 0, missing_local = 0, failed = 0;
+        std::string after;
+        while (true) {
+            auto page = store->ListByStatus(jobs::JobStatus::kCompleted, after, 200);
+            if (page.empty()) break;
+            after = page.back().id;
+            for (const auto& job : page) {
+                ++seen;
+                const std::string key = client.JobObjectKey(job.id);
+                if (client.HeadObject(key)) {
+                    ++present;
+                    if (job.s3_url.empty() && !dry_run) store->SetS3Url(job.id, client.S3Url(key));
+                    continue;
+                }
+                std::error_code ec;
+                if (!std::filesystem::exists(storage::LocalSong(config, job.id), ec)) {
+                    ++missing_local;
+                    std::cout << "cannot upload " << job.id << ": no local file and none in S3\n";
+                    continue;
+                }
+                if (dry_run) {
+                    std::cout << "would upload " << job.id << " to s3://" << config.s3_bucket
+                              << "/" << key << "\n";
+                    ++uploaded;
+                } else if (songs.Upload(job)) {
+                    std::cout << "uploaded " << job.id << " to s3://" << config.s3_bucket << "/"
+                              << key << "\n";
+                    ++uploaded;
+                } else {
+                    ++failed;
+                }
+            }
+            std::cerr << "checked " << seen << " songs\r" << std::flush;
+        }
+        std::cout << (dry_run ? "dry run: " : "") << seen << " completed songs, " << present
+                  << " already in S3, " << uploaded << (dry_run ? " would be uploaded, " : " uploaded, ")
+                  << missing_local << " missing locally, " << failed << " failed" << std::endl;
+        return failed > 0 ? 1 : 0;
+    } catch (const std::exception& e) {
+        return FailStart(e.what());
+    }
 }
 
 }  // namespace
@@ -139,6 +249,14 @@ int Main(int argc, char** argv) {
     std::string env_file;
     app.add_option("--env-file", env_file, "env file to read (default ./.env if present)");
     auto* serve = app.add_subcommand("serve", "HTTP API, generation workers and retention");
+    auto* cleanup = app.add_subcommand("cleanup", "one retention pass now; prints what it deleted");
+    bool cleanup_dry_run = false;
+    std::string as_of;
+    cleanup->add_flag("--dry-run", cleanup_dry_run, "report what would be deleted; change nothing");
+    cleanup->add_option("--as-of", as_of, "act as if it were this ISO 8601 time");
+    auto* migrate = app.add_subcommand("migrate-s3", "upload finished songs that S3 does not have");
+    bool migrate_dry_run = false;
+    migrate->add_flag("--dry-run", migrate_dry_run, "report what would be uploaded; change nothing");
     CLI11_PARSE(app, argc, argv);
 
     core::Config config;
@@ -152,6 +270,8 @@ int Main(int argc, char** argv) {
     }
     core::SetupLogging(config.log_level, config.log_format);
     if (serve->parsed()) return Serve(config);
+    if (cleanup->parsed()) return Cleanup(config, cleanup_dry_run, as_of);
+    if (migrate->parsed()) return MigrateS3(config, migrate_dry_run);
     return 0;
 }
 

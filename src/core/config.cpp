@@ -149,7 +149,7 @@ const std::vector<std::string> kVariables = {
     "PRICE_CURRENCY", "STRIPE_API_BASE", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE",
     "S3_PRESIGN_EXPIRES", "S3_SESSION_TOKEN", "PREVIEW_SECONDS", "SOUNDFONT", "DIFFRHYTHM_HOME",
     "DIFFRHYTHM_PYTHON", "DIFFRHYTHM_MODE", "DIFFRHYTHM_GPUS", "IO_THREADS", "TONE_RENDER_MS",
-    "TONE_FAULT", "HTTP_READ_TIMEOUT",
+    "TONE_FAULT", "HTTP_READ_TIMEOUT", "S3_RECONCILE_SECONDS",
 };
 
 bool IsHostAddress(const std::string& s) {
@@ -427,6 +427,7 @@ Config LoadConfig(const Environment& env) {
     r.Url("S3_ENDPOINT", c.s3_endpoint, true);
     r.Bool("S3_FORCE_PATH_STYLE", c.s3_force_path_style);
     r.Int("S3_PRESIGN_EXPIRES", c.s3_presign_expires, 1, 604800);
+    r.Int("S3_RECONCILE_SECONDS", c.s3_reconcile_seconds, 1, 86400);
     if (c.s3_enabled) {
         if (c.s3_bucket.empty()) r.Fail("S3_BUCKET", "", "must be set when S3_ENABLED=true");
         if (c.s3_access_key.empty()) r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");

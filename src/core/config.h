@@ -90,6 +90,7 @@ struct Config {
     std::string s3_endpoint;                  ///< empty: AWS
     bool s3_force_path_style = false;
     int s3_presign_expires = 3600;
+    int s3_reconcile_seconds = 30;  ///< how often songs that did not reach S3 are retried
 
     // Retention
     int file_retention_days = 30;

@@ -23,6 +23,7 @@
 #include "http/router.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
+#include "storage/song_storage.h"
 
 namespace songd::http {
 
@@ -34,6 +35,7 @@ struct ApiContext {
     Metrics& metrics;
     std::atomic<bool>& shutting_down;
     std::function<std::string()> extra_metrics;  ///< more Prometheus lines (S3, retention…)
+    storage::SongStorage* storage = nullptr;     ///< local files and the optional S3 copy
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.

@@ -103,6 +103,10 @@ public:
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
     /// Removes a job record (failed jobs past their expiry leave no tombstone).
     virtual bool DeleteJob(const std::string& id) = 0;
+    /// Jobs with `status`, ordered by id, after `after_id`: a page for commands that walk
+    /// every finished song (migrate-s3).
+    virtual std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
+                                          int limit) = 0;
     /// Completed jobs not yet in S3, oldest first (the upload reconciler).
     virtual std::vector<std::string> CompletedWithoutS3(int limit) = 0;
     /// Whether a job with this id exists (any status), for the orphan sweep.

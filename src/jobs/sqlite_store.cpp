@@ -616,6 +616,17 @@ std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
     return out;
 }
 
+std::vector<Job> SqliteJobStore::ListByStatus(JobStatus status, const std::string& after_id,
+                                             int limit) {
+    auto conn = Acquire();
+    Query q(*conn, std::string("SELECT ") + kJobColumns +
+                       " FROM jobs WHERE status = ? AND id > ? ORDER BY id LIMIT ?");
+    q.Bind(JobStatusName(status)).Bind(after_id).Bind(limit);
+    std::vector<Job> out;
+    while (q.Step()) out.push_back(ReadJob(q));
+    return out;
+}
+
 bool SqliteJobStore::Exists(const std::string& id) {
     auto conn = Acquire();
     Query q(*conn, "SELECT 1 FROM jobs WHERE id = ?");

@@ -48,6 +48,8 @@ public:
     bool MarkExpired(const std::string& id, int64_t now) override;
     bool DeleteJob(const std::string& id) override;
     std::vector<std::string> CompletedWithoutS3(int limit) override;
+    std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
+                                  int limit) override;
     bool Exists(const std::string& id) override;
     std::optional<std::string> GetState(const std::string& key) override;
     void SetState(const std::string& key, const std::string& value) override;

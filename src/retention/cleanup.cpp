@@ -65,6 +65,8 @@ public:
     }
 
 private:
+    bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
+
     void Item(const std::string& line) {
         if (options_.on_item) options_.on_item(line);
     }
@@ -120,7 +122,7 @@ private:
         // Due jobs leave the index as they are marked, so each batch asks again; a job
         // whose deletion failed is skipped for the rest of this pass.
         std::set<std::string> failed;
-        while (true) {
+        while (!Cancelled()) {
             auto due = store_.DueForExpiry(options_.now, options_.batch_size + static_cast<int>(failed.size()));
             std::vector<jobs::ExpiringJob> batch;
             for (auto& job : due) {
@@ -188,6 +190,7 @@ private:
         if (!fs::is_directory(config_.output_dir, ec)) return;
         for (fs::directory_iterator it(config_.output_dir, ec), end; !ec && it != end;
              it.increment(ec)) {
+            if (Cancelled()) return;
             const std::string name = it->path().filename().string();
             if (Owned(name)) continue;
             const int64_t age = options_.now - NewestMtime(it->path());
@@ -204,6 +207,7 @@ private:
         const std::string& prefix = config_.s3_prefix;
         try {
             objects_->List(prefix, [&](const StoredObject& object) {
+                if (Cancelled()) return false;
                 std::string rest = object.key.substr(prefix.size());
                 std::string owner = rest.substr(0, rest.find('/'));
                 if (Owned(owner)) return true;

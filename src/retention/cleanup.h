@@ -25,6 +25,8 @@ struct CleanupOptions {
     int64_t now = 0;        ///< the pass acts as if it were this time
     bool dry_run = false;   ///< report what would go; change nothing
     int batch_size = 500;
+    /// Set from another thread to stop the pass between batches (shutdown).
+    const std::atomic<bool>* cancel = nullptr;
     /// Called for every item deleted (or that would be): a line for `songd cleanup`.
     std::function<void(const std::string&)> on_item;
 };

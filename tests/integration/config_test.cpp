@@ -76,6 +76,7 @@ const std::vector<BadValue>& Cases() {
         {"TONE_RENDER_MS", "fast", {}},
         {"TONE_FAULT", "explode", {}},
         {"HTTP_READ_TIMEOUT", "0", {}},
+        {"S3_RECONCILE_SECONDS", "0", {}},
     };
     return cases;
 }

@@ -280,6 +280,15 @@ Response Download(ApiContext& ctx, Request& request) {
             .WithExtra("intent_url",
                        "\"" + ctx.config.api_prefix + "/payments/" + id + "/intent\"");
     }
+    // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
+    if (ctx.storage) {
+        if (auto url = ctx.storage->PresignedDownload(job)) {
+            Response redirect = Response::Empty(302);
+            redirect.SetHeader("Location", *url);
+            redirect.SetHeader("Cache-Control", "no-store");
+            return redirect;
+        }
+    }
     const std::string path = (ctx.config.output_dir / job.output_file).string();
     struct stat st {};
     if (job.output_file.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -1,0 +1,96 @@
+#include "retention/scheduler.h"
+
+#include <chrono>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+namespace songd::retention {
+
+std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::JobStore& store,
+                                           ObjectStore* objects, const CleanupOptions& options,
+                                           const std::string& owner) {
+    const int64_t wall = core::NowMillis();
+    // The lock outlives any sane pass; a node that died holding it frees it by expiry.
+    if (!store.TryLock(kLockName, owner, wall, wall + 6 * core::kMillisPerHour)) {
+        return std::nullopt;
+    }
+    CleanupReport report;
+    try {
+        report = RunCleanup(config, store, objects, options);
+    } catch (...) {
+        store.Unlock(kLockName, owner);
+        throw;
+    }
+    const bool cancelled = options.cancel && options.cancel->load();
+    if (!options.dry_run && !cancelled) store.SetState(kLastRunKey, std::to_string(options.now));
+    store.Unlock(kLockName, owner);
+    return report;
+}
+
+CleanupScheduler::CleanupScheduler(const core::Config& config, jobs::JobStore& store,
+                                   ObjectStore* objects, RetentionStats& stats,
+                                   std::string node_id)
+    : config_(config), store_(store), objects_(objects), stats_(stats),
+      node_id_(std::move(node_id)) {}
+
+CleanupScheduler::~CleanupScheduler() { Stop(); }
+
+void CleanupScheduler::Start() {
+    if (!config_.cleanup_enabled || thread_.joinable()) return;
+    thread_ = std::thread([this] { Loop(); });
+}
+
+void CleanupScheduler::Stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void CleanupScheduler::Loop() {
+    const int64_t interval = config_.cleanup_interval_hours * core::kMillisPerHour;
+    const int64_t started = core::NowMillis();
+    while (true) {
+        int64_t last = 0;
+        try {
+            if (auto value = store_.GetState(kLastRunKey)) last = std::stoll(*value);
+        } catch (const std::exception& e) {
+            core::LogEvent("error", "cleanup_state_unreadable", {{"error", e.what()}});
+        }
+        const int64_t now = core::NowMillis();
+        // Due when the last pass is older than the interval, but never in the first seconds.
+        int64_t next = std::max(last + interval, started + kStartDelayMs);
+        if (next > now) {
+            std::unique_lock lock(mutex_);
+            // Wake at least hourly: another node may have run a pass meanwhile.
+            auto wait = std::chrono::milliseconds(std::min<int64_t>(next - now, core::kMillisPerHour));
+            if (wake_.wait_for(lock, wait, [this] { return stopping_.load(); })) return;
+            continue;
+        }
+        if (stopping_) return;
+        CleanupOptions options;
+        options.now = now;
+        options.cancel = &stopping_;
+        try {
+            auto report = RunLockedPass(config_, store_, objects_, options, node_id_);
+            if (report) {
+                stats_.Add(*report, now);
+                core::LogEvent("info", "cleanup_pass", {{"summary", report->Summary(false)}});
+            } else {
+                // Another node is cleaning; look again in a minute.
+                std::unique_lock lock(mutex_);
+                if (wake_.wait_for(lock, std::chrono::minutes(1), [this] { return stopping_.load(); })) return;
+            }
+        } catch (const std::exception& e) {
+            ++stats_.errors;
+            core::LogEvent("error", "cleanup_failed", {{"error", e.what()}});
+            std::unique_lock lock(mutex_);
+            if (wake_.wait_for(lock, std::chrono::minutes(5), [this] { return stopping_.load(); })) return;
+        }
+    }
+}
+
+}  // namespace songd::retention

@@ -1,0 +1,96 @@
+#pragma once
+/// @file
+/// SongStorage: where finished songs live — always on local disk, and in S3 when
+/// S3_ENABLED. Uploads after completion, a reconciler that retries failed uploads, and the
+/// presigned redirect for downloads.
+///
+///   storage::SongStorage songs(config, store);      // S3 client built when S3_ENABLED
+///   songs.Upload(job);                              // after the job is completed
+///   songs.StartReconciler();                        // retries what did not go up
+///   if (auto url = songs.PresignedDownload(job)) ... // 302 to S3
+///
+/// A job is `completed` once its local file is safe; an upload that fails after its
+/// retries leaves the job completed with local storage only (as the old backend did), and
+/// the reconciler uploads it later.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/config.h"
+#include "jobs/job_store.h"
+#include "retention/object_store.h"
+
+namespace songd::storage {
+
+namespace s3 {
+class S3Client;
+}
+
+/// @brief Counters for metrics.
+struct StorageStats {
+    std::atomic<int64_t> uploads{0};
+    std::atomic<int64_t> upload_failures{0};
+    std::atomic<int64_t> reconciled{0};
+    std::atomic<int64_t> pending{0};  ///< completed jobs without an S3 copy, last seen
+};
+
+/// @brief Local files plus the optional S3 copy.
+class SongStorage {
+public:
+    SongStorage(const core::Config& config, jobs::JobStore& store);
+    /// For tests: a given client (or none).
+    SongStorage(const core::Config& config, jobs::JobStore& store,
+                std::unique_ptr<s3::S3Client> client);
+    ~SongStorage();
+
+    bool s3_enabled() const { return client_ != nullptr; }
+    s3::S3Client* client() { return client_.get(); }
+
+    /// Checks the bucket and the credentials. Wrong credentials or bucket throw (the
+    /// service should not start); S3 being unreachable is only logged.
+    void CheckAtStart();
+
+    /// Uploads the song (and its preview, when there is one) and records `s3_url`.
+    /// Returns false, after logging, when the upload failed; never throws.
+    bool Upload(const jobs::Job& job);
+
+    /// The presigned GET URL of the job's song when it is in S3, else nullopt.
+    std::optional<std::string> PresignedDownload(const jobs::Job& job) const;
+
+    /// Restores the local copy of a song from S3 (another node made it, or the disk was
+    /// replaced). False when there is no S3 copy.
+    bool RestoreLocal(const jobs::Job& job);
+
+    void StartReconciler();
+    void Stop();
+
+    /// Retention's view of the bucket, or null without S3.
+    retention::ObjectStore* objects() { return objects_.get(); }
+
+    const StorageStats& stats() const { return stats_; }
+    std::string Prometheus() const;
+
+private:
+    void ReconcileLoop();
+    /// Logs an error once until its text changes (a wrong key is reported once, clearly).
+    void LogOnce(const std::string& event, const std::string& message);
+
+    const core::Config& config_;
+    jobs::JobStore& store_;
+    std::unique_ptr<s3::S3Client> client_;
+    std::unique_ptr<retention::ObjectStore> objects_;
+    StorageStats stats_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::string last_error_;
+    std::thread reconciler_;
+};
+
+}  // namespace songd::storage
