@@ -178,6 +178,7 @@ WebhookResult WebhookHandler::Handle(std::string_view signature_header,
     WebhookResult result;
     result.event_id = event.id;
     result.event_type = event.type;
+    if (core::IsJobId(event.intent.metadata_job_id)) result.job_id = event.intent.metadata_job_id;
     if (!IsIntentEvent(event.type) || !event.has_intent) {
         result.detail = "event type not handled";
     } else if (!store_.RecordEvent(event.id, now_ms)) {
