@@ -11,7 +11,7 @@ and adds control endpoints under /_mock/ for the tests (JSON in, JSON out):
 
   POST /_mock/payment_intents           create an intent with arbitrary fields
   POST /_mock/payment_intents/{id}      change fields, e.g. {"status": "succeeded"}
-  POST /_mock/faults                    {"kind": "500"|"429"|"hang"|"close"|"delay",
+  POST /_mock/faults                    {"kind": "500"|"429"|"hang"|"close"|"truncate"|"delay",
                                          "count": N, "path": "/v1/...", "seconds": S,
                                          "retry_after": R}: the next N matching requests
   POST /_mock/faults/clear              drop pending faults
@@ -152,6 +152,8 @@ class MockState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "stripe-mock/1"
+    # Headers and body go out in two writes; with Nagle on, each answer waits for a delayed ACK.
+    disable_nagle_algorithm = True
 
     # Quiet: the test output stays readable and nothing the clients send is echoed.
     def log_message(self, format, *args):
@@ -236,6 +238,16 @@ class Handler(BaseHTTPRequestHandler):
         if kind in ("hang", "close"):
             if kind == "hang":
                 self.state.stopping.wait(float(fault.get("seconds", 30)))
+            self.close_connection = True
+            return True
+        if kind == "truncate":
+            # Headers promise a body that never comes: the client sees a broken answer.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"id": "pi_')
+            self.wfile.flush()
             self.close_connection = True
             return True
         if kind == "delay":
@@ -356,7 +368,7 @@ class Handler(BaseHTTPRequestHandler):
                 }
         if path == "/_mock/faults" and method == "POST":
             kind = str(doc["kind"])
-            if kind not in ("hang", "close", "delay", "429") and not re.fullmatch(r"5\d\d", kind):
+            if kind not in ("hang", "close", "truncate", "delay", "429") and not re.fullmatch(r"5\d\d", kind):
                 raise ValueError(f"unknown fault kind {kind}")
             fault = {"kind": kind, "count": int(doc.get("count", 1)),
                      "path": doc.get("path", "/v1/")}

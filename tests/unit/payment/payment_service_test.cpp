@@ -147,7 +147,7 @@ const AttackCase kAttacks[] = {
          s.Put(i);
      },
      "pi_live", "livemode_mismatch"},
-    {"A09_client_secret_as_id", [](FakeStripe&) {}, "pi_abc_secret_def",
+    {"A09_pasted_client_secret", [](FakeStripe&) {}, "pi_abc_secret_def",
      "malformed_payment_intent_id"},
     {"A10_path_injection", [](FakeStripe&) {}, "pi_x/../../v1/charges",
      "malformed_payment_intent_id"},

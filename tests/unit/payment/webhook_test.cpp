@@ -263,7 +263,7 @@ struct RefusedDelivery {
 const std::string kGoodEvent = EventJson("evt_r", "payment_intent.succeeded", "pi_a", kJobA);
 
 const RefusedDelivery kRefused[] = {
-    {"R01_no_secret_configured", false,
+    {"R01_webhooks_not_configured", false,
      [](const std::string& b) { return SignStripePayload(b, kSecret, kNowSeconds); }, kGoodEvent,
      core::ErrorCode::kForbidden},
     {"R02_wrong_secret", true,
