@@ -104,7 +104,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 
 /// RAII owner of one CURL easy handle.
 class HttpClient::Handle {
-public:
+  public:
     Handle() : curl_(curl_easy_init()) {
         if (curl_ == nullptr) {
             throw TransportError(TransportFailure::kOther, "libcurl could not create a handle");
@@ -116,7 +116,7 @@ public:
 
     CURL* get() const { return curl_; }
 
-private:
+  private:
     CURL* curl_;
 };
 
@@ -157,7 +157,8 @@ HttpResponse HttpClient::Send(const HttpRequest& request) {
 
     SlistPtr headers;
     for (const auto& [name, value] : request.headers) {
-        const std::string line = name + ": " + value;
+        std::string line = name;
+        line.append(": ").append(value);
         curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
         if (grown == nullptr) throw TransportError(TransportFailure::kOther, "out of memory");
         (void)headers.release();
@@ -204,11 +205,9 @@ HttpResponse HttpClient::Send(const HttpRequest& request) {
         std::string what = curl_easy_strerror(code);
         if (error_buffer[0] != '\0') what += std::string(": ") + error_buffer;
         if (transfer.too_large) {
-            what = "response larger than " + std::to_string(request.max_response_bytes) +
-                   " bytes";
+            what = "response larger than " + std::to_string(request.max_response_bytes) + " bytes";
         }
-        throw TransportError(transfer.too_large ? TransportFailure::kOther : Classify(code),
-                             what);
+        throw TransportError(transfer.too_large ? TransportFailure::kOther : Classify(code), what);
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &transfer.response.status);
     Release(std::move(handle));

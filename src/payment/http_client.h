@@ -39,7 +39,7 @@ struct HttpRequest {
     std::chrono::milliseconds total_timeout{15000};
     /// Bodies beyond this are refused (the transfer fails with kOther), so a broken upstream
     /// cannot make us buffer without bound.
-    std::size_t max_response_bytes = 4 * 1024 * 1024;
+    std::size_t max_response_bytes = std::size_t{4} << 20;
 };
 
 /// @brief Any HTTP answer, whatever its status.
@@ -64,20 +64,20 @@ enum class TransportFailure {
 
 /// @brief A request that got no HTTP answer. `what()` names the failure, never a header.
 class TransportError : public std::runtime_error {
-public:
+  public:
     TransportError(TransportFailure failure, const std::string& what)
         : std::runtime_error(what), failure_(failure) {}
     TransportFailure failure() const { return failure_; }
     /// Whether the same request may succeed a moment later.
     bool retryable() const { return failure_ != TransportFailure::kRequest; }
 
-private:
+  private:
     TransportFailure failure_;
 };
 
 /// @brief Thread-safe blocking HTTP client with a pool of reusable CURL handles.
 class HttpClient {
-public:
+  public:
     HttpClient();
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -89,7 +89,7 @@ public:
     /// Percent-encodes everything but RFC 3986 unreserved characters (form and path parts).
     static std::string UrlEncode(std::string_view text);
 
-private:
+  private:
     class Handle;
     std::unique_ptr<Handle> Acquire();
     void Release(std::unique_ptr<Handle> handle);

@@ -1,7 +1,6 @@
 #include "payment/payment_intent.h"
 
 #include <boost/json.hpp>
-
 #include <stdexcept>
 
 namespace songd::payment {
@@ -56,10 +55,12 @@ PaymentIntent PaymentIntentFromJson(const json::value& value) {
         intent.client_secret = std::string(secret->get_string());
     }
     const json::value& livemode = Member(object, "livemode");
-    if (!livemode.is_bool()) throw std::invalid_argument("PaymentIntent \"livemode\" is not a bool");
+    if (!livemode.is_bool())
+        throw std::invalid_argument("PaymentIntent \"livemode\" is not a bool");
     intent.livemode = livemode.get_bool();
     if (const auto* metadata = object.if_contains("metadata"); metadata && metadata->is_object()) {
-        if (const auto* job = metadata->get_object().if_contains("job_id"); job && job->is_string()) {
+        if (const auto* job = metadata->get_object().if_contains("job_id");
+            job && job->is_string()) {
             intent.metadata_job_id = std::string(job->get_string());
         }
     }

@@ -9,7 +9,6 @@
 /// asked for the intent and never logged or put in an error.
 
 #include <boost/json/fwd.hpp>
-
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -9,8 +9,7 @@ namespace songd::payment {
 // Canceled intents met in a row before CreateIntent gives up (someone keeps canceling them).
 constexpr int kMaxIntentRenewals = 3;
 
-PaymentService::PaymentService(const core::Config& config, jobs::JobStore& store,
-                               StripeApi& stripe)
+PaymentService::PaymentService(const core::Config& config, jobs::JobStore& store, StripeApi& stripe)
     : policy_(PaymentPolicy::FromConfig(config)),
       require_payment_(config.require_payment),
       configured_(!config.stripe_secret_key.empty()),
@@ -50,10 +49,9 @@ DownloadAccess PaymentService::AuthorizeDownload(const jobs::Job& job,
     switch (store_.BindPayment(job.id, intent->id, now_ms)) {
         case jobs::BindResult::kBound:
         case jobs::BindResult::kAlreadyBoundHere:
-            core::LogEvent("info", "payment_bound",
-                           {{"job_id", job.id},
-                            {"payment_intent_id", intent->id},
-                            {"source", "download"}});
+            core::LogEvent(
+                "info", "payment_bound",
+                {{"job_id", job.id}, {"payment_intent_id", intent->id}, {"source", "download"}});
             return DownloadAccess::kPaidNow;
         case jobs::BindResult::kJobAlreadyPaid:
             // Paid meanwhile (the webhook, or another download with another intent).
@@ -106,8 +104,7 @@ IntentOffer PaymentService::CreateIntent(const std::string& job_id) {
             renewal = intent.id;
             continue;
         }
-        return {intent.id, intent.client_secret, intent.amount, intent.currency,
-                publishable_key_};
+        return {intent.id, intent.client_secret, intent.amount, intent.currency, publishable_key_};
     }
     throw core::Error(core::ErrorCode::kConflict,
                       "every payment created for job " + job_id + " was canceled; try again");

@@ -49,9 +49,18 @@ struct Price {
     std::string currency;
 };
 
+/// @brief The `payment` member of the status document: no secret can reach it by construction.
+struct PaymentSummary {
+    bool required = false;
+    bool paid = false;
+    int64_t amount = 0;
+    std::string currency;
+    int64_t paid_at = 0;  ///< ms since the epoch; 0 while unpaid
+};
+
 /// @brief Orchestrates Stripe, the verification rules and the job store.
 class PaymentService {
-public:
+  public:
     /// Keeps references to `store` and `stripe`: they must outlive the service.
     PaymentService(const core::Config& config, jobs::JobStore& store, StripeApi& stripe);
 
@@ -68,10 +77,15 @@ public:
     /// `download_url`; or failed), kForbidden (payments not configured), kUpstreamUnavailable.
     IntentOffer CreateIntent(const std::string& job_id);
 
+    /// What the status document shows about the job's payment.
+    PaymentSummary Summarize(const jobs::Job& job) const {
+        return {require_payment_, job.paid, policy_.price_cents, policy_.currency, job.paid_at};
+    }
+
     Price CurrentPrice() const { return {policy_.price_cents, policy_.currency}; }
     const PaymentPolicy& policy() const { return policy_; }
 
-private:
+  private:
     PaymentPolicy policy_;
     bool require_payment_;
     bool configured_;

@@ -1,8 +1,7 @@
 #include "payment/stripe_client.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -46,12 +45,18 @@ StripeError ParseStripeError(const std::string& body) {
 
 std::string TransportProblem(const TransportError& error) {
     switch (error.failure()) {
-        case TransportFailure::kConnect: return "could not connect";
-        case TransportFailure::kTimeout: return "timed out";
-        case TransportFailure::kSend: return "connection broke while sending";
-        case TransportFailure::kReceive: return "connection broke before an answer";
-        case TransportFailure::kRequest: return "request unusable";
-        case TransportFailure::kOther: return "transfer failed";
+        case TransportFailure::kConnect:
+            return "could not connect";
+        case TransportFailure::kTimeout:
+            return "timed out";
+        case TransportFailure::kSend:
+            return "connection broke while sending";
+        case TransportFailure::kReceive:
+            return "connection broke before an answer";
+        case TransportFailure::kRequest:
+            return "request unusable";
+        case TransportFailure::kOther:
+            return "transfer failed";
     }
     return "transfer failed";
 }
@@ -148,10 +153,9 @@ HttpResponse StripeClient::Call(const char* operation, HttpRequest request) {
                         {"delay_ms", std::to_string(delay.count())}});
         std::this_thread::sleep_for(delay);
     }
-    core::LogEvent("error", "stripe_unavailable",
-                   {{"operation", operation},
-                    {"attempts", std::to_string(attempt)},
-                    {"problem", problem}});
+    core::LogEvent(
+        "error", "stripe_unavailable",
+        {{"operation", operation}, {"attempts", std::to_string(attempt)}, {"problem", problem}});
     throw core::Error(core::ErrorCode::kUpstreamUnavailable,
                       "the payment provider is unavailable (Stripe " + problem + " after " +
                           std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") +
@@ -174,8 +178,8 @@ namespace {
                           "the payment provider refused our credentials; try again later")
             .WithRetryAfter(retry_after_seconds);
     }
-    std::string detail = std::string("Stripe refused ") + operation + " (HTTP " +
-                         std::to_string(response.status);
+    std::string detail =
+        std::string("Stripe refused ") + operation + " (HTTP " + std::to_string(response.status);
     if (!error.type.empty()) detail += " " + error.type;
     if (!error.code.empty()) detail += "/" + error.code;
     detail += ")";
@@ -202,7 +206,8 @@ PaymentIntent ParseOrThrow(const char* operation, const HttpResponse& response,
 
 PaymentIntent StripeClient::CreatePaymentIntent(const CreateIntentParams& params) {
     if (params.idempotency_key.empty()) {
-        throw core::Error(core::ErrorCode::kInternal, "a PaymentIntent create needs an idempotency key");
+        throw core::Error(core::ErrorCode::kInternal,
+                          "a PaymentIntent create needs an idempotency key");
     }
     HttpRequest request;
     request.method = "POST";
@@ -241,8 +246,8 @@ std::optional<PaymentIntent> StripeClient::RetrievePaymentIntent(const std::stri
     if (response.status / 100 != 2) {
         ThrowRefusal("retrieve_payment_intent", response, options_.retry_after_seconds);
     }
-    PaymentIntent intent = ParseOrThrow("retrieve_payment_intent", response,
-                                        options_.retry_after_seconds);
+    PaymentIntent intent =
+        ParseOrThrow("retrieve_payment_intent", response, options_.retry_after_seconds);
     if (intent.id != id) {
         throw core::Error(core::ErrorCode::kUpstreamUnavailable,
                           "the payment provider answered with a different PaymentIntent")

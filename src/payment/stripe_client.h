@@ -31,10 +31,12 @@ namespace songd::payment {
 struct StripeClientOptions {
     std::string api_base = "https://api.stripe.com";
     std::string secret_key;
-    std::chrono::milliseconds connect_timeout{5000};
-    std::chrono::milliseconds request_timeout{15000};  ///< per attempt, connect included
-    int max_attempts = 3;                               ///< first try included
-    std::chrono::milliseconds backoff_initial{250};     ///< doubled per retry, full jitter
+    // Defaults bound a download waiting on Stripe to about 32 s in the worst case
+    // (3 attempts of 10 s plus backoff) while leaving Stripe's slow tail room to answer.
+    std::chrono::milliseconds connect_timeout{3000};
+    std::chrono::milliseconds request_timeout{10000};  ///< per attempt, connect included
+    int max_attempts = 3;                              ///< first try included
+    std::chrono::milliseconds backoff_initial{250};    ///< doubled per retry, full jitter
     std::chrono::milliseconds backoff_max{2000};
     int retry_after_seconds = 10;  ///< Retry-After of our 503 when Stripe gave none
 
@@ -59,7 +61,7 @@ std::string IntentIdempotencyKey(const std::string& job_id, int64_t amount,
 /// @brief The two PaymentIntent operations songd needs; an interface so the payment logic can
 /// be tested without a network.
 class StripeApi {
-public:
+  public:
     virtual ~StripeApi() = default;
     /// Creates a PaymentIntent with automatic payment methods. Throws core::Error.
     virtual PaymentIntent CreatePaymentIntent(const CreateIntentParams& params) = 0;
@@ -70,13 +72,13 @@ public:
 
 /// @brief StripeApi over libcurl. Thread-safe; blocking (run it on a worker thread).
 class StripeClient final : public StripeApi {
-public:
+  public:
     explicit StripeClient(StripeClientOptions options);
 
     PaymentIntent CreatePaymentIntent(const CreateIntentParams& params) override;
     std::optional<PaymentIntent> RetrievePaymentIntent(const std::string& id) override;
 
-private:
+  private:
     /// Sends with retries; returns the final answer (2xx or a non-retryable status), or throws
     /// kUpstreamUnavailable once the attempts are used up.
     HttpResponse Call(const char* operation, HttpRequest request);

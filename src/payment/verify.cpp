@@ -62,15 +62,24 @@ bool IsLiveKey(std::string_view key) {
 
 const char* RejectReasonName(RejectReason reason) {
     switch (reason) {
-        case RejectReason::kNoPayment: return "no_payment";
-        case RejectReason::kMalformedId: return "malformed_payment_intent_id";
-        case RejectReason::kNoSuchIntent: return "no_such_payment_intent";
-        case RejectReason::kLivemodeMismatch: return "livemode_mismatch";
-        case RejectReason::kOtherJob: return "intent_for_other_job";
-        case RejectReason::kNotSucceeded: return "not_succeeded";
-        case RejectReason::kCurrencyMismatch: return "currency_mismatch";
-        case RejectReason::kAmountShort: return "amount_short";
-        case RejectReason::kBoundToOtherJob: return "intent_used_by_other_job";
+        case RejectReason::kNoPayment:
+            return "no_payment";
+        case RejectReason::kMalformedId:
+            return "malformed_payment_intent_id";
+        case RejectReason::kNoSuchIntent:
+            return "no_such_payment_intent";
+        case RejectReason::kLivemodeMismatch:
+            return "livemode_mismatch";
+        case RejectReason::kOtherJob:
+            return "intent_for_other_job";
+        case RejectReason::kNotSucceeded:
+            return "not_succeeded";
+        case RejectReason::kCurrencyMismatch:
+            return "currency_mismatch";
+        case RejectReason::kAmountShort:
+            return "amount_short";
+        case RejectReason::kBoundToOtherJob:
+            return "intent_used_by_other_job";
     }
     return "unknown";
 }
@@ -102,8 +111,8 @@ std::optional<Rejection> CheckIntent(const PaymentIntent& intent, std::string_vi
         return Rejection{RejectReason::kAmountShort,
                          "PaymentIntent " + intent.id + " received " +
                              std::to_string(intent.amount_received) + " but the price is " +
-                             std::to_string(policy.price_cents) + " (smallest " +
-                             policy.currency + " unit)."};
+                             std::to_string(policy.price_cents) + " (smallest " + policy.currency +
+                             " unit)."};
     }
     return std::nullopt;
 }
@@ -112,11 +121,13 @@ Rejection MakeRejection(RejectReason reason, std::string_view intent_id) {
     const std::string id = IsPaymentIntentId(intent_id) ? std::string(intent_id) : "";
     switch (reason) {
         case RejectReason::kNoPayment:
-            return {reason, "This song must be paid for before download: create a payment at "
-                            "intent_url, then download with its payment_intent_id."};
+            return {reason,
+                    "This song must be paid for before download: create a payment at "
+                    "intent_url, then download with its payment_intent_id."};
         case RejectReason::kMalformedId:
-            return {reason, "payment_intent_id is not a PaymentIntent id (it starts with pi_ "
-                            "followed by letters and digits)."};
+            return {reason,
+                    "payment_intent_id is not a PaymentIntent id (it starts with pi_ "
+                    "followed by letters and digits)."};
         case RejectReason::kNoSuchIntent:
             return {reason, "No such PaymentIntent: " + id + "."};
         case RejectReason::kBoundToOtherJob:

@@ -37,15 +37,15 @@ bool IsLiveKey(std::string_view secret_key);
 
 /// @brief Why a payment does not unlock a job; the value names are stable (`reason` in 402s).
 enum class RejectReason {
-    kNoPayment,          ///< no payment_intent_id given or stored
-    kMalformedId,        ///< the given id is not shaped like a PaymentIntent id
-    kNoSuchIntent,       ///< Stripe does not know the id
-    kLivemodeMismatch,   ///< test-mode intent with a live key, or the reverse
-    kOtherJob,           ///< metadata.job_id names another job
-    kNotSucceeded,       ///< requires_payment_method, processing, canceled, ...
-    kCurrencyMismatch,   ///< paid in another currency
-    kAmountShort,        ///< amount_received below the price
-    kBoundToOtherJob,    ///< the intent already unlocked another job
+    kNoPayment,         ///< no payment_intent_id given or stored
+    kMalformedId,       ///< the given id is not shaped like a PaymentIntent id
+    kNoSuchIntent,      ///< Stripe does not know the id
+    kLivemodeMismatch,  ///< test-mode intent with a live key, or the reverse
+    kOtherJob,          ///< metadata.job_id names another job
+    kNotSucceeded,      ///< requires_payment_method, processing, canceled, ...
+    kCurrencyMismatch,  ///< paid in another currency
+    kAmountShort,       ///< amount_received below the price
+    kBoundToOtherJob,   ///< the intent already unlocked another job
 };
 
 /// Machine name of a reason, e.g. "amount_short".

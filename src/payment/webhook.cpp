@@ -4,7 +4,6 @@
 #include <openssl/hmac.h>
 
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <stdexcept>
 #include <vector>
@@ -34,7 +33,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
     }
     static constexpr char kHex[] = "0123456789abcdef";
     std::string hex;
-    hex.reserve(2 * length);
+    hex.reserve(2 * static_cast<std::size_t>(length));
     for (unsigned int i = 0; i < length; ++i) {
         hex += kHex[digest[i] >> 4];
         hex += kHex[digest[i] & 15];
@@ -71,7 +70,8 @@ void VerifyStripeSignature(std::string_view header, std::string_view raw_body,
         const std::string_view value = item.substr(equals + 1);
         if (key == "t" && !timestamp) {
             int64_t parsed = 0;
-            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+            const auto [end, ec] =
+                std::from_chars(value.data(), value.data() + value.size(), parsed);
             if (ec != std::errc() || end != value.data() + value.size() || parsed < 0) {
                 BadSignature("Stripe-Signature timestamp is not a number");
             }
@@ -131,9 +131,8 @@ WebhookEvent ParseWebhookEvent(std::string_view raw_body) {
     event.id = text("id");
     event.type = text("type");
     const auto* data = root.if_contains("data");
-    const json::value* object = data != nullptr && data->is_object()
-                                    ? data->get_object().if_contains("object")
-                                    : nullptr;
+    const json::value* object =
+        data != nullptr && data->is_object() ? data->get_object().if_contains("object") : nullptr;
     const json::value* kind = object != nullptr && object->is_object()
                                   ? object->get_object().if_contains("object")
                                   : nullptr;
@@ -151,12 +150,18 @@ WebhookEvent ParseWebhookEvent(std::string_view raw_body) {
 
 const char* WebhookOutcomeName(WebhookOutcome outcome) {
     switch (outcome) {
-        case WebhookOutcome::kPaid: return "paid";
-        case WebhookOutcome::kAlreadyPaid: return "already_paid";
-        case WebhookOutcome::kStatusRecorded: return "status_recorded";
-        case WebhookOutcome::kRejected: return "rejected";
-        case WebhookOutcome::kDuplicate: return "duplicate";
-        case WebhookOutcome::kIgnored: return "ignored";
+        case WebhookOutcome::kPaid:
+            return "paid";
+        case WebhookOutcome::kAlreadyPaid:
+            return "already_paid";
+        case WebhookOutcome::kStatusRecorded:
+            return "status_recorded";
+        case WebhookOutcome::kRejected:
+            return "rejected";
+        case WebhookOutcome::kDuplicate:
+            return "duplicate";
+        case WebhookOutcome::kIgnored:
+            return "ignored";
     }
     return "ignored";
 }
@@ -166,8 +171,8 @@ WebhookHandler::WebhookHandler(const core::Config& config, jobs::JobStore& store
       policy_(PaymentPolicy::FromConfig(config)),
       store_(store) {}
 
-WebhookResult WebhookHandler::Handle(std::string_view signature_header,
-                                     std::string_view raw_body, int64_t now_ms) {
+WebhookResult WebhookHandler::Handle(std::string_view signature_header, std::string_view raw_body,
+                                     int64_t now_ms) {
     if (secret_.empty()) {
         throw core::Error(core::ErrorCode::kForbidden,
                           "webhooks are not configured (STRIPE_WEBHOOK_SECRET is not set)");

@@ -40,8 +40,8 @@ std::string SignStripePayload(std::string_view raw_body, std::string_view secret
 
 /// @brief A PaymentIntent event, as far as songd reads it.
 struct WebhookEvent {
-    std::string id;    ///< evt_...
-    std::string type;  ///< e.g. payment_intent.succeeded
+    std::string id;           ///< evt_...
+    std::string type;         ///< e.g. payment_intent.succeeded
     bool has_intent = false;  ///< data.object is a payment_intent
     PaymentIntent intent;
 };
@@ -72,7 +72,7 @@ struct WebhookResult {
 
 /// @brief Verifies and applies Stripe webhook deliveries.
 class WebhookHandler {
-public:
+  public:
     /// Keeps a reference to `store`: it must outlive the handler.
     WebhookHandler(const core::Config& config, jobs::JobStore& store);
 
@@ -82,7 +82,7 @@ public:
     WebhookResult Handle(std::string_view signature_header, std::string_view raw_body,
                          int64_t now_ms);
 
-private:
+  private:
     WebhookResult Apply(const WebhookEvent& event, int64_t now_ms);
 
     std::string secret_;

@@ -52,7 +52,7 @@ inline PaymentIntent SucceededIntent(const std::string& id, const std::string& j
 /// @brief JobStore in memory. Thread-safe; counts every mutation so tests can prove that a
 /// refused request changed nothing.
 class FakeJobStore final : public jobs::JobStore {
-public:
+  public:
     void Put(const jobs::Job& job) {
         std::lock_guard lock(mutex_);
         jobs_[job.id] = job;
@@ -136,12 +136,10 @@ public:
     bool Exists(const std::string& id) override { return Get(id).has_value(); }
     std::optional<std::string> GetState(const std::string&) override { return std::nullopt; }
     void SetState(const std::string&, const std::string&) override {}
-    bool TryLock(const std::string&, const std::string&, int64_t, int64_t) override {
-        return true;
-    }
+    bool TryLock(const std::string&, const std::string&, int64_t, int64_t) override { return true; }
     void Unlock(const std::string&, const std::string&) override {}
 
-private:
+  private:
     std::mutex mutex_;
     std::map<std::string, jobs::Job> jobs_;
     std::map<std::string, std::string> bindings_;  // intent id → job id
@@ -153,7 +151,7 @@ private:
 
 /// @brief StripeApi from a map. `fail_with` makes every call throw (an outage).
 class FakeStripe final : public StripeApi {
-public:
+  public:
     void Put(const PaymentIntent& intent) {
         std::lock_guard lock(mutex_);
         intents_[intent.id] = intent;
@@ -194,7 +192,7 @@ public:
         return it->second;
     }
 
-private:
+  private:
     std::mutex mutex_;
     std::map<std::string, PaymentIntent> intents_;
     std::map<std::string, PaymentIntent> by_key_;

@@ -26,7 +26,7 @@ std::map<std::string, std::string> Extras(const core::Error& error) {
 }
 
 class PaymentServiceTest : public ::testing::Test {
-protected:
+  protected:
     PaymentServiceTest() : config_(PaymentConfig()) {
         store_.Put(MakeJob(kJobA));
         store_.Put(MakeJob(kJobB));
@@ -81,6 +81,20 @@ TEST_F(PaymentServiceTest, PaidJobNeverAsksStripeAgain) {
     EXPECT_EQ(stripe_.retrieve_calls(), 1);
 }
 
+TEST_F(PaymentServiceTest, SummaryFollowsTheJob) {
+    PaymentSummary before = Service().Summarize(store_.At(kJobA));
+    EXPECT_TRUE(before.required);
+    EXPECT_FALSE(before.paid);
+    EXPECT_EQ(before.amount, 99);
+    EXPECT_EQ(before.currency, "usd");
+    EXPECT_EQ(before.paid_at, 0);
+    stripe_.Put(SucceededIntent("pi_good", kJobA));
+    Service().AuthorizeDownload(store_.At(kJobA), "pi_good", kNow);
+    PaymentSummary after = Service().Summarize(store_.At(kJobA));
+    EXPECT_TRUE(after.paid);
+    EXPECT_EQ(after.paid_at, kNow);
+}
+
 TEST_F(PaymentServiceTest, IntentStoredAtGenerateIsUsed) {
     jobs::Job job = MakeJob(kJobA);
     job.request.payment_intent_id = "pi_atgenerate";
@@ -99,8 +113,8 @@ struct AttackCase {
 };
 
 const AttackCase kAttacks[] = {
-    {"A01_other_jobs_intent", [](FakeStripe& s) { s.Put(SucceededIntent("pi_b", kJobB)); },
-     "pi_b", "intent_for_other_job"},
+    {"A01_other_jobs_intent", [](FakeStripe& s) { s.Put(SucceededIntent("pi_b", kJobB)); }, "pi_b",
+     "intent_for_other_job"},
     {"A02_one_cent_short",
      [](FakeStripe& s) {
          auto i = SucceededIntent("pi_short", kJobA);
@@ -310,8 +324,8 @@ const CreateRefusal kCreateRefusals[] = {
      [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kExpired)); },
      kJobA, core::ErrorCode::kGone},
     {"C04_failed",
-     [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kFailed)); },
-     kJobA, core::ErrorCode::kConflict},
+     [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kFailed)); }, kJobA,
+     core::ErrorCode::kConflict},
     {"C05_already_paid",
      [](FakeJobStore& s, core::Config&) { s.BindPayment(kJobA, "pi_paid", kNow); }, kJobA,
      core::ErrorCode::kConflict},

@@ -54,7 +54,7 @@ core::Error ErrorOf(F&& call) {
 }
 
 class StripeClientTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() { mock_ = std::make_unique<StripeMockProcess>(); }
     static void TearDownTestSuite() { mock_.reset(); }
 
@@ -149,16 +149,14 @@ const FaultCase kFaults[] = {
     {"F01_500", R"({"kind":"500","count":3})", kDefaultRetryAfter, "HTTP 500"},
     {"F02_503", R"({"kind":"503","count":3})", kDefaultRetryAfter, "HTTP 503"},
     {"F03_429_with_retry_after", R"({"kind":"429","count":3,"retry_after":2})", 2, "HTTP 429"},
-    {"F04_429_without_retry_after", R"({"kind":"429","count":3})", kDefaultRetryAfter,
-     "HTTP 429"},
+    {"F04_429_without_retry_after", R"({"kind":"429","count":3})", kDefaultRetryAfter, "HTTP 429"},
     {"F05_hang_past_timeout", R"({"kind":"hang","count":3,"seconds":10})", kDefaultRetryAfter,
      "timed out"},
     {"F06_answer_cut_short", R"({"kind":"truncate","count":3})", kDefaultRetryAfter,
      "connection broke"},
 };
 
-class StripeFaultTest : public StripeClientTest, public ::testing::WithParamInterface<FaultCase> {
-};
+class StripeFaultTest : public StripeClientTest, public ::testing::WithParamInterface<FaultCase> {};
 
 TEST_P(StripeFaultTest, BoundedRetriesThen503ThenRecovery) {
     const FaultCase& c = GetParam();
@@ -233,7 +231,7 @@ TEST(StripeClientStandaloneTest, StripeDownIs503) {
 // ---- the payment flow over the wire -------------------------------------------------------
 
 class PaymentFlowTest : public StripeClientTest {
-protected:
+  protected:
     PaymentFlowTest() {
         config_ = testing::PaymentConfig();
         config_.stripe_secret_key = kKey;
@@ -267,8 +265,8 @@ TEST_F(PaymentFlowTest, OutageGives503RecordsNothingAndRecovers) {
     mock_->Control("POST", "/_mock/payment_intents/" + offer.payment_intent_id,
                    R"({"status":"succeeded"})");
     Fault(R"({"kind":"500","count":3})");
-    const core::Error error = ErrorOf(
-        [&] { Service().AuthorizeDownload(store_.At(kJobA), offer.payment_intent_id, 1); });
+    const core::Error error =
+        ErrorOf([&] { Service().AuthorizeDownload(store_.At(kJobA), offer.payment_intent_id, 1); });
     EXPECT_EQ(error.code(), core::ErrorCode::kUpstreamUnavailable);
     EXPECT_TRUE(error.retry_after().has_value());
     EXPECT_EQ(store_.mutations(), 0);
@@ -285,8 +283,7 @@ TEST_F(PaymentFlowTest, TestModeIntentWithLiveKeyRefused) {
     StripeClient live(FastOptions(mock_->base_url(), config_.stripe_secret_key));
     PaymentService service(config_, store_, live);
     const std::string id(made.at("id").as_string());
-    const core::Error error =
-        ErrorOf([&] { service.AuthorizeDownload(store_.At(kJobA), id, 1); });
+    const core::Error error = ErrorOf([&] { service.AuthorizeDownload(store_.At(kJobA), id, 1); });
     EXPECT_EQ(error.code(), core::ErrorCode::kPaymentRequired);
     EXPECT_EQ(std::string(error.what()).find("sk_live"), std::string::npos);
     EXPECT_FALSE(store_.At(kJobA).paid);
@@ -303,10 +300,9 @@ TEST_F(PaymentFlowTest, WebhookSignedByTheMockUnlocksWithoutStripeCalls) {
     json::object sign_request{{"payload", body},
                               {"secret", config_.stripe_webhook_secret},
                               {"timestamp", core::NowMillis() / 1000}};
-    const std::string header(
-        mock_->Control("POST", "/_mock/sign", json::serialize(sign_request))
-            .at("header")
-            .as_string());
+    const std::string header(mock_->Control("POST", "/_mock/sign", json::serialize(sign_request))
+                                 .at("header")
+                                 .as_string());
 
     WebhookHandler webhook(config_, store_);
     // The same signature over a changed body is refused (cross-checks both signers).

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -28,11 +27,10 @@ namespace songd::payment::testing {
 
 /// @brief The local Stripe stand-in, started for the lifetime of this object.
 class StripeMockProcess {
-public:
+  public:
     explicit StripeMockProcess(std::vector<std::string> extra_args = {}) {
-        std::vector<std::string> args = {"python3",
-                                         SONGD_SOURCE_DIR "/tests/stripe_mock/stripe_mock.py",
-                                         "serve"};
+        std::vector<std::string> args = {
+            "python3", SONGD_SOURCE_DIR "/tests/stripe_mock/stripe_mock.py", "serve"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());
@@ -100,7 +98,7 @@ public:
 
     int64_t Total() { return Control("GET", "/_mock/requests").at("total").as_int64(); }
 
-private:
+  private:
     static int ReadPort(int fd) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         std::string line;

@@ -5,8 +5,8 @@
 #include <map>
 #include <optional>
 
-#include "payment/payment_intent.h"
 #include "fakes.h"
+#include "payment/payment_intent.h"
 
 namespace songd::payment {
 namespace {
@@ -42,9 +42,8 @@ const CheckCase kCheckCases[] = {
      RejectReason::kCurrencyMismatch},
     {"V06_currency_case_ignored", [](PaymentIntent& i) { i.currency = "USD"; }, false,
      std::nullopt},
-    {"V07_requires_payment_method",
-     [](PaymentIntent& i) { i.status = "requires_payment_method"; }, false,
-     RejectReason::kNotSucceeded},
+    {"V07_requires_payment_method", [](PaymentIntent& i) { i.status = "requires_payment_method"; },
+     false, RejectReason::kNotSucceeded},
     {"V08_processing", [](PaymentIntent& i) { i.status = "processing"; }, false,
      RejectReason::kNotSucceeded},
     {"V09_canceled", [](PaymentIntent& i) { i.status = "canceled"; }, false,
@@ -60,8 +59,7 @@ const CheckCase kCheckCases[] = {
     {"V14_test_intent_live_key", [](PaymentIntent&) {}, true, RejectReason::kLivemodeMismatch},
     {"V15_live_intent_test_key", [](PaymentIntent& i) { i.livemode = true; }, false,
      RejectReason::kLivemodeMismatch},
-    {"V16_live_intent_live_key", [](PaymentIntent& i) { i.livemode = true; }, true,
-     std::nullopt},
+    {"V16_live_intent_live_key", [](PaymentIntent& i) { i.livemode = true; }, true, std::nullopt},
     {"V17_other_job_wins_over_status",
      [](PaymentIntent& i) {
          i.metadata_job_id = kJobB;
@@ -121,8 +119,7 @@ TEST(VerifyTest, PaymentRequiredCarriesHowToPay) {
 
 TEST(VerifyTest, RejectionsNeverQuoteMalformedIds) {
     // A client secret pasted as the id must not be echoed back.
-    const Rejection r =
-        MakeRejection(RejectReason::kNoSuchIntent, "pi_abc_secret_def");
+    const Rejection r = MakeRejection(RejectReason::kNoSuchIntent, "pi_abc_secret_def");
     EXPECT_EQ(r.detail.find("secret"), std::string::npos) << r.detail;
 }
 

@@ -56,17 +56,17 @@ const SignatureCase kSignatureCases[] = {
     {"S07_missing_header", [](auto&) { return std::string(); }, kBody, false},
     {"S08_no_v1", [](auto&) { return "t=" + std::to_string(kNowSeconds); }, kBody, false},
     {"S09_no_timestamp", [](auto&) { return "v1=" + V1Of(Signed(kNowSeconds)); }, kBody, false},
-    {"S10_timestamp_not_number",
-     [](auto&) { return "t=17x,v1=" + V1Of(Signed(kNowSeconds)); }, kBody, false},
+    {"S10_timestamp_not_number", [](auto&) { return "t=17x,v1=" + V1Of(Signed(kNowSeconds)); },
+     kBody, false},
     {"S11_second_v1_matches_rotation",
      [](auto&) {
-         return "t=" + std::to_string(kNowSeconds) + ",v1=" +
-                V1Of(Signed(kNowSeconds, "whsec_oldsecret")) + ",v1=" + V1Of(Signed(kNowSeconds));
+         return "t=" + std::to_string(kNowSeconds) +
+                ",v1=" + V1Of(Signed(kNowSeconds, "whsec_oldsecret")) +
+                ",v1=" + V1Of(Signed(kNowSeconds));
      },
      kBody, true},
-    {"S12_only_v0", [](auto&) {
-         return "t=" + std::to_string(kNowSeconds) + ",v0=" + V1Of(Signed(kNowSeconds));
-     },
+    {"S12_only_v0",
+     [](auto&) { return "t=" + std::to_string(kNowSeconds) + ",v0=" + V1Of(Signed(kNowSeconds)); },
      kBody, false},
     {"S13_timestamp_changed_after_signing",
      [](auto&) {
@@ -74,9 +74,7 @@ const SignatureCase kSignatureCases[] = {
      },
      kBody, false},
     {"S14_spaces_after_commas",
-     [](auto&) {
-         return "t=" + std::to_string(kNowSeconds) + ", v1=" + V1Of(Signed(kNowSeconds));
-     },
+     [](auto&) { return "t=" + std::to_string(kNowSeconds) + ", v1=" + V1Of(Signed(kNowSeconds)); },
      kBody, true},
     {"S15_truncated_signature",
      [](auto&) { return Signed(kNowSeconds).substr(0, Signed(kNowSeconds).size() - 1); }, kBody,
@@ -111,8 +109,7 @@ std::string EventJson(const std::string& event_id, const std::string& type,
                       const std::string& intent_id, const std::string& job_id,
                       const std::string& status = "succeeded", int64_t received = 99,
                       const std::string& currency = "usd", bool livemode = false) {
-    const std::string metadata =
-        job_id.empty() ? "{}" : R"({"job_id":")" + job_id + R"("})";
+    const std::string metadata = job_id.empty() ? "{}" : R"({"job_id":")" + job_id + R"("})";
     return R"({"id":")" + event_id + R"(","object":"event","api_version":"2024-06-20",)" +
            R"("created":1790000000,"data":{"object":{"id":")" + intent_id +
            R"(","object":"payment_intent","amount":99,"amount_received":)" +
@@ -124,7 +121,7 @@ std::string EventJson(const std::string& event_id, const std::string& type,
 }
 
 class WebhookHandlerTest : public ::testing::Test {
-protected:
+  protected:
     WebhookHandlerTest() : config_(PaymentConfig()) {
         store_.Put(MakeJob(kJobA));
         store_.Put(MakeJob(kJobB));
@@ -167,9 +164,8 @@ TEST_F(WebhookHandlerTest, ReplayedEventProcessedOnce) {
 }
 
 TEST_F(WebhookHandlerTest, ReplayedFailureCannotUndoAPayment) {
-    const std::string failed =
-        EventJson("evt_f", "payment_intent.payment_failed", "pi_a", kJobA,
-                  "requires_payment_method", 0);
+    const std::string failed = EventJson("evt_f", "payment_intent.payment_failed", "pi_a", kJobA,
+                                         "requires_payment_method", 0);
     EXPECT_EQ(Deliver(failed).outcome, WebhookOutcome::kStatusRecorded);
     Deliver(EventJson("evt_s", "payment_intent.succeeded", "pi_a", kJobA));
     EXPECT_EQ(Deliver(failed).outcome, WebhookOutcome::kDuplicate);
@@ -198,26 +194,24 @@ const EventCase kEventCases[] = {
      EventJson("evt_e2", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 99, "eur"),
      WebhookOutcome::kRejected, false, ""},
     {"E03_livemode_mismatch", [](FakeJobStore&) {},
-     EventJson("evt_e3", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 99, "usd",
-               true),
+     EventJson("evt_e3", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 99, "usd", true),
      WebhookOutcome::kRejected, false, ""},
-    {"E04_intent_bound_to_other_job",
-     [](FakeJobStore& s) { s.BindPayment(kJobB, "pi_used", 1); },
-     EventJson("evt_e4", "payment_intent.succeeded", "pi_used", kJobA),
-     WebhookOutcome::kRejected, false, ""},
+    {"E04_intent_bound_to_other_job", [](FakeJobStore& s) { s.BindPayment(kJobB, "pi_used", 1); },
+     EventJson("evt_e4", "payment_intent.succeeded", "pi_used", kJobA), WebhookOutcome::kRejected,
+     false, ""},
     {"E05_payment_failed", [](FakeJobStore&) {},
-     EventJson("evt_e5", "payment_intent.payment_failed", "pi_a", kJobA,
-               "requires_payment_method", 0),
+     EventJson("evt_e5", "payment_intent.payment_failed", "pi_a", kJobA, "requires_payment_method",
+               0),
      WebhookOutcome::kStatusRecorded, false, "requires_payment_method"},
     {"E06_canceled", [](FakeJobStore&) {},
      EventJson("evt_e6", "payment_intent.canceled", "pi_a", kJobA, "canceled", 0),
      WebhookOutcome::kStatusRecorded, false, "canceled"},
     {"E07_unknown_type", [](FakeJobStore&) {},
-     EventJson("evt_e7", "payment_intent.created", "pi_a", kJobA), WebhookOutcome::kIgnored,
-     false, ""},
+     EventJson("evt_e7", "payment_intent.created", "pi_a", kJobA), WebhookOutcome::kIgnored, false,
+     ""},
     {"E08_no_job_metadata", [](FakeJobStore&) {},
-     EventJson("evt_e8", "payment_intent.succeeded", "pi_a", ""), WebhookOutcome::kIgnored,
-     false, ""},
+     EventJson("evt_e8", "payment_intent.succeeded", "pi_a", ""), WebhookOutcome::kIgnored, false,
+     ""},
     {"E09_unknown_job", [](FakeJobStore&) {},
      EventJson("evt_e9", "payment_intent.succeeded", "pi_a", testing::kJobMissing),
      WebhookOutcome::kIgnored, false, ""},
@@ -226,11 +220,11 @@ const EventCase kEventCases[] = {
      false, ""},
     {"E11_already_paid_by_other_intent",
      [](FakeJobStore& s) { s.BindPayment(kJobA, "pi_earlier", 1); },
-     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA),
-     WebhookOutcome::kAlreadyPaid, true, "succeeded"},
+     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA), WebhookOutcome::kAlreadyPaid,
+     true, "succeeded"},
     {"E12_other_job_event_leaves_a_alone", [](FakeJobStore&) {},
-     EventJson("evt_e12", "payment_intent.succeeded", "pi_b", kJobB), WebhookOutcome::kPaid,
-     false, ""},
+     EventJson("evt_e12", "payment_intent.succeeded", "pi_b", kJobB), WebhookOutcome::kPaid, false,
+     ""},
 };
 
 class WebhookEventTest : public WebhookHandlerTest,
@@ -274,13 +268,12 @@ const RefusedDelivery kRefused[] = {
      kGoodEvent, core::ErrorCode::kBadSignature},
     {"R04_body_changed_after_signing", true,
      [](const std::string&) { return SignStripePayload(kGoodEvent, kSecret, kNowSeconds); },
-     EventJson("evt_r", "payment_intent.succeeded", "pi_a", kJobB),
+     EventJson("evt_r", "payment_intent.succeeded", "pi_a", kJobB), core::ErrorCode::kBadSignature},
+    {"R05_missing_signature", true, [](const std::string&) { return std::string(); }, kGoodEvent,
      core::ErrorCode::kBadSignature},
-    {"R05_missing_signature", true, [](const std::string&) { return std::string(); },
-     kGoodEvent, core::ErrorCode::kBadSignature},
     {"R06_signed_but_not_json", true,
-     [](const std::string& b) { return SignStripePayload(b, kSecret, kNowSeconds); },
-     "{not json", core::ErrorCode::kMalformedRequest},
+     [](const std::string& b) { return SignStripePayload(b, kSecret, kNowSeconds); }, "{not json",
+     core::ErrorCode::kMalformedRequest},
     {"R07_signed_intent_without_amount", true,
      [](const std::string& b) { return SignStripePayload(b, kSecret, kNowSeconds); },
      R"({"id":"evt_x","type":"payment_intent.succeeded","data":{"object":{"object":"payment_intent","id":"pi_a"}}})",
