@@ -4,8 +4,11 @@
 #include "payment/stripe_client.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "core/clock.h"
@@ -315,6 +318,66 @@ TEST_F(PaymentFlowTest, WebhookSignedByTheMockUnlocksWithoutStripeCalls) {
     EXPECT_EQ(webhook.Handle(header, body, core::NowMillis()).outcome, WebhookOutcome::kPaid);
     EXPECT_EQ(Service().AuthorizeDownload(store_.At(kJobA), "", 1), DownloadAccess::kAlreadyPaid);
     EXPECT_EQ(mock_->Total(), total);
+}
+
+/// Sends every log line to a string for the lifetime of the object.
+class CapturedLog {
+  public:
+    CapturedLog() : previous_(spdlog::default_logger()) {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+        auto logger = std::make_shared<spdlog::logger>("capture", sink);
+        logger->set_level(spdlog::level::trace);
+        spdlog::set_default_logger(logger);
+    }
+    ~CapturedLog() { spdlog::set_default_logger(previous_); }
+    std::string text() const { return text_.str(); }
+
+  private:
+    std::shared_ptr<spdlog::logger> previous_;
+    std::ostringstream text_;
+};
+
+TEST_F(PaymentFlowTest, SecretsNeverReachTheLogOrErrors) {
+    std::string errors;
+    auto expect_error = [&](auto&& call) { errors += std::string(ErrorOf(call).what()) + "\n"; };
+    std::string client_secret;
+    std::string logged;
+    {
+        CapturedLog log;
+        const IntentOffer offer = Service().CreateIntent(kJobA);
+        client_secret = offer.client_secret;
+        // Retries, an outage, a refusal, a rejected payment, then the good path.
+        Fault(R"({"kind":"500","count":3})");
+        expect_error(
+            [&] { Service().AuthorizeDownload(store_.At(kJobA), offer.payment_intent_id, 1); });
+        expect_error([&] { Service().AuthorizeDownload(store_.At(kJobA), client_secret, 1); });
+        expect_error(
+            [&] { Service().AuthorizeDownload(store_.At(kJobA), offer.payment_intent_id, 1); });
+        StripeMockProcess strict({"--api-key", "sk_test_onlythisone"});
+        StripeClient wrong_key(FastOptions(strict.base_url(), kKey));
+        expect_error([&] { wrong_key.RetrievePaymentIntent(offer.payment_intent_id); });
+        WebhookHandler webhook(config_, store_);
+        const std::string body = R"({"id":"evt_log","type":"payment_intent.succeeded"})";
+        expect_error([&] {
+            webhook.Handle(SignStripePayload(body, "whsec_wrongsecret", 1), body,
+                           core::NowMillis());
+        });
+        mock_->Control("POST", "/_mock/payment_intents/" + offer.payment_intent_id,
+                       R"({"status":"succeeded"})");
+        EXPECT_EQ(Service().AuthorizeDownload(store_.At(kJobA), offer.payment_intent_id, 1),
+                  DownloadAccess::kPaidNow);
+        logged = log.text();
+    }
+    ASSERT_FALSE(client_secret.empty());
+    // The capture worked: the retries and the outage were logged.
+    EXPECT_NE(logged.find("stripe_retry"), std::string::npos) << logged;
+    EXPECT_NE(logged.find("stripe_auth_failed"), std::string::npos) << logged;
+    for (const std::string& secret :
+         {std::string(kKey), std::string("sk_test_onlythisone"), config_.stripe_webhook_secret,
+          client_secret, std::string("whsec_wrongsecret")}) {
+        EXPECT_EQ(logged.find(secret), std::string::npos) << secret;
+        EXPECT_EQ(errors.find(secret), std::string::npos) << secret;
+    }
 }
 
 }  // namespace
