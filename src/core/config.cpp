@@ -45,6 +45,18 @@ public:
         if (auto* v = Raw(name)) out = *v;
     }
 
+    /// Credentials travel in headers: visible ASCII, no spaces. Empty means unset.
+    void Token(const std::string& name, std::string& out) const {
+        auto* v = Raw(name);
+        if (!v) return;
+        bool ok = std::all_of(v->begin(), v->end(),
+                              [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
+        if (!ok || v->size() > 4096) {
+            Fail(name, *v, "must be visible ASCII characters without spaces");
+        }
+        out = *v;
+    }
+
     void Bool(const std::string& name, bool& out) const {
         auto* v = Raw(name);
         if (!v) return;
@@ -137,7 +149,7 @@ const std::vector<std::string> kVariables = {
     "PRICE_CURRENCY", "STRIPE_API_BASE", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE",
     "S3_PRESIGN_EXPIRES", "S3_SESSION_TOKEN", "PREVIEW_SECONDS", "SOUNDFONT", "DIFFRHYTHM_HOME",
     "DIFFRHYTHM_PYTHON", "DIFFRHYTHM_MODE", "DIFFRHYTHM_GPUS", "IO_THREADS", "TONE_RENDER_MS",
-    "TONE_FAULT",
+    "TONE_FAULT", "HTTP_READ_TIMEOUT",
 };
 
 bool IsHostAddress(const std::string& s) {
@@ -242,7 +254,8 @@ Config LoadConfig(const Environment& env) {
     c.metrics_path = c.api_prefix + "/metrics";
     r.Bool("DEBUG", c.debug);
     r.Int("IO_THREADS", c.io_threads, 1, 64);
-    r.String("API_KEY", c.api_key);
+    r.Int("HTTP_READ_TIMEOUT", c.http_read_timeout_seconds, 1, 3600);
+    r.Token("API_KEY", c.api_key);
     if (auto* v = r.Raw("CORS_ORIGINS")) {
         c.cors_origins.clear();
         std::string list = *v;
@@ -301,7 +314,13 @@ Config LoadConfig(const Environment& env) {
         }
         c.soundfont = *v;
     }
-    r.String("DIFFRHYTHM_HOME", c.diffrhythm_home);
+    if (auto* v = r.Raw("DIFFRHYTHM_HOME"); v && !v->empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(*v, ec)) {
+            r.Fail("DIFFRHYTHM_HOME", *v, "must be the directory of a DiffRhythm checkout");
+        }
+        c.diffrhythm_home = *v;
+    }
     r.Path("DIFFRHYTHM_PYTHON", c.diffrhythm_python);
     r.Choice("DIFFRHYTHM_MODE", c.diffrhythm_mode, {"worker", "cli"});
     if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !Trim(*v).empty()) {
@@ -346,9 +365,9 @@ Config LoadConfig(const Environment& env) {
         }
     }
 
-    r.String("STRIPE_SECRET_KEY", c.stripe_secret_key);
-    r.String("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key);
-    r.String("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret);
+    r.Token("STRIPE_SECRET_KEY", c.stripe_secret_key);
+    r.Token("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key);
+    r.Token("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret);
     if (!c.stripe_secret_key.empty() && c.stripe_secret_key.rfind("sk_", 0) != 0 &&
         c.stripe_secret_key.rfind("rk_", 0) != 0) {
         r.Fail("STRIPE_SECRET_KEY", c.stripe_secret_key, "must start with sk_ or rk_");
@@ -363,7 +382,7 @@ Config LoadConfig(const Environment& env) {
     r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
     if (c.require_payment && c.stripe_secret_key.empty()) {
         r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",
-               "needs STRIPE_SECRET_KEY to verify payments");
+               "must be false unless STRIPE_SECRET_KEY is set (payments are verified with Stripe)");
     }
     r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
     if (auto* v = r.Raw("PRICE_CURRENCY")) {
@@ -394,9 +413,9 @@ Config LoadConfig(const Environment& env) {
         if (!ok) r.Fail("S3_REGION", *v, "must be a region name such as us-east-1");
         c.s3_region = region;
     }
-    r.String("S3_ACCESS_KEY", c.s3_access_key);
-    r.String("S3_SECRET_KEY", c.s3_secret_key);
-    r.String("S3_SESSION_TOKEN", c.s3_session_token);
+    r.Token("S3_ACCESS_KEY", c.s3_access_key);
+    r.Token("S3_SECRET_KEY", c.s3_secret_key);
+    r.Token("S3_SESSION_TOKEN", c.s3_session_token);
     if (auto* v = r.Raw("S3_PREFIX")) {
         std::string prefix = *v;
         if (!prefix.empty() && (prefix.front() == '/' || prefix.find("..") != std::string::npos ||

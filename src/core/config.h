@@ -35,6 +35,7 @@ struct Config {
     std::string api_prefix = "/api/v1";
     bool debug = false;
     int io_threads = 1;
+    int http_read_timeout_seconds = 15;  ///< a client that sends nothing is dropped after this
     std::string api_key;                      ///< empty: no key required
     std::vector<std::string> cors_origins{"*"};
     bool enable_rate_limit = true;

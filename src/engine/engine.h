@@ -7,7 +7,7 @@
 ///   engine::CancelToken cancel(deadline);
 ///   auto raw = engine->Render(request, [](int pct) { ... }, cancel);  // a WAV in work_dir
 ///
-/// Render runs on a worker thread and may block for minutes; it must check
+/// Render runs on a worker thread (several at once: WORKERS) and may block for minutes; it must check
 /// `cancel.Cancelled()` often (at least every second of work) and then throw
 /// core::Error(kTimeout or kRenderFailed).
 

@@ -77,14 +77,15 @@ public:
     virtual bool Complete(const std::string& id, const std::string& owner, const Completion& c,
                           int64_t now) = 0;
     virtual bool Fail(const std::string& id, const std::string& owner, const std::string& code,
-                      const std::string& message, int64_t now) = 0;
+                      const std::string& message, int64_t now, int64_t expires_at) = 0;
     /// Gives a claimed job back to the queue without counting the attempt (graceful shutdown).
     virtual bool Release(const std::string& id, const std::string& owner) = 0;
 
     /// Jobs processing whose lease ended before `now` go back to queued, or fail once they
     /// used `max_attempts`. `all_processing` requeues every processing job regardless of its
     /// lease (a single-process store after a crash). Returns how many jobs it touched.
-    virtual int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing) = 0;
+    virtual int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
+                             int64_t fail_expires_at) = 0;
 
     /// Sets the S3 location of a completed job.
     virtual bool SetS3Url(const std::string& id, const std::string& s3_url) = 0;
@@ -100,6 +101,10 @@ public:
     /// Completed and failed jobs with expires_at ≤ now, oldest first, at most `limit`.
     virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) = 0;
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
+    /// Removes a job record (failed jobs past their expiry leave no tombstone).
+    virtual bool DeleteJob(const std::string& id) = 0;
+    /// Completed jobs not yet in S3, oldest first (the upload reconciler).
+    virtual std::vector<std::string> CompletedWithoutS3(int limit) = 0;
     /// Whether a job with this id exists (any status), for the orphan sweep.
     virtual bool Exists(const std::string& id) = 0;
     /// Key-value state that must survive restarts (e.g. "cleanup.last_run").

@@ -88,11 +88,11 @@ class FakeJobStore final : public jobs::JobStore {
         return false;
     }
     bool Fail(const std::string&, const std::string&, const std::string&, const std::string&,
-              int64_t) override {
+              int64_t, int64_t) override {
         return false;
     }
     bool Release(const std::string&, const std::string&) override { return false; }
-    int RecoverExpiredLeases(int64_t, int, bool) override { return 0; }
+    int RecoverExpiredLeases(int64_t, int, bool, int64_t) override { return 0; }
     bool SetS3Url(const std::string&, const std::string&) override { return false; }
 
     jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id,
@@ -133,6 +133,8 @@ class FakeJobStore final : public jobs::JobStore {
 
     std::vector<jobs::ExpiringJob> DueForExpiry(int64_t, int) override { return {}; }
     bool MarkExpired(const std::string&, int64_t) override { return false; }
+    bool DeleteJob(const std::string&) override { return false; }
+    std::vector<std::string> CompletedWithoutS3(int) override { return {}; }
     bool Exists(const std::string& id) override { return Get(id).has_value(); }
     std::optional<std::string> GetState(const std::string&) override { return std::nullopt; }
     void SetState(const std::string&, const std::string&) override {}

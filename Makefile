@@ -1,0 +1,43 @@
+# songd — the two commands a fresh Debian 12 machine needs:
+#   make run    installs what is missing, builds, serves on the embedded defaults
+#   make test   installs what is missing, builds, runs every test
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+
+.PHONY: deps build run test test-asan bench format tidy clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/songd serve
+
+test: build test-asan
+	bash scripts/test-setup.sh
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
+
+# The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) $(CMAKE_FLAGS) -DSONGD_SANITIZE=ON > /dev/null
+	cmake --build $(BUILD_ASAN) -j $(JOBS) --target songd_unit_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		./$(BUILD_ASAN)/tests/songd_unit_tests --gtest_brief=1
+
+bench: build
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp')
+
+tidy: build
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.cpp')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

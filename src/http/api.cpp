@@ -1,0 +1,158 @@
+#include "http/api.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "http/problem.h"
+
+namespace songd::http {
+
+std::optional<int> RateLimiter::Take(const std::string& client,
+                                     std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    const double rate = per_hour_ / 3600.0;  // tokens per second
+    auto [it, inserted] = buckets_.try_emplace(client, Bucket{static_cast<double>(per_hour_), now});
+    Bucket& b = it->second;
+    const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+    b.tokens = std::min<double>(per_hour_, b.tokens + elapsed * rate);
+    b.updated = now;
+    if (b.tokens >= 1.0) {
+        b.tokens -= 1.0;
+        if (buckets_.size() > 100000) {
+            // Bound memory: drop buckets that have refilled completely.
+            for (auto i = buckets_.begin(); i != buckets_.end();) {
+                double e = std::chrono::duration<double>(now - i->second.updated).count();
+                i = (i->second.tokens + e * rate >= per_hour_) ? buckets_.erase(i) : std::next(i);
+            }
+        }
+        return std::nullopt;
+    }
+    return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate)));
+}
+
+Api::Api(ApiContext context)
+    : context_(std::move(context)), limiter_(context_.config.rate_limit_per_hour) {}
+
+namespace {
+
+bool IsGenerateRoute(const Router::Route& route) {
+    return route.method == "POST" && route.pattern.size() >= 9 &&
+           route.pattern.compare(route.pattern.size() - 9, 9, "/generate") == 0;
+}
+
+}  // namespace
+
+Prepared Api::Prepare(Request& request) {
+    Prepared prepared;
+    const auto& config = context_.config;
+    if (request.method == "OPTIONS" && request.Header("Origin") &&
+        request.Header("Access-Control-Request-Method")) {
+        auto match = router_.Find(request);
+        Response r = Response::Empty(match.route || !match.allowed.empty() ? 204 : 404);
+        r.SetHeader("Access-Control-Allow-Methods", "GET, POST, HEAD, OPTIONS");
+        if (auto h = request.Header("Access-Control-Request-Headers")) {
+            r.SetHeader("Access-Control-Allow-Headers", std::string(*h));
+        }
+        r.SetHeader("Access-Control-Max-Age", "600");
+        prepared.early = std::move(r);
+        return prepared;
+    }
+    auto match = router_.Find(request);
+    if (!match.route) {
+        if (match.allowed.empty()) {
+            prepared.early = ProblemResponse(404, "no endpoint at " + request.path);
+        } else {
+            std::string allow;
+            for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
+            if (std::find(match.allowed.begin(), match.allowed.end(), "GET") != match.allowed.end()) {
+                allow += ", HEAD";
+            }
+            Response r = ProblemResponse(405, "method " + request.method + " is not allowed on " +
+                                                  request.path + "; allowed: " + allow);
+            r.SetHeader("Allow", allow);
+            prepared.early = std::move(r);
+        }
+        return prepared;
+    }
+    prepared.route = match.route;
+    if (IsGenerateRoute(*match.route)) {
+        if (!config.api_key.empty()) {
+            auto key = request.Header("X-API-Key");
+            if (!key || !core::ConstantTimeEquals(*key, config.api_key)) {
+                prepared.early = ProblemResponse(401, "Invalid or missing API key");
+                return prepared;
+            }
+        }
+        if (config.enable_rate_limit) {
+            if (auto wait = limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
+                Response r = ProblemResponse(
+                    429, "rate limit of " + std::to_string(config.rate_limit_per_hour) +
+                             " generations per hour exceeded; retry in " + std::to_string(*wait) +
+                             " s");
+                r.SetHeader("Retry-After", std::to_string(*wait));
+                prepared.early = std::move(r);
+                return prepared;
+            }
+        }
+    }
+    prepared.blocking = match.route->run == Run::kBlocking;
+    return prepared;
+}
+
+Response Api::Execute(Request& request, const Prepared& prepared) {
+    if (prepared.early) return *prepared.early;
+    try {
+        return prepared.route->handler(request);
+    } catch (const core::Error& e) {
+        if (e.code() == core::ErrorCode::kInternal) {
+            core::LogEvent("error", "request_failed",
+                           {{"path", request.LoggablePath()}, {"error", e.what()}});
+            return ProblemResponse(500, "internal error; the details are in the server log");
+        }
+        return ProblemResponse(e);
+    } catch (const std::exception& e) {
+        core::LogEvent("error", "request_failed",
+                       {{"path", request.LoggablePath()}, {"error", e.what()}});
+        return ProblemResponse(500, "internal error; the details are in the server log");
+    }
+}
+
+void Api::AddCorsHeaders(const Request& request, Response& response) const {
+    auto origin = request.Header("Origin");
+    if (!origin) return;
+    const auto& allowed = context_.config.cors_origins;
+    if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) {
+        response.SetHeader("Access-Control-Allow-Origin", "*");
+    } else if (std::find(allowed.begin(), allowed.end(), std::string(*origin)) != allowed.end()) {
+        response.SetHeader("Access-Control-Allow-Origin", std::string(*origin));
+        response.SetHeader("Vary", "Origin");
+    } else {
+        return;
+    }
+    response.SetHeader("Access-Control-Expose-Headers",
+                       "Location, ETag, Retry-After, Content-Disposition, Content-Range");
+}
+
+void Api::Finish(const Request& request, const Prepared& prepared, Response& response,
+                 double seconds) {
+    // The security headers the old backend sent on every response.
+    response.SetHeader("X-Content-Type-Options", "nosniff");
+    response.SetHeader("X-Frame-Options", "DENY");
+    response.SetHeader("X-XSS-Protection", "1; mode=block");
+    response.SetHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    AddCorsHeaders(request, response);
+    const std::string route = prepared.route ? prepared.route->name : "unmatched";
+    context_.metrics.ObserveRequest(request.method, route, response.status, seconds);
+    core::LogEvent("info", "request",
+                   {{"method", request.method},
+                    {"path", request.LoggablePath()},
+                    {"status", std::to_string(response.status)},
+                    {"bytes", std::to_string(response.BodySize())},
+                    {"duration_ms", std::to_string(seconds * 1000.0).substr(0, 8)},
+                    {"client", request.client_address}});
+}
+
+}  // namespace songd::http

@@ -1,0 +1,85 @@
+#pragma once
+/// @file
+/// Api: the application behind the HTTP server — the route table and the cross-cutting
+/// rules every request passes (CORS, API key, rate limit, security headers, logging,
+/// metrics). It knows HTTP statuses; it knows nothing of sockets.
+///
+///   http::Api api(context);
+///   auto run = api.Prepare(request);        // on the I/O thread: route, CORS, key, rate
+///   http::Response r = api.Execute(request, run);   // on the pool when run says so
+///   api.Finish(request, r, seconds);        // headers, log line, metrics
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/config.h"
+#include "http/message.h"
+#include "http/metrics.h"
+#include "http/router.h"
+#include "jobs/job_store.h"
+#include "jobs/worker_pool.h"
+
+namespace songd::http {
+
+/// @brief What handlers share: configuration, the store, the workers, counters.
+struct ApiContext {
+    const core::Config& config;
+    jobs::JobStore& store;
+    jobs::WorkerPool* workers = nullptr;  ///< null when this process runs no workers
+    Metrics& metrics;
+    std::atomic<bool>& shutting_down;
+    std::function<std::string()> extra_metrics;  ///< more Prometheus lines (S3, retention…)
+};
+
+/// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.
+class RateLimiter {
+public:
+    explicit RateLimiter(int per_hour) : per_hour_(per_hour) {}
+    /// nullopt when allowed; otherwise seconds until the next request is allowed.
+    std::optional<int> Take(const std::string& client, std::chrono::steady_clock::time_point now);
+
+private:
+    struct Bucket {
+        double tokens;
+        std::chrono::steady_clock::time_point updated;
+    };
+    int per_hour_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, Bucket> buckets_;
+};
+
+/// @brief The decision taken on the I/O thread for one request.
+struct Prepared {
+    const Router::Route* route = nullptr;
+    std::optional<Response> early;  ///< answered already (404, 405, 401, 429, preflight)
+    bool blocking = false;
+};
+
+/// @brief Route table plus middleware.
+class Api {
+public:
+    explicit Api(ApiContext context);
+
+    Prepared Prepare(Request& request);
+    Response Execute(Request& request, const Prepared& prepared);
+    /// Adds CORS and security headers, writes the log line and the metrics.
+    void Finish(const Request& request, const Prepared& prepared, Response& response,
+                double seconds);
+
+    Router& router() { return router_; }
+    ApiContext& context() { return context_; }
+
+private:
+    void AddCorsHeaders(const Request& request, Response& response) const;
+
+    ApiContext context_;
+    Router router_;
+    RateLimiter limiter_;
+};
+
+}  // namespace songd::http

@@ -1,0 +1,29 @@
+#pragma once
+/// @file
+/// Route registration. Each Register* adds one family of endpoints to the API.
+///
+///   http::Api api(context);
+///   http::RegisterJobRoutes(api);
+///   http::RegisterSystemRoutes(api);
+
+#include <string>
+
+#include "http/api.h"
+#include "jobs/job.h"
+
+namespace songd::http {
+
+/// generate (+ /api/generate), status, download, queue, health.
+void RegisterJobRoutes(Api& api);
+
+/// /healthz, /readyz, metrics, /openapi.json, /docs.
+void RegisterSystemRoutes(Api& api);
+
+/// Validates a generate body into a request; throws core::Error::Invalid listing every
+/// problem (FastAPI's `loc`/`msg` shape).
+jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Config& config);
+
+/// The OpenAPI 3.1 document of every endpoint, for the given prefix and metrics path.
+std::string OpenApiDocument(const core::Config& config);
+
+}  // namespace songd::http

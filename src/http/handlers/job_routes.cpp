@@ -1,0 +1,379 @@
+// The job endpoints: generate, status, download, queue and the old backend's health.
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <openssl/rand.h>
+
+#include <cmath>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/ids.h"
+#include "http/handlers/handlers.h"
+#include "http/problem.h"
+#include "jobs/request_json.h"
+
+namespace songd::http {
+
+namespace json = boost::json;
+using core::Error;
+using core::ErrorCode;
+
+namespace {
+
+json::value TimeOrNull(int64_t millis) {
+    if (millis <= 0) return nullptr;
+    return json::value(core::FormatIso8601(millis));
+}
+
+json::value StringOrNull(const std::string& s) {
+    if (s.empty()) return nullptr;
+    return json::value(s);
+}
+
+/// Average minutes a job takes on this node, for queue estimates (1 min before any data).
+double AverageJobMinutes(const ApiContext& ctx) {
+    if (!ctx.workers) return 1.0;
+    const auto& s = ctx.workers->stats();
+    int64_t done = s.completed + s.failed;
+    if (done == 0) return 1.0;
+    return std::max(0.05, static_cast<double>(s.render_millis) / done / 60000.0);
+}
+
+int64_t EstimatedWaitMinutes(const ApiContext& ctx, int64_t position) {
+    if (position <= 0) return 0;
+    return static_cast<int64_t>(
+        std::ceil(position * AverageJobMinutes(ctx) / std::max(1, ctx.config.workers)));
+}
+
+/// The job id from the path, or 404 without touching the store: an id is always a UUID,
+/// so nothing else (`../..`, 10 000 characters) ever reaches a query or a path.
+std::string JobIdParam(const Request& request) {
+    const auto& id = request.params.at("job_id");
+    if (!core::IsJobId(id)) {
+        throw Error(ErrorCode::kNotFound, "job not found: the id is not a job id");
+    }
+    return id;
+}
+
+jobs::Job LoadJob(ApiContext& ctx, const std::string& id) {
+    auto job = ctx.store.Get(id);
+    if (!job) throw Error(ErrorCode::kNotFound, "job " + id + " not found");
+    return *job;
+}
+
+std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
+    const auto& config = ctx.config;
+    const std::string& p = config.api_prefix;
+    json::object doc;
+    doc["job_id"] = job.id;
+    doc["status"] = jobs::JobStatusName(job.status);
+    doc["created_at"] = core::FormatIso8601(job.created_at);
+    doc["started_at"] = TimeOrNull(job.started_at);
+    doc["completed_at"] = TimeOrNull(job.completed_at);
+    bool has_file = job.status == jobs::JobStatus::kCompleted;
+    doc["output_file"] = has_file ? StringOrNull(job.output_file) : json::value(nullptr);
+    doc["s3_url"] = has_file ? StringOrNull(job.s3_url) : json::value(nullptr);
+    doc["error"] = StringOrNull(job.error);
+    if (!job.error_code.empty()) doc["error_code"] = job.error_code;
+    if (job.status == jobs::JobStatus::kQueued) {
+        int64_t position = ctx.store.QueuePosition(job.id);
+        doc["queue_position"] = position;
+        doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, position);
+    } else {
+        doc["queue_position"] = nullptr;
+        doc["estimated_wait_minutes"] = nullptr;
+    }
+    doc["progress"] = job.status == jobs::JobStatus::kCompleted ? 100 : job.progress;
+    doc["expires_at"] = TimeOrNull(job.expires_at);
+    doc["seed"] = job.seed;
+    json::object payment;
+    payment["required"] = config.require_payment;
+    payment["paid"] = job.paid;
+    payment["amount"] = config.price_cents;
+    payment["currency"] = config.price_currency;
+    payment["paid_at"] = TimeOrNull(job.paid_at);
+    doc["payment"] = std::move(payment);
+    doc["download_url"] = has_file ? json::value(p + "/download/" + job.id) : json::value(nullptr);
+    doc["preview_url"] =
+        has_file && job.has_preview ? json::value(p + "/preview/" + job.id) : json::value(nullptr);
+    if (has_file) {
+        doc["audio"] = json::object{{"duration_seconds", job.audio.duration_seconds},
+                                    {"sample_rate", job.audio.sample_rate},
+                                    {"channels", job.audio.channels}};
+    } else {
+        doc["audio"] = nullptr;
+    }
+    return json::serialize(doc);
+}
+
+/// FNV-1a over the document: a strong validator for an exact byte sequence.
+std::string Etag(std::string_view body) {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : body) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "\"%016llx\"", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+bool EtagMatches(const Request& request, const std::string& etag) {
+    auto header = request.Header("If-None-Match");
+    if (!header) return false;
+    std::string_view list = *header;
+    if (list == "*") return true;
+    size_t pos = 0;
+    while (pos < list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string_view::npos) comma = list.size();
+        std::string_view tag = list.substr(pos, comma - pos);
+        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+        if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);  // weak comparison (RFC 9110)
+        if (tag == etag) return true;
+        pos = comma + 1;
+    }
+    return false;
+}
+
+uint64_t RandomSeed() {
+    uint64_t seed = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) {
+        throw Error(ErrorCode::kInternal, "no randomness for a seed");
+    }
+    return seed & ((1ULL << 53) - 1);  // exact in a JavaScript number
+}
+
+Response Generate(ApiContext& ctx, Request& request) {
+    if (auto type = request.Header("Content-Type")) {
+        std::string t(*type);
+        for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (t.find("json") == std::string::npos) {
+            throw Error(ErrorCode::kUnsupportedMediaType,
+                        "the body must be JSON (Content-Type: application/json), not " +
+                            std::string(*type));
+        }
+    }
+    jobs::GenerateRequest parsed = ParseGenerateBody(request.body, ctx.config);
+    jobs::Job job;
+    job.id = core::NewJobId();
+    job.request = parsed;
+    job.seed = parsed.seed ? *parsed.seed : RandomSeed();
+    job.created_at = core::NowMillis();
+    job.request_hash = core::Sha256Hex(jobs::RequestToJson(parsed));
+    if (auto key = request.Header("Idempotency-Key")) {
+        bool ok = !key->empty() && key->size() <= 255 &&
+                  std::all_of(key->begin(), key->end(),
+                              [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+        if (!ok) {
+            throw Error::Invalid({{{"header", "Idempotency-Key"},
+                                   "Idempotency-Key must be 1-255 visible ASCII characters"}});
+        }
+        job.idempotency_key = std::string(*key);
+    }
+    jobs::CreateResult created = ctx.store.Create(job);
+    if (created.created && ctx.workers) ctx.workers->Notify();
+    const jobs::Job& stored = created.job;
+    int64_t position = ctx.store.QueuePosition(stored.id);
+    json::object doc;
+    doc["job_id"] = stored.id;
+    doc["status"] = jobs::JobStatusName(stored.status);
+    doc["queue_position"] = position;
+    doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, position);
+    doc["message"] = "Job queued successfully. Use /status/{job_id} to check progress.";
+    if (!created.created) doc["message"] = "Job already submitted with this Idempotency-Key.";
+    Response r = Response::Json(202, json::serialize(doc));
+    r.SetHeader("Location", ctx.config.api_prefix + "/status/" + stored.id);
+    if (!created.created) r.SetHeader("Idempotent-Replayed", "true");
+    return r;
+}
+
+Response Status(ApiContext& ctx, Request& request) {
+    jobs::Job job = LoadJob(ctx, JobIdParam(request));
+    std::string body = StatusDocument(ctx, job);
+    std::string etag = Etag(body);
+    Response r;
+    if (EtagMatches(request, etag)) {
+        r = Response::Empty(304);
+    } else {
+        r = Response::Json(200, std::move(body));
+    }
+    r.SetHeader("ETag", etag);
+    r.SetHeader("Cache-Control", "no-cache");
+    return r;
+}
+
+/// Parses a single `bytes=` range against `size`; nullopt means "send everything".
+/// Throws a 416 marker via the bool when the range cannot be satisfied.
+std::optional<std::pair<uint64_t, uint64_t>> ParseRange(std::string_view header, uint64_t size,
+                                                        bool& unsatisfiable) {
+    unsatisfiable = false;
+    if (header.rfind("bytes=", 0) != 0) return std::nullopt;
+    std::string_view spec = header.substr(6);
+    if (spec.find(',') != std::string_view::npos) return std::nullopt;  // multi-range: full body
+    auto dash = spec.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    auto number = [](std::string_view s, uint64_t& out) {
+        if (s.empty() || s.size() > 19) return false;
+        out = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + static_cast<uint64_t>(c - '0');
+        }
+        return true;
+    };
+    uint64_t first = 0, last = 0;
+    std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+    if (a.empty()) {
+        uint64_t suffix;
+        if (!number(b, suffix)) return std::nullopt;
+        if (suffix == 0 || size == 0) {
+            unsatisfiable = true;
+            return std::nullopt;
+        }
+        first = suffix >= size ? 0 : size - suffix;
+        last = size - 1;
+    } else {
+        if (!number(a, first)) return std::nullopt;
+        if (b.empty()) {
+            last = size - 1;
+        } else if (!number(b, last) || last < first) {
+            return std::nullopt;
+        }
+        if (first >= size) {
+            unsatisfiable = true;
+            return std::nullopt;
+        }
+        last = std::min(last, size - 1);
+    }
+    return std::make_pair(first, last);
+}
+
+Response Download(ApiContext& ctx, Request& request) {
+    const std::string id = JobIdParam(request);
+    jobs::Job job = LoadJob(ctx, id);
+    std::string format = request.QueryParam("format").value_or("wav");
+    if (format != "wav") {
+        throw Error::Invalid({{{"query", "format"}, "format must be wav"}});
+    }
+    switch (job.status) {
+        case jobs::JobStatus::kCompleted: break;
+        case jobs::JobStatus::kExpired:
+            throw Error(ErrorCode::kGone, "job " + id + " expired: its files were deleted after " +
+                                              std::to_string(ctx.config.file_retention_days) +
+                                              " days");
+        case jobs::JobStatus::kFailed:
+            throw Error(ErrorCode::kConflict,
+                        "job " + id + " failed and has no file: " + job.error);
+        default:
+            throw Error(ErrorCode::kConflict, std::string("job ") + id + " is " +
+                                                  jobs::JobStatusName(job.status) +
+                                                  "; only completed jobs can be downloaded");
+    }
+    if (ctx.config.require_payment && !job.paid) {
+        throw Error(ErrorCode::kPaymentRequired,
+                    "Payment required to download. Pay for this job, then download again.")
+            .WithExtra("amount", std::to_string(ctx.config.price_cents))
+            .WithExtra("currency", "\"" + ctx.config.price_currency + "\"")
+            .WithExtra("intent_url",
+                       "\"" + ctx.config.api_prefix + "/payments/" + id + "/intent\"");
+    }
+    const std::string path = (ctx.config.output_dir / job.output_file).string();
+    struct stat st {};
+    if (job.output_file.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        throw Error(ErrorCode::kNotFound, "the file of job " + id + " is missing on this server");
+    }
+    const auto size = static_cast<uint64_t>(st.st_size);
+    char etag_buf[48];
+    std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx\"", static_cast<unsigned long long>(size),
+                  static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
+                      static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+    const std::string etag = etag_buf;
+    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
+
+    Response r;
+    r.SetHeader("ETag", etag);
+    r.SetHeader("Last-Modified", core::FormatHttpDate(mtime_ms));
+    r.SetHeader("Accept-Ranges", "bytes");
+    if (EtagMatches(request, etag)) {
+        r.status = 304;
+        return r;
+    }
+    r.SetHeader("Content-Type", "audio/wav");
+    r.SetHeader("Content-Disposition", "attachment; filename=\"song-" + id + ".wav\"");
+    FileBody file{path, 0, size};
+    if (auto range = request.Header("Range")) {
+        // If-Range with a different validator means the client's copy is stale: full body.
+        auto if_range = request.Header("If-Range");
+        if (!if_range || *if_range == etag) {
+            bool unsatisfiable = false;
+            auto span = ParseRange(*range, size, unsatisfiable);
+            if (unsatisfiable) {
+                Response bad = ProblemResponse(416, "range " + std::string(*range) +
+                                                        " is outside the file of " +
+                                                        std::to_string(size) + " bytes");
+                bad.SetHeader("Content-Range", "bytes */" + std::to_string(size));
+                return bad;
+            }
+            if (span) {
+                r.status = 206;
+                file.offset = span->first;
+                file.length = span->second - span->first + 1;
+                r.SetHeader("Content-Range", "bytes " + std::to_string(span->first) + "-" +
+                                                 std::to_string(span->second) + "/" +
+                                                 std::to_string(size));
+            }
+        }
+    }
+    r.file = file;
+    return r;
+}
+
+Response Queue(ApiContext& ctx, Request&) {
+    jobs::QueueStats s = ctx.store.Stats();
+    json::object doc;
+    doc["queue_length"] = s.queued;
+    doc["current_job"] = nullptr;
+    doc["processing"] = s.processing;
+    doc["workers"] = ctx.config.workers;
+    doc["active_jobs"] = ctx.workers ? ctx.workers->Active() : 0;
+    doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, s.queued);
+    return Response::Json(200, json::serialize(doc));
+}
+
+Response Health(ApiContext& ctx, Request&) {
+    jobs::QueueStats s = ctx.store.Stats();
+    json::object doc;
+    const bool ready = !ctx.shutting_down.load();
+    doc["status"] = ready ? "healthy" : "degraded";
+    doc["models_loaded"] = true;
+    doc["device"] = ctx.config.device;
+    doc["queue_length"] = s.queued;
+    doc["active_jobs"] = s.processing;
+    doc["version"] = SONGD_VERSION;
+    doc["engine"] = ctx.config.engine;
+    return Response::Json(200, json::serialize(doc));
+}
+
+}  // namespace
+
+void RegisterJobRoutes(Api& api) {
+    auto& ctx = api.context();
+    const std::string& p = ctx.config.api_prefix;
+    auto bind = [&ctx](Response (*fn)(ApiContext&, Request&)) {
+        return [&ctx, fn](Request& r) { return fn(ctx, r); };
+    };
+    auto& router = api.router();
+    router.Add("POST", p + "/generate", bind(Generate), Run::kBlocking);
+    if (p + "/generate" != "/api/generate") {
+        router.Add("POST", "/api/generate", bind(Generate), Run::kBlocking);
+    }
+    router.Add("GET", p + "/status/{job_id}", bind(Status), Run::kBlocking);
+    router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kBlocking);
+    router.Add("GET", p + "/queue", bind(Queue), Run::kBlocking);
+    router.Add("GET", p + "/health", bind(Health), Run::kBlocking);
+}
+
+}  // namespace songd::http

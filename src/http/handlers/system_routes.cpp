@@ -1,0 +1,297 @@
+// Liveness, readiness, metrics, and the API description with a page that renders it.
+#include <boost/json.hpp>
+
+#include "core/error.h"
+#include "http/handlers/handlers.h"
+
+namespace songd::http {
+
+namespace json = boost::json;
+
+namespace {
+
+// A self-contained page (no CDN): fetches /openapi.json and lists every operation.
+constexpr const char* kDocsPage = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>songd API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:960px;padding:1rem 1.5rem;color:#222}
+h1{margin-bottom:.2rem} .op{border:1px solid #ddd;border-radius:6px;margin:.8rem 0;padding:.6rem .9rem}
+.m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}
+.get{color:#1565c0}.post{color:#2e7d32} code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}
+table{border-collapse:collapse;margin:.4rem 0}td,th{border:1px solid #e4e4e4;padding:.2rem .5rem;text-align:left;vertical-align:top}
+.muted{color:#666}
+</style></head><body>
+<h1 id="title">songd API</h1><p id="desc" class="muted">Loading the API description…</p>
+<div id="ops"></div>
+<script>
+function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
+fetch('/openapi.json').then(r=>r.json()).then(doc=>{
+  document.getElementById('title').textContent=doc.info.title+' '+doc.info.version;
+  document.getElementById('desc').textContent=doc.info.description||'';
+  const ops=document.getElementById('ops');
+  for(const [path,item] of Object.entries(doc.paths)){
+    for(const [method,op] of Object.entries(item)){
+      const d=document.createElement('div');d.className='op';
+      let h='<div><span class="m '+method+'">'+method+'</span><code>'+esc(path)+'</code> '+esc(op.summary||'')+'</div>';
+      if(op.description)h+='<p class="muted">'+esc(op.description)+'</p>';
+      const params=op.parameters||[];
+      if(params.length){h+='<table><tr><th>parameter</th><th>in</th><th>description</th></tr>';
+        for(const p of params)h+='<tr><td><code>'+esc(p.name)+'</code></td><td>'+esc(p.in)+'</td><td>'+esc(p.description||'')+'</td></tr>';
+        h+='</table>';}
+      h+='<table><tr><th>status</th><th>meaning</th></tr>';
+      for(const [code,resp] of Object.entries(op.responses||{}))h+='<tr><td>'+esc(code)+'</td><td>'+esc(resp.description||'')+'</td></tr>';
+      h+='</table>';d.innerHTML=h;ops.appendChild(d);
+    }
+  }
+}).catch(e=>{document.getElementById('desc').textContent='Could not load /openapi.json: '+e});
+</script></body></html>
+)html";
+
+json::object Problem(const char* description) {
+    return json::object{
+        {"description", description},
+        {"content",
+         json::object{{"application/problem+json",
+                       json::object{{"schema", json::object{{"$ref", "#/components/schemas/Problem"}}}}}}}};
+}
+
+json::object JsonResponse(const char* description, const char* schema_ref) {
+    return json::object{
+        {"description", description},
+        {"content", json::object{{"application/json",
+                                  json::object{{"schema", json::object{{"$ref", schema_ref}}}}}}}};
+}
+
+json::object PathParam() {
+    return json::object{{"name", "job_id"},
+                        {"in", "path"},
+                        {"required", true},
+                        {"description", "the job id returned by generate"},
+                        {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}};
+}
+
+json::object Operation(const char* summary, const char* description) {
+    return json::object{{"summary", summary}, {"description", description}};
+}
+
+json::object Schemas() {
+    auto str = json::object{{"type", "string"}};
+    auto nullable = [](const char* type) {
+        return json::object{{"type", json::array{type, "null"}}};
+    };
+    json::object generate{
+        {"type", "object"},
+        {"required", json::array{"lyrics", "style_prompt"}},
+        {"properties",
+         json::object{
+             {"lyrics", json::object{{"type", "string"},
+                                     {"description", "LRC: [mm:ss.xx]text lines"}}},
+             {"style_prompt", json::object{{"type", "string"}, {"minLength", 3}}},
+             {"audio_length", json::object{{"type", "integer"},
+                                           {"description", "95, or 96 to MAX_AUDIO_LENGTH"}}},
+             {"batch_size", json::object{{"type", "integer"}, {"minimum", 1}}},
+             {"steps", nullable("integer")},
+             {"cfg_strength", nullable("number")},
+             {"preset", json::object{{"enum", json::array{"preview", "draft", "standard", "high",
+                                                          "maximum", "ultra"}}}},
+             {"auto_master", json::object{{"type", "boolean"}, {"default", true}}},
+             {"master_preset",
+              json::object{{"enum", json::array{"subtle", "balanced", "loud", "broadcast"}}}},
+             {"payment_intent_id", nullable("string")},
+             {"seed", json::object{{"type", "integer"}, {"minimum", 0}}}}}};
+    json::object accepted{
+        {"type", "object"},
+        {"properties", json::object{{"job_id", str},
+                                    {"status", str},
+                                    {"queue_position", nullable("integer")},
+                                    {"estimated_wait_minutes", nullable("integer")},
+                                    {"message", str}}}};
+    json::object status{
+        {"type", "object"},
+        {"properties",
+         json::object{
+             {"job_id", str},
+             {"status", json::object{{"enum", json::array{"queued", "processing", "completed",
+                                                          "failed", "expired"}}}},
+             {"created_at", json::object{{"type", "string"}, {"format", "date-time"}}},
+             {"started_at", nullable("string")},
+             {"completed_at", nullable("string")},
+             {"output_file", nullable("string")},
+             {"s3_url", nullable("string")},
+             {"error", nullable("string")},
+             {"queue_position", nullable("integer")},
+             {"estimated_wait_minutes", nullable("integer")},
+             {"progress", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
+             {"expires_at", nullable("string")},
+             {"seed", json::object{{"type", "integer"}}},
+             {"payment", json::object{{"type", "object"},
+                                      {"properties", json::object{{"required", json::object{{"type", "boolean"}}},
+                                                                  {"paid", json::object{{"type", "boolean"}}},
+                                                                  {"amount", json::object{{"type", "integer"}}},
+                                                                  {"currency", str},
+                                                                  {"paid_at", nullable("string")}}}}},
+             {"download_url", nullable("string")},
+             {"preview_url", nullable("string")},
+             {"audio", json::object{{"type", json::array{"object", "null"}},
+                                    {"properties", json::object{{"duration_seconds", json::object{{"type", "number"}}},
+                                                                {"sample_rate", json::object{{"type", "integer"}}},
+                                                                {"channels", json::object{{"type", "integer"}}}}}}}}}};
+    json::object field_error{
+        {"type", "object"},
+        {"properties", json::object{{"loc", json::object{{"type", "array"}}}, {"msg", str}}}};
+    json::object problem{
+        {"type", "object"},
+        {"properties",
+         json::object{{"type", str},
+                      {"title", str},
+                      {"status", json::object{{"type", "integer"}}},
+                      {"detail", str},
+                      {"errors", json::object{{"type", "array"}, {"items", field_error}}}}}};
+    return json::object{{"GenerateRequest", generate},
+                        {"GenerateAccepted", accepted},
+                        {"JobStatus", status},
+                        {"Problem", problem}};
+}
+
+}  // namespace
+
+std::string OpenApiDocument(const core::Config& config) {
+    const std::string& p = config.api_prefix;
+    json::object paths;
+
+    auto generate = Operation("Submit a song", "Queues a generation job. Free; download is paid "
+                                               "when payments are on. Idempotency-Key honoured.");
+    generate["requestBody"] = json::object{
+        {"required", true},
+        {"content", json::object{{"application/json",
+                                  json::object{{"schema", json::object{{"$ref", "#/components/schemas/GenerateRequest"}}}}}}}};
+    generate["parameters"] = json::array{
+        json::object{{"name", "Idempotency-Key"}, {"in", "header"}, {"required", false},
+                     {"description", "the same key and body return the same job"},
+                     {"schema", json::object{{"type", "string"}}}},
+        json::object{{"name", "X-API-Key"}, {"in", "header"}, {"required", false},
+                     {"description", "required when API_KEY is set"},
+                     {"schema", json::object{{"type", "string"}}}}};
+    generate["responses"] = json::object{
+        {"202", JsonResponse("queued; Location names the status URL", "#/components/schemas/GenerateAccepted")},
+        {"401", Problem("missing or wrong X-API-Key")},
+        {"409", Problem("Idempotency-Key reused with another body")},
+        {"413", Problem("body over 1 MiB")},
+        {"415", Problem("body is not JSON")},
+        {"422", Problem("invalid field; errors lists each")},
+        {"429", Problem("rate limit; Retry-After says when")}};
+    paths[p + "/generate"] = json::object{{"post", generate}};
+
+    auto status = Operation("Job status", "Poll with If-None-Match: 304 while nothing changed.");
+    status["parameters"] = json::array{PathParam()};
+    status["responses"] = json::object{{"200", JsonResponse("the job", "#/components/schemas/JobStatus")},
+                                       {"304", json::object{{"description", "unchanged since the ETag"}}},
+                                       {"404", Problem("no such job")}};
+    paths[p + "/status/{job_id}"] = json::object{{"get", status}};
+
+    auto download = Operation("Download the song", "The WAV (Range supported), or a redirect to "
+                                                   "storage. Needs a paid job when payments are on.");
+    download["parameters"] = json::array{
+        PathParam(),
+        json::object{{"name", "payment_intent_id"}, {"in", "query"}, {"required", false},
+                     {"description", "a succeeded Stripe PaymentIntent for this job"},
+                     {"schema", json::object{{"type", "string"}}}},
+        json::object{{"name", "format"}, {"in", "query"}, {"required", false},
+                     {"description", "wav (default), flac or mp3"},
+                     {"schema", json::object{{"enum", json::array{"wav", "flac", "mp3"}}}}}};
+    download["responses"] = json::object{
+        {"200", json::object{{"description", "the audio file"}}},
+        {"206", json::object{{"description", "the requested byte range"}}},
+        {"302", json::object{{"description", "redirect to a presigned storage URL"}}},
+        {"402", Problem("payment required; amount, currency and intent_url say how to pay")},
+        {"404", Problem("no such job")},
+        {"409", Problem("job not completed; detail names its status")},
+        {"410", Problem("job expired and its files were deleted")},
+        {"503", Problem("payment provider unreachable; Retry-After says when")}};
+    paths[p + "/download/{job_id}"] = json::object{{"get", download}};
+
+    auto simple = [](const char* summary, const char* description) {
+        auto op = Operation(summary, description);
+        op["responses"] = json::object{{"200", json::object{{"description", "OK"}}}};
+        return op;
+    };
+    paths[p + "/health"] = json::object{{"get", simple("Health", "The old backend's health document.")}};
+    paths[p + "/queue"] = json::object{{"get", simple("Queue", "Queued and processing counts.")}};
+    paths["/healthz"] = json::object{{"get", simple("Liveness", "200 while the process serves.")}};
+    auto ready = simple("Readiness", "200 when the store answers and the service is not stopping.");
+    ready["responses"].as_object()["503"] = Problem("not ready");
+    paths["/readyz"] = json::object{{"get", ready}};
+    if (config.enable_metrics) {
+        paths[config.metrics_path] =
+            json::object{{"get", simple("Metrics", "Prometheus text format.")}};
+    }
+    paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
+    paths["/docs"] = json::object{{"get", simple("API page", "Renders this document.")}};
+
+    json::object doc{
+        {"openapi", "3.1.0"},
+        {"info", json::object{{"title", "songd"},
+                              {"version", SONGD_VERSION},
+                              {"description", "Song generation: submit LRC lyrics and a style, "
+                                              "poll the status, listen, pay, download."}}},
+        {"paths", std::move(paths)},
+        {"components", json::object{{"schemas", Schemas()}}}};
+    return json::serialize(doc);
+}
+
+void RegisterSystemRoutes(Api& api) {
+    auto& ctx = api.context();
+    auto& router = api.router();
+    router.Add("GET", "/healthz",
+               [](Request&) { return Response::Json(200, R"({"status":"ok"})"); }, Run::kInline);
+    router.Add("GET", "/readyz",
+               [&ctx](Request&) {
+                   if (ctx.shutting_down) {
+                       throw core::Error(core::ErrorCode::kUpstreamUnavailable, "shutting down");
+                   }
+                   ctx.store.Stats();  // throws when the store does not answer
+                   return Response::Json(200, R"({"status":"ready"})");
+               },
+               Run::kBlocking);
+    if (ctx.config.enable_metrics) {
+        router.Add("GET", ctx.config.metrics_path,
+                   [&ctx](Request&) {
+                       jobs::QueueStats s = ctx.store.Stats();
+                       std::string extra =
+                           "# HELP songd_jobs Jobs in the store by status.\n# TYPE songd_jobs gauge\n";
+                       const std::pair<const char*, int64_t> counts[] = {
+                           {"queued", s.queued}, {"processing", s.processing},
+                           {"completed", s.completed}, {"failed", s.failed},
+                           {"expired", s.expired}};
+                       for (const auto& [name, n] : counts) {
+                           extra += std::string("songd_jobs{status=\"") + name + "\"} " +
+                                    std::to_string(n) + "\n";
+                       }
+                       if (ctx.workers) {
+                           const auto& w = ctx.workers->stats();
+                           extra += "# TYPE songd_worker_jobs_total counter\n";
+                           extra += "songd_worker_jobs_total{outcome=\"completed\"} " +
+                                    std::to_string(w.completed.load()) + "\n";
+                           extra += "songd_worker_jobs_total{outcome=\"failed\"} " +
+                                    std::to_string(w.failed.load()) + "\n";
+                           extra += "songd_worker_jobs_total{outcome=\"requeued\"} " +
+                                    std::to_string(w.requeued.load()) + "\n";
+                           extra += "# TYPE songd_workers_active gauge\nsongd_workers_active " +
+                                    std::to_string(ctx.workers->Active()) + "\n";
+                       }
+                       if (ctx.extra_metrics) extra += ctx.extra_metrics();
+                       return Response::Text(200, ctx.metrics.Render(extra),
+                                             "text/plain; version=0.0.4; charset=utf-8");
+                   },
+                   Run::kBlocking);
+    }
+    const std::string openapi = OpenApiDocument(ctx.config);
+    router.Add("GET", "/openapi.json", [openapi](Request&) { return Response::Json(200, openapi); },
+               Run::kInline);
+    router.Add("GET", "/docs",
+               [](Request&) { return Response::Text(200, kDocsPage, "text/html; charset=utf-8"); },
+               Run::kInline);
+}
+
+}  // namespace songd::http

@@ -1,0 +1,68 @@
+#pragma once
+/// @file
+/// HTTP request and response as handlers see them: plain structs, no Beast, so handlers
+/// compile fast and are tested without a socket.
+///
+///   http::Response r = http::Response::Json(200, R"({"ok":true})");
+///   r.SetHeader("ETag", "\"abc\"");
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace songd::http {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// Case-insensitive ASCII comparison, for header names.
+bool IEquals(std::string_view a, std::string_view b);
+
+/// @brief A parsed request.
+struct Request {
+    std::string method;
+    std::string target;   ///< as received, e.g. "/api/v1/status/x?y=1"
+    std::string path;     ///< percent-decoded path, without the query
+    std::vector<std::pair<std::string, std::string>> query;  ///< decoded
+    HeaderList headers;
+    std::string body;
+    std::string client_address;
+    std::map<std::string, std::string> params;  ///< from the route pattern, e.g. job_id
+
+    std::optional<std::string_view> Header(std::string_view name) const;
+    std::optional<std::string> QueryParam(std::string_view name) const;
+    /// The path with query values elided ("/download/x?payment_intent_id=…"), for logs.
+    std::string LoggablePath() const;
+};
+
+/// @brief A byte range of a file to send as the body; the server streams it.
+struct FileBody {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
+/// @brief A response: either `body` or `file`.
+struct Response {
+    int status = 200;
+    HeaderList headers;
+    std::string body;
+    std::optional<FileBody> file;
+    bool close = false;  ///< close the connection after sending
+
+    static Response Json(int status, std::string json);
+    static Response Text(int status, std::string text, std::string content_type);
+    static Response Empty(int status);
+
+    void SetHeader(std::string name, std::string value);
+    std::optional<std::string_view> Header(std::string_view name) const;
+    uint64_t BodySize() const { return file ? file->length : body.size(); }
+};
+
+/// Decodes %XX escapes; nullopt for malformed escapes or an encoded NUL.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
+
+}  // namespace songd::http

@@ -1,0 +1,36 @@
+#pragma once
+/// @file
+/// Metrics: counters and a latency histogram kept in memory and rendered in the
+/// Prometheus text format.
+///
+///   metrics.ObserveRequest("GET", "/api/v1/status/{job_id}", 200, 0.0004);
+///   std::string text = metrics.Render(extra_lines);
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace songd::http {
+
+/// @brief Request counters by method, route and status, and a duration histogram.
+class Metrics {
+public:
+    void ObserveRequest(const std::string& method, const std::string& route, int status,
+                        double seconds);
+    /// Prometheus text; `extra` is appended (gauges computed by the caller).
+    std::string Render(const std::string& extra) const;
+
+private:
+    static constexpr std::array<double, 10> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                        0.025,  0.05,  0.1,    0.5,   2.5};
+    mutable std::mutex mutex_;
+    std::map<std::tuple<std::string, std::string, int>, int64_t> requests_;
+    std::array<int64_t, kBuckets.size() + 1> histogram_{};
+    double duration_sum_ = 0;
+    int64_t duration_count_ = 0;
+};
+
+}  // namespace songd::http

@@ -1,0 +1,50 @@
+#pragma once
+/// @file
+/// Router: method + path pattern → handler. Patterns use `{name}` for one path segment.
+///
+///   http::Router router;
+///   router.Add("GET", "/api/v1/status/{job_id}", StatusHandler, http::Run::kBlocking);
+///   auto match = router.Match(request);   // 404 / 405 decided here
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+
+namespace songd::http {
+
+using Handler = std::function<Response(Request&)>;
+
+/// @brief Where a handler runs: on the I/O thread (only for work that never blocks) or
+/// on the blocking pool (database, files, network).
+enum class Run { kInline, kBlocking };
+
+/// @brief The routing table.
+class Router {
+public:
+    struct Route {
+        std::string method;
+        std::string pattern;
+        std::vector<std::string> segments;
+        Handler handler;
+        Run run;
+        std::string name;  ///< pattern, used as the metrics label
+    };
+
+    /// @brief Result of a lookup.
+    struct Match {
+        const Route* route = nullptr;   ///< null: see allowed
+        std::vector<std::string> allowed;  ///< methods allowed on the path (405), empty: 404
+    };
+
+    void Add(std::string method, std::string pattern, Handler handler, Run run);
+    /// Matches and fills `request.params`. HEAD matches GET routes.
+    Match Find(Request& request) const;
+    const std::vector<Route>& routes() const { return routes_; }
+
+private:
+    std::vector<Route> routes_;
+};
+
+}  // namespace songd::http

@@ -1,0 +1,333 @@
+#include "http/server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "http/problem.h"
+
+namespace songd::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using net::awaitable;
+constexpr auto kUseTuple = net::as_tuple(net::use_awaitable);
+
+/// Runs `f` as a coroutine whose only state is its parameter. Callers pass lambdas that
+/// capture only trivially destructible values (pointers, numbers): GCC 12 may destroy a
+/// temporary inside a co_await expression twice, which a shared_ptr capture does not survive.
+template <class F>
+awaitable<std::invoke_result_t<F&>> Call(F f) {
+    co_return f();
+}
+
+struct Server::Impl {
+    /// Runs blocking work on the pool and resumes on the caller's executor with its result.
+    template <class F>
+    awaitable<std::invoke_result_t<F&>> OnPool(F f) {
+        co_return co_await net::co_spawn(blocking, Call(std::move(f)), net::use_awaitable);
+    }
+
+    const core::Config& config;
+    Api& api;
+    ServerLimits limits;
+    net::io_context ioc;
+    net::thread_pool blocking{8};
+    tcp::acceptor acceptor{ioc};
+    std::atomic<bool> stopping{false};
+    std::atomic<int> in_flight{0};
+    std::atomic<uint16_t> bound_port{0};
+
+    Impl(const core::Config& c, Api& a, ServerLimits l)
+        : config(c), api(a), limits(l), ioc(c.io_threads) {}
+
+    awaitable<void> Accept();
+    awaitable<void> Session(tcp::socket socket);
+    awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
+    awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
+                              const FileBody& file);
+};
+
+Server::Server(const core::Config& config, Api& api, ServerLimits limits)
+    : impl_(std::make_unique<Impl>(config, api, limits)) {}
+
+Server::~Server() {
+    Shutdown();
+    impl_->blocking.join();
+}
+
+void Server::Listen() {
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(impl_->config.host == "localhost" ? "127.0.0.1"
+                                                                           : impl_->config.host,
+                                         ec);
+    if (ec) throw core::Error(core::ErrorCode::kInternal, "HOST " + impl_->config.host + ": " + ec.message());
+    tcp::endpoint endpoint(address, static_cast<uint16_t>(impl_->config.port));
+    auto& acc = impl_->acceptor;
+    acc.open(endpoint.protocol(), ec);
+    if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(endpoint, ec);
+    if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+        throw core::Error(core::ErrorCode::kInternal,
+                          "cannot listen on " + impl_->config.host + ":" +
+                              std::to_string(impl_->config.port) + ": " + ec.message());
+    }
+    impl_->bound_port = acc.local_endpoint().port();
+    net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
+}
+
+uint16_t Server::port() const { return impl_->bound_port; }
+
+void Server::Run() {
+    auto work = net::make_work_guard(impl_->ioc);
+    std::vector<std::thread> threads;
+    for (int i = 1; i < impl_->config.io_threads; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->ioc.run();
+    for (auto& t : threads) t.join();
+}
+
+void Server::Shutdown() {
+    if (impl_->stopping.exchange(true)) return;
+    net::post(impl_->ioc, [this] {
+        boost::system::error_code ec;
+        impl_->acceptor.close(ec);
+    });
+    // In-flight requests finish; idle keep-alive connections are simply closed.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+    while (impl_->in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    impl_->ioc.stop();
+}
+
+awaitable<void> Server::Impl::Accept() {
+    while (!stopping) {
+        auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
+        if (ec) {
+            if (ec == net::error::operation_aborted || stopping) co_return;
+            // EMFILE and friends: back off briefly instead of spinning.
+            core::LogEvent("warning", "accept_failed", {{"error", ec.message()}});
+            net::steady_timer timer(ioc, std::chrono::milliseconds(50));
+            co_await timer.async_wait(kUseTuple);
+            continue;
+        }
+        net::co_spawn(ioc, Session(std::move(socket)), net::detached);
+    }
+}
+
+namespace {
+
+/// Target → path and query; false when the target is not origin-form or badly encoded.
+bool ParseTarget(std::string_view target, Request& request) {
+    if (target.empty() || target.front() != '/') return false;
+    auto qpos = target.find('?');
+    auto raw_path = target.substr(0, qpos);
+    auto path = PercentDecode(raw_path, false);
+    if (!path) return false;
+    request.path = std::move(*path);
+    if (qpos == std::string_view::npos) return true;
+    std::string_view query = target.substr(qpos + 1);
+    size_t pos = 0;
+    while (pos <= query.size()) {
+        size_t amp = query.find('&', pos);
+        if (amp == std::string_view::npos) amp = query.size();
+        std::string_view pair = query.substr(pos, amp - pos);
+        if (!pair.empty()) {
+            auto eq = pair.find('=');
+            auto key = PercentDecode(pair.substr(0, eq), true);
+            auto value = eq == std::string_view::npos ? std::optional<std::string>("")
+                                                      : PercentDecode(pair.substr(eq + 1), true);
+            if (!key || !value) return false;
+            request.query.emplace_back(std::move(*key), std::move(*value));
+        }
+        pos = amp + 1;
+    }
+    return true;
+}
+
+}  // namespace
+
+awaitable<void> Server::Impl::Session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    boost::system::error_code ep_ec;
+    auto remote = stream.socket().remote_endpoint(ep_ec);
+    const std::string client = ep_ec ? "unknown" : remote.address().to_string();
+    beast::flat_buffer buffer;
+    while (!stopping) {
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.header_limit(limits.header_limit);
+        parser.body_limit(limits.body_limit);
+        stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+        const auto started = std::chrono::steady_clock::now();
+        std::optional<Response> early;
+        if (!ec) {
+            auto& header = parser.get();
+            if (parser.content_length() && *parser.content_length() > limits.body_limit) {
+                early = ProblemResponse(413, "the body is larger than " +
+                                                 std::to_string(limits.body_limit) + " bytes");
+                early->close = true;
+            } else if (!parser.is_done()) {
+                auto expect = header[bhttp::field::expect];
+                if (beast::iequals(expect, "100-continue")) {
+                    bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+                    stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+                    auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
+                    if (wec) break;
+                }
+                stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+                auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+                ec = bec;
+            }
+        }
+        if (ec) {
+            if (ec == bhttp::error::body_limit) {
+                early = ProblemResponse(413, "the body is larger than " +
+                                                 std::to_string(limits.body_limit) + " bytes");
+            } else if (ec == bhttp::error::header_limit) {
+                early = ProblemResponse(431, "the request line and headers are larger than " +
+                                                 std::to_string(limits.header_limit) + " bytes");
+            } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+                early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
+            } else {
+                break;  // end_of_stream is a normal close; timeouts and resets drop the client
+            }
+            early->close = true;
+        }
+
+        ++in_flight;
+        Request request;
+        request.client_address = client;
+        Prepared prepared;
+        Response response;
+        bool keep_alive = false;
+        if (early) {
+            response = std::move(*early);
+            request.method = ec ? "-" : std::string(parser.get().method_string());
+            request.path = ec ? "-" : std::string(parser.get().target());
+        } else {
+            auto& msg = parser.get();
+            request.method = std::string(msg.method_string());
+            request.target = std::string(msg.target());
+            for (const auto& field : msg) {
+                request.headers.emplace_back(std::string(field.name_string()),
+                                             std::string(field.value()));
+            }
+            request.body = std::move(msg.body());
+            keep_alive = msg.keep_alive();
+            if (!ParseTarget(request.target, request)) {
+                request.path = request.target.substr(0, 200);
+                response = ProblemResponse(400, "the request target is not a valid path");
+            } else {
+                prepared = api.Prepare(request);
+                if (prepared.blocking) {
+                    try {
+                        response = co_await OnPool(
+                            [this, &request, &prepared] { return api.Execute(request, prepared); });
+                    } catch (const std::exception& e) {
+                        response = ProblemResponse(500, "internal error");
+                    }
+                } else {
+                    response = api.Execute(request, prepared);
+                }
+            }
+        }
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        api.Finish(request, prepared, response, seconds);
+        keep_alive = keep_alive && !response.close && !stopping;
+        response.close = !keep_alive;
+        bool ok = co_await Write(stream, request, response);
+        --in_flight;
+        if (!ok || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& request,
+                                    Response& response) {
+    const bool head = request.method == "HEAD";
+    stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+    auto fill = [&](auto& res) {
+        for (const auto& [k, v] : response.headers) res.set(k, v);
+        res.keep_alive(!response.close);
+    };
+    if (response.file && !head && response.status != 304) {
+        bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(response.status), 11};
+        fill(res);
+        res.content_length(response.file->length);
+        co_return co_await WriteFile(stream, res, *response.file);
+    }
+    if (head || response.status == 304 || response.status == 204) {
+        bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(response.status), 11};
+        fill(res);
+        if (response.status != 304 && response.status != 204) {
+            res.content_length(response.BodySize());
+        }
+        auto [ec, n] = co_await bhttp::async_write(stream, res, kUseTuple);
+        co_return !ec;
+    }
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), 11};
+    fill(res);
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+    auto [ec, n] = co_await bhttp::async_write(stream, res, kUseTuple);
+    co_return !ec;
+}
+
+awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
+                                        bhttp::response<bhttp::empty_body>& res,
+                                        const FileBody& file) {
+    // Reads happen on the blocking pool, a chunk at a time: memory stays at one chunk.
+    // The header goes through Beast's serializer, the body bytes straight to the socket.
+    struct Fd {
+        int fd = -1;
+        ~Fd() {
+            if (fd >= 0) ::close(fd);
+        }
+    };
+    Fd fd;
+    const char* path = file.path.c_str();
+    fd.fd = co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); });
+    if (fd.fd < 0) co_return false;
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    boost::system::error_code ec;
+    co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return false;
+    constexpr size_t kChunk = 256 * 1024;
+    std::vector<char> chunk(kChunk);
+    uint64_t offset = file.offset;
+    uint64_t remaining = file.length;
+    while (remaining > 0) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
+        const int fdnum = fd.fd;
+        char* data = chunk.data();
+        ssize_t got = co_await OnPool([fdnum, data, want, offset] {
+            return ::pread(fdnum, data, want, static_cast<off_t>(offset));
+        });
+        if (got <= 0) co_return false;  // the file shrank: close rather than send garbage
+        offset += static_cast<uint64_t>(got);
+        remaining -= static_cast<uint64_t>(got);
+        stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+        co_await net::async_write(stream, net::buffer(data, static_cast<size_t>(got)),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return false;
+    }
+    co_return true;
+}
+
+}  // namespace songd::http

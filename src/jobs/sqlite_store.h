@@ -1,0 +1,71 @@
+#pragma once
+/// @file
+/// SqliteJobStore: the embedded default store (`DATABASE_URL=sqlite:./data/songd.db`).
+///
+///   SqliteJobStore store("./data/songd.db");   // creates, migrates, WAL on
+///
+/// WAL journal, a busy timeout, versioned migrations, one connection per concurrent caller
+/// (a small pool) with cached prepared statements. Writes use BEGIN IMMEDIATE so two writers
+/// never deadlock on a lock upgrade.
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "jobs/job_store.h"
+
+namespace songd::jobs {
+
+class SqliteConnection;
+
+/// @brief JobStore on one SQLite file.
+class SqliteJobStore : public JobStore {
+public:
+    explicit SqliteJobStore(const std::filesystem::path& path);
+    ~SqliteJobStore() override;
+
+    CreateResult Create(const Job& job) override;
+    std::optional<Job> Get(const std::string& id) override;
+    int64_t QueuePosition(const std::string& id) override;
+    QueueStats Stats() override;
+    std::optional<Job> Claim(const std::string& owner, int64_t now, int64_t lease_ms) override;
+    bool RenewLease(const std::string& id, const std::string& owner, int64_t until) override;
+    bool SetProgress(const std::string& id, const std::string& owner, int progress) override;
+    bool Complete(const std::string& id, const std::string& owner, const Completion& c,
+                  int64_t now) override;
+    bool Fail(const std::string& id, const std::string& owner, const std::string& code,
+              const std::string& message, int64_t now, int64_t expires_at) override;
+    bool Release(const std::string& id, const std::string& owner) override;
+    int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
+                             int64_t fail_expires_at) override;
+    bool SetS3Url(const std::string& id, const std::string& s3_url) override;
+    BindResult BindPayment(const std::string& id, const std::string& intent_id,
+                           int64_t now) override;
+    bool SetPaymentStatus(const std::string& id, const std::string& status) override;
+    bool RecordEvent(const std::string& event_id, int64_t now) override;
+    std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) override;
+    bool MarkExpired(const std::string& id, int64_t now) override;
+    bool DeleteJob(const std::string& id) override;
+    std::vector<std::string> CompletedWithoutS3(int limit) override;
+    bool Exists(const std::string& id) override;
+    std::optional<std::string> GetState(const std::string& key) override;
+    void SetState(const std::string& key, const std::string& value) override;
+    bool TryLock(const std::string& name, const std::string& owner, int64_t now,
+                 int64_t until) override;
+    void Unlock(const std::string& name, const std::string& owner) override;
+
+    /// Current schema version (for tests of migrations).
+    int SchemaVersion();
+
+private:
+    class Lease;
+    Lease Acquire();
+    void Return(std::unique_ptr<SqliteConnection> conn);
+
+    std::filesystem::path path_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<SqliteConnection>> idle_;
+};
+
+}  // namespace songd::jobs

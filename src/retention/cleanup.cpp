@@ -1,0 +1,276 @@
+#include "retention/cleanup.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "storage/layout.h"
+
+namespace songd::retention {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Size and count of the regular files under `path` (a file or a folder).
+void Measure(const fs::path& path, int64_t& files, int64_t& bytes) {
+    std::error_code ec;
+    if (fs::is_regular_file(path, ec)) {
+        ++files;
+        bytes += static_cast<int64_t>(fs::file_size(path, ec));
+        return;
+    }
+    for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->is_regular_file(ec)) {
+            ++files;
+            bytes += static_cast<int64_t>(it->file_size(ec));
+        }
+    }
+}
+
+/// Newest modification time of `path` and what it contains, in ms.
+int64_t NewestMtime(const fs::path& path) {
+    auto mtime = [](const fs::path& p) -> int64_t {
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) != 0) return 0;
+        return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    };
+    int64_t newest = mtime(path);
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+            newest = std::max(newest, mtime(it->path()));
+        }
+    }
+    return newest;
+}
+
+class Pass {
+public:
+    Pass(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
+         const CleanupOptions& options)
+        : config_(config), store_(store), objects_(objects), options_(options),
+          retention_ms_(config.file_retention_days * core::kMillisPerDay) {}
+
+    CleanupReport Run() {
+        ExpireDueJobs();
+        SweepLocalOrphans();
+        if (objects_) SweepObjectOrphans();
+        FlushObjects();
+        return report_;
+    }
+
+private:
+    void Item(const std::string& line) {
+        if (options_.on_item) options_.on_item(line);
+    }
+
+    /// Deletes a local path; true when it is gone (or never existed).
+    bool RemoveLocal(const fs::path& path) {
+        std::error_code ec;
+        if (!fs::exists(fs::symlink_status(path, ec))) return true;
+        int64_t files = 0, bytes = 0;
+        Measure(path, files, bytes);
+        if (!options_.dry_run) {
+            fs::remove_all(path, ec);
+            if (ec) {
+                ++report_.errors;
+                core::LogEvent("error", "cleanup_delete_failed",
+                               {{"path", path.string()}, {"error", ec.message()}});
+                return false;
+            }
+        }
+        report_.files_deleted += files;
+        report_.bytes_deleted += bytes;
+        return true;
+    }
+
+    void QueueObject(const std::string& key) {
+        pending_keys_.push_back(key);
+        if (pending_keys_.size() >= 1000) FlushObjects();
+    }
+
+    /// Sends queued S3 deletions; false when any failed (their jobs stay unexpired).
+    bool FlushObjects() {
+        if (pending_keys_.empty()) return true;
+        bool ok = true;
+        if (!options_.dry_run) {
+            try {
+                int failed = objects_->Delete(pending_keys_);
+                if (failed > 0) {
+                    report_.errors += failed;
+                    ok = false;
+                }
+            } catch (const std::exception& e) {
+                ++report_.errors;
+                core::LogEvent("error", "cleanup_s3_delete_failed", {{"error", e.what()}});
+                ok = false;
+            }
+        }
+        if (ok) report_.objects_deleted += static_cast<int64_t>(pending_keys_.size());
+        pending_keys_.clear();
+        return ok;
+    }
+
+    void ExpireDueJobs() {
+        // Due jobs leave the index as they are marked, so each batch asks again; a job
+        // whose deletion failed is skipped for the rest of this pass.
+        std::set<std::string> failed;
+        while (true) {
+            auto due = store_.DueForExpiry(options_.now, options_.batch_size + static_cast<int>(failed.size()));
+            std::vector<jobs::ExpiringJob> batch;
+            for (auto& job : due) {
+                if (!failed.count(job.id)) batch.push_back(std::move(job));
+            }
+            if (batch.empty()) return;
+            std::vector<const jobs::ExpiringJob*> local_ok;
+            for (const auto& job : batch) {
+                if (!core::IsJobId(job.id)) continue;  // never a path from a corrupt record
+                if (RemoveLocal(storage::JobDir(config_, job.id))) {
+                    local_ok.push_back(&job);
+                } else {
+                    failed.insert(job.id);
+                }
+                if (objects_) {
+                    for (const char* file : storage::kJobFiles) {
+                        pending_keys_.push_back(storage::ObjectKey(config_, job.id, file));
+                    }
+                }
+            }
+            // One DeleteObjects call per batch of jobs (4 keys a job, at most 1000 keys).
+            bool objects_ok = true;
+            while (objects_ && !pending_keys_.empty()) {
+                std::vector<std::string> rest;
+                if (pending_keys_.size() > 1000) {
+                    rest.assign(pending_keys_.begin() + 1000, pending_keys_.end());
+                    pending_keys_.resize(1000);
+                }
+                objects_ok = FlushObjects() && objects_ok;
+                pending_keys_ = std::move(rest);
+            }
+            for (const auto* job : local_ok) {
+                if (!objects_ok) {
+                    failed.insert(job->id);
+                    continue;
+                }
+                const bool is_failed = job->status == jobs::JobStatus::kFailed;
+                Item(std::string(options_.dry_run ? "would expire " : "expired ") +
+                     (is_failed ? "failed job " : "job ") + job->id);
+                if (options_.dry_run) {
+                    failed.insert(job->id);  // not marked: keep it out of the next batch
+                } else if (is_failed) {
+                    store_.DeleteJob(job->id);
+                } else {
+                    store_.MarkExpired(job->id, options_.now);
+                }
+                if (is_failed) {
+                    ++report_.failed_jobs_removed;
+                } else {
+                    ++report_.jobs_expired;
+                }
+            }
+        }
+    }
+
+    /// True when a live (not expired) job owns this id.
+    bool Owned(const std::string& name) {
+        if (!core::IsJobId(name)) return false;
+        auto job = store_.Get(name);
+        return job && job->status != jobs::JobStatus::kExpired;
+    }
+
+    void SweepLocalOrphans() {
+        std::error_code ec;
+        if (!fs::is_directory(config_.output_dir, ec)) return;
+        for (fs::directory_iterator it(config_.output_dir, ec), end; !ec && it != end;
+             it.increment(ec)) {
+            const std::string name = it->path().filename().string();
+            if (Owned(name)) continue;
+            const int64_t age = options_.now - NewestMtime(it->path());
+            if (age <= retention_ms_) continue;  // young files are never touched
+            if (RemoveLocal(it->path())) {
+                ++report_.orphan_folders;
+                Item(std::string(options_.dry_run ? "would delete" : "deleted") +
+                     " orphan " + it->path().string());
+            }
+        }
+    }
+
+    void SweepObjectOrphans() {
+        const std::string& prefix = config_.s3_prefix;
+        try {
+            objects_->List(prefix, [&](const StoredObject& object) {
+                std::string rest = object.key.substr(prefix.size());
+                std::string owner = rest.substr(0, rest.find('/'));
+                if (Owned(owner)) return true;
+                if (options_.now - object.last_modified_ms <= retention_ms_) return true;
+                ++report_.orphan_objects;
+                Item(std::string(options_.dry_run ? "would delete" : "deleted") +
+                     " orphan s3://" + config_.s3_bucket + "/" + object.key);
+                QueueObject(object.key);
+                return true;
+            });
+        } catch (const std::exception& e) {
+            ++report_.errors;
+            core::LogEvent("error", "cleanup_s3_list_failed", {{"error", e.what()}});
+        }
+    }
+
+    const core::Config& config_;
+    jobs::JobStore& store_;
+    ObjectStore* objects_;
+    const CleanupOptions& options_;
+    const int64_t retention_ms_;
+    std::vector<std::string> pending_keys_;
+    CleanupReport report_;
+};
+
+}  // namespace
+
+std::string CleanupReport::Summary(bool dry_run) const {
+    std::string verb = dry_run ? "would delete" : "deleted";
+    return std::string(dry_run ? "dry run: " : "") + std::to_string(jobs_expired) +
+           " jobs expired, " + std::to_string(failed_jobs_removed) + " failed jobs removed, " +
+           verb + " " + std::to_string(files_deleted) + " files (" +
+           std::to_string(bytes_deleted) + " bytes) and " + std::to_string(objects_deleted) +
+           " S3 objects, " + std::to_string(orphan_folders) + " orphan folders, " +
+           std::to_string(orphan_objects) + " orphan objects, " + std::to_string(errors) +
+           " errors";
+}
+
+void RetentionStats::Add(const CleanupReport& r, int64_t when) {
+    last_pass_ms = when;
+    ++passes;
+    files_deleted += r.files_deleted;
+    bytes_deleted += r.bytes_deleted;
+    objects_deleted += r.objects_deleted;
+    jobs_expired += r.jobs_expired;
+    errors += r.errors;
+}
+
+std::string RetentionStats::Prometheus() const {
+    std::string out;
+    auto line = [&](const char* name, const char* type, int64_t value) {
+        out += std::string("# TYPE ") + name + " " + type + "\n" + name + " " +
+               std::to_string(value) + "\n";
+    };
+    line("songd_cleanup_last_pass_timestamp_seconds", "gauge", last_pass_ms / 1000);
+    line("songd_cleanup_passes_total", "counter", passes);
+    line("songd_cleanup_files_deleted_total", "counter", files_deleted);
+    line("songd_cleanup_bytes_deleted_total", "counter", bytes_deleted);
+    line("songd_cleanup_objects_deleted_total", "counter", objects_deleted);
+    line("songd_cleanup_jobs_expired_total", "counter", jobs_expired);
+    line("songd_cleanup_errors_total", "counter", errors);
+    return out;
+}
+
+CleanupReport RunCleanup(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
+                         const CleanupOptions& options) {
+    return Pass(config, store, objects, options).Run();
+}
+
+}  // namespace songd::retention

@@ -1,0 +1,167 @@
+#include "harness/songd_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "harness/http_client.h"
+
+namespace songd::test {
+
+namespace fs = std::filesystem;
+
+int FreePort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
+
+std::string GenerateBody(int audio_length, const std::string& extra) {
+    return R"({"lyrics":"[00:05.00]Morning light on the water\n[00:12.50]We sing along","style_prompt":"pop, happy, piano","audio_length":)" +
+           std::to_string(audio_length) + extra + "}";
+}
+
+SongdProcess::SongdProcess(std::map<std::string, std::string> env) : env_(std::move(env)) {
+    char tmpl[] = "/tmp/songd-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    env_.try_emplace("ENGINE", "tone");
+    env_.try_emplace("LOG_FORMAT", "text");
+    env_.try_emplace("ENABLE_RATE_LIMIT", "false");
+    env_.try_emplace("HOST", "127.0.0.1");
+    env_.try_emplace("OUTPUT_DIR", (dir_ / "output").string());
+    env_.try_emplace("DATABASE_URL", "sqlite:" + (dir_ / "data" / "songd.db").string());
+}
+
+SongdProcess::~SongdProcess() {
+    if (pid_ > 0) Kill();
+    std::error_code ec;
+    if (!::testing::Test::HasFailure()) fs::remove_all(dir_, ec);
+}
+
+std::string SongdProcess::Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string SongdProcess::Log() const {
+    std::ifstream in(dir_ / "songd.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+namespace {
+
+pid_t Spawn(const fs::path& dir, const std::vector<std::string>& args,
+            const std::map<std::string, std::string>& env, const fs::path& log, bool append) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::chdir(dir.c_str());
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        // A clean environment: only what the test sets, plus PATH and HOME.
+        std::vector<std::string> strings;
+        for (const char* keep : {"PATH", "HOME", "LANG"}) {
+            if (const char* v = ::getenv(keep)) strings.push_back(std::string(keep) + "=" + v);
+        }
+        for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
+        std::vector<char*> envp;
+        for (auto& s : strings) envp.push_back(s.data());
+        envp.push_back(nullptr);
+        std::vector<std::string> argv_strings = args;
+        std::vector<char*> argv;
+        for (auto& s : argv_strings) argv.push_back(s.data());
+        argv.push_back(nullptr);
+        ::execve(SONGD_BINARY, argv.data(), envp.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+}  // namespace
+
+void SongdProcess::Start() {
+    ASSERT_LT(pid_, 0) << "already running";
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (env_.count("PORT") == 0 || attempt > 0) port_ = FreePort();
+        else port_ = std::stoi(env_["PORT"]);
+        auto env = env_;
+        env["PORT"] = std::to_string(port_);
+        const size_t log_before = Log().size();
+        pid_ = Spawn(dir_, {"songd", "serve"}, env, dir_ / "songd.log", true);
+        bool up = WaitFor(
+            [&] {
+                int status = 0;
+                if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                    pid_ = -1;
+                    return true;
+                }
+                return Http("GET", Url("/healthz")).status == 200;
+            },
+            std::chrono::seconds(30));
+        if (pid_ > 0 && up) return;
+        if (Log().find("Address already in use", log_before) == std::string::npos) break;
+    }
+    FAIL() << "songd did not start:\n" << Log();
+}
+
+int SongdProcess::Stop() {
+    if (pid_ <= 0) return 0;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return -WTERMSIG(status);
+}
+
+void SongdProcess::Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+std::pair<int, std::string> SongdProcess::RunCommand(
+    const std::vector<std::string>& args, const std::map<std::string, std::string>& env) const {
+    fs::path log = dir_ / "command.log";
+    std::vector<std::string> argv = {"songd"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_t pid = Spawn(dir_, argv, env, log, false);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return {code, ss.str()};
+}
+
+}  // namespace songd::test

@@ -1,0 +1,68 @@
+#pragma once
+/// @file
+/// SongdProcess: runs the real `songd serve` binary for a test, in its own temporary
+/// folder, on a free loopback port, and stops it.
+///
+///   test::SongdProcess songd({{"ENGINE", "tone"}, {"WORKERS", "1"}});
+///   songd.Start();                                   // waits for /healthz
+///   auto r = test::Http("GET", songd.Url("/api/v1/queue"));
+///   songd.Kill();                                    // SIGKILL, like a crash
+///   songd.Start();                                   // same folder, same database
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace songd::test {
+
+using Env = std::map<std::string, std::string>;
+
+/// @brief A songd server process owned by a test.
+class SongdProcess {
+public:
+    explicit SongdProcess(std::map<std::string, std::string> env = {});
+    ~SongdProcess();
+
+    /// Starts `songd serve` and waits until /healthz answers; fails the test otherwise.
+    void Start();
+    /// SIGTERM, then waits for the exit; returns the exit status (or -signal).
+    int Stop();
+    /// SIGKILL: no chance to clean up.
+    void Kill();
+    bool Running() const { return pid_ > 0; }
+
+    std::string Url(const std::string& path) const;
+    int port() const { return port_; }
+    const std::filesystem::path& dir() const { return dir_; }
+    std::filesystem::path output_dir() const { return dir_ / "output"; }
+    /// Everything the server wrote to stderr, over every start.
+    std::string Log() const;
+    void SetEnv(const std::string& name, const std::string& value) { env_[name] = value; }
+
+    /// Runs `songd` with arguments to completion in the same folder; returns exit code and
+    /// stderr+stdout.
+    std::pair<int, std::string> RunCommand(const std::vector<std::string>& args,
+                                           const std::map<std::string, std::string>& env) const;
+
+private:
+    std::map<std::string, std::string> env_;
+    std::filesystem::path dir_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+};
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+bool WaitFor(const std::function<bool()>& condition,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+/// A free TCP port on 127.0.0.1.
+int FreePort();
+
+/// The JSON body of a valid generate request.
+std::string GenerateBody(int audio_length = 95, const std::string& extra = "");
+
+}  // namespace songd::test

@@ -1,0 +1,78 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace songd::core {
+namespace {
+
+TEST(ConfigUnit, DefaultsMatchTheOldBackend) {
+    Config c = LoadConfig({});
+    EXPECT_EQ(c.port, 8000);
+    EXPECT_EQ(c.api_prefix, "/api/v1");
+    EXPECT_EQ(c.metrics_path, "/api/v1/metrics");
+    EXPECT_EQ(c.default_audio_length, 95);
+    EXPECT_EQ(c.max_audio_length, 285);
+    EXPECT_EQ(c.s3_prefix, "songs/");
+    EXPECT_EQ(c.file_retention_days, 30);
+    EXPECT_EQ(c.cleanup_interval_hours, 24);
+    EXPECT_EQ(c.s3_presign_expires, 3600);
+    EXPECT_EQ(c.preview_seconds, 30);
+    EXPECT_EQ(c.SqlitePath(), "./data/songd.db");
+    EXPECT_FALSE(c.require_payment);
+}
+
+TEST(ConfigUnit, MetricsPathFollowsThePrefixUnlessSet) {
+    EXPECT_EQ(LoadConfig({{"API_PREFIX", "/v2"}}).metrics_path, "/v2/metrics");
+    EXPECT_EQ(LoadConfig({{"API_PREFIX", "/v2"}, {"METRICS_PATH", "/m"}}).metrics_path, "/m");
+}
+
+TEST(ConfigUnit, ParsesValues) {
+    Config c = LoadConfig({{"PORT", " 9000 "},
+                           {"ENABLE_RATE_LIMIT", "FALSE"},
+                           {"CORS_ORIGINS", "https://a.example, http://localhost:5173"},
+                           {"DATABASE_URL", "/var/lib/songd/jobs.db"},
+                           {"DIFFRHYTHM_GPUS", "0, 1"},
+                           {"PRICE_CURRENCY", "EUR"},
+                           {"S3_ENDPOINT", "http://127.0.0.1:9000/"}});
+    EXPECT_EQ(c.port, 9000);
+    EXPECT_FALSE(c.enable_rate_limit);
+    EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://a.example", "http://localhost:5173"}));
+    EXPECT_EQ(c.SqlitePath(), "/var/lib/songd/jobs.db");
+    EXPECT_EQ(c.diffrhythm_gpus, (std::vector<int>{0, 1}));
+    EXPECT_EQ(c.price_currency, "eur");
+    EXPECT_EQ(c.s3_endpoint, "http://127.0.0.1:9000");
+    EXPECT_TRUE(LoadConfig({{"DATABASE_URL", "postgresql://u@h/db"}}).IsPostgres());
+}
+
+TEST(ConfigUnit, EnvFileSyntax) {
+    char tmpl[] = "/tmp/songd-env-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::close(fd);
+    {
+        std::ofstream f(tmpl);
+        f << "# a comment\n\nexport PORT=9001\nAPI_KEY=\"quoted value\"\nS3_PREFIX='x/' # trailing\n"
+             "LOG_LEVEL=debug # comment\n";
+    }
+    Environment env = ReadEnvFile(tmpl);
+    EXPECT_EQ(env["PORT"], "9001");
+    EXPECT_EQ(env["API_KEY"], "quoted value");
+    EXPECT_EQ(env["S3_PREFIX"], "x/");
+    EXPECT_EQ(env["LOG_LEVEL"], "debug");
+    {
+        std::ofstream f(tmpl);
+        f << "PORT=1\nAPI_KEY=\"unterminated\n";
+    }
+    try {
+        ReadEnvFile(tmpl);
+        FAIL();
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find(":2: unterminated quote"), std::string::npos) << e.what();
+    }
+    ::unlink(tmpl);
+}
+
+}  // namespace
+}  // namespace songd::core
