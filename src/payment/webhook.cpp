@@ -255,7 +255,7 @@ WebhookResult WebhookHandler::Apply(const WebhookEvent& event, int64_t now_ms) {
         if (store_.SetPaymentStatus(result.job_id, status)) {
             result.outcome = WebhookOutcome::kStatusRecorded;
         } else {
-            result.detail = "no such job";
+            result.detail = "job gone or paid meanwhile";
         }
     }
     return result;

@@ -445,7 +445,9 @@ class MockServer(ThreadingHTTPServer):
 def start_in_thread(host="127.0.0.1", port=0, api_key=None) -> MockServer:
     """Starts a server in a background thread (for Python tests); call .stop() after."""
     server = MockServer((host, port), api_key)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll interval keeps stop() quick.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     return server
 
 
