@@ -1,0 +1,259 @@
+#include "payment/stripe_client.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace songd::payment {
+namespace {
+
+namespace json = boost::json;
+
+// Pinned so a change of the account's default API version cannot change the shapes we parse.
+constexpr const char* kStripeVersion = "2024-06-20";
+// Longest Retry-After we pass on from Stripe to our own clients.
+constexpr int kMaxRetryAfterSeconds = 300;
+
+/// Stripe's error document, `{"error":{"type","code","message"}}`; empty fields when absent.
+struct StripeError {
+    std::string type;
+    std::string code;
+    std::string message;
+};
+
+StripeError ParseStripeError(const std::string& body) {
+    StripeError error;
+    boost::system::error_code ec;
+    json::value value = json::parse(body, ec);
+    if (ec || !value.is_object()) return error;
+    const auto* inner = value.get_object().if_contains("error");
+    if (inner == nullptr || !inner->is_object()) return error;
+    auto text = [&](const char* name) -> std::string {
+        const auto* member = inner->get_object().if_contains(name);
+        return member != nullptr && member->is_string() ? std::string(member->get_string()) : "";
+    };
+    error.type = text("type");
+    error.code = text("code");
+    error.message = text("message");
+    return error;
+}
+
+std::string TransportProblem(const TransportError& error) {
+    switch (error.failure()) {
+        case TransportFailure::kConnect:
+            return "could not connect";
+        case TransportFailure::kTimeout:
+            return "timed out";
+        case TransportFailure::kSend:
+            return "connection broke while sending";
+        case TransportFailure::kReceive:
+            return "connection broke before an answer";
+        case TransportFailure::kRequest:
+            return "request unusable";
+        case TransportFailure::kOther:
+            return "transfer failed";
+    }
+    return "transfer failed";
+}
+
+std::optional<int> ParseRetryAfterSeconds(const HttpResponse& response) {
+    auto header = response.Header("retry-after");
+    if (!header) return std::nullopt;
+    try {
+        size_t used = 0;
+        const int seconds = std::stoi(*header, &used);
+        if (used != header->size() || seconds < 0) return std::nullopt;
+        return std::min(seconds, kMaxRetryAfterSeconds);
+    } catch (const std::exception&) {
+        return std::nullopt;  // an HTTP-date: rare from Stripe, and our own default is fine
+    }
+}
+
+std::string TrimSlash(std::string base) {
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return base;
+}
+
+}  // namespace
+
+StripeClientOptions StripeClientOptions::FromConfig(const core::Config& config) {
+    StripeClientOptions options;
+    options.api_base = config.stripe_api_base;
+    options.secret_key = config.stripe_secret_key;
+    return options;
+}
+
+std::string IntentIdempotencyKey(const std::string& job_id, int64_t amount,
+                                 const std::string& currency, const std::string& renewal) {
+    std::string key = "songd-intent-" + job_id + "-" + std::to_string(amount) + currency;
+    if (!renewal.empty()) key += "-after-" + renewal;
+    return key;
+}
+
+StripeClient::StripeClient(StripeClientOptions options) : options_(std::move(options)) {
+    options_.api_base = TrimSlash(options_.api_base);
+    options_.max_attempts = std::max(1, options_.max_attempts);
+}
+
+std::chrono::milliseconds StripeClient::Backoff(int retry) const {
+    // Equal jitter: half the exponential step is fixed, half random, so concurrent callers
+    // spread out but never retry immediately.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    int64_t cap = options_.backoff_initial.count();
+    for (int i = 1; i < retry && cap < options_.backoff_max.count(); ++i) cap *= 2;
+    cap = std::min<int64_t>(cap, options_.backoff_max.count());
+    std::uniform_int_distribution<int64_t> jitter(0, cap / 2);
+    return std::chrono::milliseconds(cap - cap / 2 + jitter(rng));
+}
+
+HttpResponse StripeClient::Call(const char* operation, HttpRequest request) {
+    request.connect_timeout = options_.connect_timeout;
+    request.total_timeout = options_.request_timeout;
+    request.headers.emplace_back("Authorization", "Bearer " + options_.secret_key);
+    request.headers.emplace_back("Stripe-Version", kStripeVersion);
+    request.headers.emplace_back("Accept", "application/json");
+    request.headers.emplace_back("User-Agent", std::string("songd/") + SONGD_VERSION);
+
+    std::string problem;
+    std::optional<int> retry_after;
+    int attempt = 1;
+    for (;; ++attempt) {
+        bool may_retry = true;
+        try {
+            HttpResponse response = http_.Send(request);
+            if (response.status != 429 && response.status < 500) return response;
+            problem = "answered HTTP " + std::to_string(response.status);
+            retry_after = ParseRetryAfterSeconds(response);
+            // Stripe says so when a retry cannot help (e.g. an idempotent request in flight
+            // that failed for good).
+            if (response.Header("stripe-should-retry") == "false") may_retry = false;
+        } catch (const TransportError& error) {
+            if (!error.retryable()) {
+                throw core::Error(core::ErrorCode::kInternal,
+                                  std::string("Stripe ") + operation +
+                                      " request is unusable: check STRIPE_API_BASE");
+            }
+            problem = TransportProblem(error);
+        }
+        if (!may_retry || attempt >= options_.max_attempts) break;
+        auto delay = Backoff(attempt);
+        if (retry_after) {
+            delay = std::max(delay, std::min(std::chrono::milliseconds(*retry_after * 1000),
+                                             options_.backoff_max));
+        }
+        core::LogEvent("warning", "stripe_retry",
+                       {{"operation", operation},
+                        {"attempt", std::to_string(attempt)},
+                        {"problem", problem},
+                        {"delay_ms", std::to_string(delay.count())}});
+        std::this_thread::sleep_for(delay);
+    }
+    core::LogEvent(
+        "error", "stripe_unavailable",
+        {{"operation", operation}, {"attempts", std::to_string(attempt)}, {"problem", problem}});
+    throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                      "the payment provider is unavailable (Stripe " + problem + " after " +
+                          std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") +
+                          "); try again later")
+        .WithRetryAfter(std::max(1, retry_after.value_or(options_.retry_after_seconds)));
+}
+
+namespace {
+
+/// Maps a final non-2xx answer (never 429/5xx: those are handled by the retry loop).
+[[noreturn]] void ThrowRefusal(const char* operation, const HttpResponse& response,
+                               int retry_after_seconds) {
+    const StripeError error = ParseStripeError(response.body);
+    if (response.status == 401 || response.status == 403) {
+        // Our key is wrong or lacks a permission: our outage, so 503, and the message never
+        // repeats Stripe's, which quotes part of the key.
+        core::LogEvent("error", "stripe_auth_failed",
+                       {{"operation", operation}, {"status", std::to_string(response.status)}});
+        throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                          "the payment provider refused our credentials; try again later")
+            .WithRetryAfter(retry_after_seconds);
+    }
+    std::string detail =
+        std::string("Stripe refused ") + operation + " (HTTP " + std::to_string(response.status);
+    if (!error.type.empty()) detail += " " + error.type;
+    if (!error.code.empty()) detail += "/" + error.code;
+    detail += ")";
+    if (!error.message.empty()) detail += ": " + core::RedactSecrets(error.message);
+    core::LogEvent("error", "stripe_refused", {{"operation", operation}, {"detail", detail}});
+    throw core::Error(core::ErrorCode::kInternal, detail);
+}
+
+PaymentIntent ParseOrThrow(const char* operation, const HttpResponse& response,
+                           int retry_after_seconds) {
+    try {
+        return ParsePaymentIntent(response.body);
+    } catch (const std::invalid_argument& error) {
+        core::LogEvent("error", "stripe_bad_answer",
+                       {{"operation", operation}, {"problem", error.what()}});
+        throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                          std::string("the payment provider sent an unreadable answer (") +
+                              error.what() + "); try again later")
+            .WithRetryAfter(retry_after_seconds);
+    }
+}
+
+}  // namespace
+
+PaymentIntent StripeClient::CreatePaymentIntent(const CreateIntentParams& params) {
+    if (params.idempotency_key.empty()) {
+        throw core::Error(core::ErrorCode::kInternal,
+                          "a PaymentIntent create needs an idempotency key");
+    }
+    HttpRequest request;
+    request.method = "POST";
+    request.url = options_.api_base + "/v1/payment_intents";
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                       {"Idempotency-Key", params.idempotency_key}};
+    auto field = [&](const std::string& name, const std::string& value) {
+        if (!request.body.empty()) request.body += '&';
+        request.body += HttpClient::UrlEncode(name) + "=" + HttpClient::UrlEncode(value);
+    };
+    field("amount", std::to_string(params.amount));
+    field("currency", params.currency);
+    field("automatic_payment_methods[enabled]", "true");
+    field("metadata[job_id]", params.job_id);
+
+    HttpResponse response = Call("create_payment_intent", std::move(request));
+    if (response.status / 100 != 2) {
+        ThrowRefusal("create_payment_intent", response, options_.retry_after_seconds);
+    }
+    return ParseOrThrow("create_payment_intent", response, options_.retry_after_seconds);
+}
+
+std::optional<PaymentIntent> StripeClient::RetrievePaymentIntent(const std::string& id) {
+    if (!IsPaymentIntentId(id)) {
+        throw core::Error(core::ErrorCode::kInvalidInput,
+                          "payment_intent_id is not a PaymentIntent id (pi_...)");
+    }
+    HttpRequest request;
+    request.method = "GET";
+    request.url = options_.api_base + "/v1/payment_intents/" + HttpClient::UrlEncode(id);
+
+    HttpResponse response = Call("retrieve_payment_intent", std::move(request));
+    if (response.status == 404 && ParseStripeError(response.body).code == "resource_missing") {
+        return std::nullopt;
+    }
+    if (response.status / 100 != 2) {
+        ThrowRefusal("retrieve_payment_intent", response, options_.retry_after_seconds);
+    }
+    PaymentIntent intent =
+        ParseOrThrow("retrieve_payment_intent", response, options_.retry_after_seconds);
+    if (intent.id != id) {
+        throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                          "the payment provider answered with a different PaymentIntent")
+            .WithRetryAfter(options_.retry_after_seconds);
+    }
+    return intent;
+}
+
+}  // namespace songd::payment
