@@ -23,6 +23,9 @@
 #include "http/server.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
+#include "payment/payment_service.h"
+#include "payment/stripe_client.h"
+#include "payment/webhook.h"
 #include "retention/cleanup.h"
 #include "retention/scheduler.h"
 #include "storage/layout.h"
@@ -112,10 +115,16 @@ int Serve(const core::Config& config) {
         if (songs->s3_enabled()) songs->Upload(job);
     };
     jobs::WorkerPool workers(config, *store, *engine, node_id, hooks);
+    payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
+    payment::PaymentService payments(config, *store, stripe);
+    payment::WebhookHandler webhook(config, *store);
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
+    context.payments = &payments;
+    context.webhook = &webhook;
     context.extra_metrics = [&] { return songs->Prometheus() + retention_stats.Prometheus(); };
     http::Api api(context);
     http::RegisterJobRoutes(api);
+    http::RegisterPaymentRoutes(api);
     http::RegisterSystemRoutes(api);
     http::ServerLimits limits;
     limits.read_timeout_seconds = config.http_read_timeout_seconds;

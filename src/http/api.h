@@ -25,6 +25,11 @@
 #include "jobs/worker_pool.h"
 #include "storage/song_storage.h"
 
+namespace songd::payment {
+class PaymentService;
+class WebhookHandler;
+}  // namespace songd::payment
+
 namespace songd::http {
 
 /// @brief What handlers share: configuration, the store, the workers, counters.
@@ -36,6 +41,8 @@ struct ApiContext {
     std::atomic<bool>& shutting_down;
     std::function<std::string()> extra_metrics;  ///< more Prometheus lines (S3, retention…)
     storage::SongStorage* storage = nullptr;     ///< local files and the optional S3 copy
+    payment::PaymentService* payments = nullptr; ///< Stripe: verification, intents
+    payment::WebhookHandler* webhook = nullptr;  ///< Stripe events
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.

@@ -16,6 +16,9 @@ namespace songd::http {
 /// generate (+ /api/generate), status, download, queue, health.
 void RegisterJobRoutes(Api& api);
 
+/// payments/{job_id}/intent, payments/price, /api/webhooks/stripe.
+void RegisterPaymentRoutes(Api& api);
+
 /// /healthz, /readyz, metrics, /openapi.json, /docs.
 void RegisterSystemRoutes(Api& api);
 

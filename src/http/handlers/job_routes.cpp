@@ -12,6 +12,7 @@
 #include "http/handlers/handlers.h"
 #include "http/problem.h"
 #include "jobs/request_json.h"
+#include "payment/payment_service.h"
 
 namespace songd::http {
 
@@ -272,13 +273,11 @@ Response Download(ApiContext& ctx, Request& request) {
                                                   jobs::JobStatusName(job.status) +
                                                   "; only completed jobs can be downloaded");
     }
-    if (ctx.config.require_payment && !job.paid) {
-        throw Error(ErrorCode::kPaymentRequired,
-                    "Payment required to download. Pay for this job, then download again.")
-            .WithExtra("amount", std::to_string(ctx.config.price_cents))
-            .WithExtra("currency", "\"" + ctx.config.price_currency + "\"")
-            .WithExtra("intent_url",
-                       "\"" + ctx.config.api_prefix + "/payments/" + id + "/intent\"");
+    if (ctx.config.require_payment) {
+        // Paid jobs never reach Stripe; otherwise the given (or stored) PaymentIntent is
+        // verified and bound to this job, or this throws 402 / 503.
+        ctx.payments->AuthorizeDownload(job, request.QueryParam("payment_intent_id").value_or(""),
+                                        core::NowMillis());
     }
     // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
     if (ctx.storage) {

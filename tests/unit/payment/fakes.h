@@ -135,6 +135,9 @@ class FakeJobStore final : public jobs::JobStore {
     bool MarkExpired(const std::string&, int64_t) override { return false; }
     bool DeleteJob(const std::string&) override { return false; }
     std::vector<std::string> CompletedWithoutS3(int) override { return {}; }
+    std::vector<jobs::Job> ListByStatus(jobs::JobStatus, const std::string&, int) override {
+        return {};
+    }
     bool Exists(const std::string& id) override { return Get(id).has_value(); }
     std::optional<std::string> GetState(const std::string&) override { return std::nullopt; }
     void SetState(const std::string&, const std::string&) override {}
