@@ -102,7 +102,7 @@ RawAudio ReadRaw(const std::filesystem::path& raw, int64_t target_frames) {
         const int64_t end = std::min(audio.raw_frames, audio.frames);
         const int64_t fade = std::min(kEdgeFadeFrames, end);
         for (int64_t i = 0; i < fade; ++i) {
-            const auto g = static_cast<float>(fade - i) / static_cast<float>(fade + 1);
+            const auto g = static_cast<float>(fade - 1 - i) / static_cast<float>(fade);
             audio.samples[static_cast<size_t>(end - fade + i) * 2] *= g;
             audio.samples[static_cast<size_t>(end - fade + i) * 2 + 1] *= g;
         }

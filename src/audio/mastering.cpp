@@ -14,8 +14,8 @@
 namespace songd::audio {
 namespace {
 
-constexpr int kTaps = 16;        // per phase; the filter spans samples n-7 .. n+8
-constexpr int kTapsBefore = 7;
+constexpr int kTaps = 32;        // per phase; the filter spans samples n-15 .. n+16
+constexpr int kTapsBefore = 15;
 constexpr double kKaiserBeta = 8.0;
 
 double BesselI0(double x) {
