@@ -68,12 +68,23 @@ void EncodeFile(const std::filesystem::path& finished_wav, const std::filesystem
     TempFile tmp(out);
     SoundFile file = SoundFile::Create(tmp.path(), MajorFormat(format));
     if (format == Format::kMp3) file.SetMp3Bitrate(mp3_kbps);
-    // Samples pass through as 16-bit integers: FLAC and WAV stay bit-exact copies.
-    std::vector<int16_t> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
-    for (;;) {
-        const int64_t got = in.ReadShorts(chunk.data(), kChunkFrames);
-        if (got <= 0) break;
-        file.WriteShorts(chunk.data(), got);
+    if (format == Format::kMp3) {
+        // libsndfile 1.2.0 garbles 16-bit integers on their way into its MP3 encoder; floats
+        // (exact for 16-bit samples) encode correctly.
+        std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
+        for (;;) {
+            const int64_t got = in.ReadFloats(chunk.data(), kChunkFrames);
+            if (got <= 0) break;
+            file.WriteFloats(chunk.data(), got);
+        }
+    } else {
+        // Samples pass through as 16-bit integers: FLAC and WAV stay bit-exact copies.
+        std::vector<int16_t> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
+        for (;;) {
+            const int64_t got = in.ReadShorts(chunk.data(), kChunkFrames);
+            if (got <= 0) break;
+            file.WriteShorts(chunk.data(), got);
+        }
     }
     file.Close();
     tmp.Commit();

@@ -103,7 +103,10 @@ void SoundFile::SetMp3Bitrate(int kbps) {
     int mode = SF_BITRATE_MODE_CONSTANT;
     // libsndfile maps compression level 0..1 linearly onto 320..32 kbit/s for constant bitrate.
     double level = std::clamp((320.0 - kbps) / 288.0, 0.0, 1.0);
-    if (sf_command(file_, SFC_SET_BITRATE_MODE, &mode, sizeof mode) != SF_TRUE ||
+    // The return value of SFC_SET_BITRATE_MODE differs between libsndfile versions, so the
+    // mode is read back instead.
+    sf_command(file_, SFC_SET_BITRATE_MODE, &mode, sizeof mode);
+    if (sf_command(file_, SFC_GET_BITRATE_MODE, nullptr, 0) != SF_BITRATE_MODE_CONSTANT ||
         sf_command(file_, SFC_SET_COMPRESSION_LEVEL, &level, sizeof level) != SF_TRUE) {
         Fail(core::ErrorCode::kInternal, "cannot set the MP3 bitrate of " + path_.string() + ": " +
                                              sf_strerror(file_));
