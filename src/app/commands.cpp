@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "app/generate_command.h"
 #include "core/config.h"
 
 namespace songd::app {
@@ -14,12 +15,14 @@ int Main(int argc, char** argv) {
     std::string env_file;
     app.add_option("--env-file", env_file, "env file to read (default ./.env if present)");
     auto* serve = app.add_subcommand("serve", "HTTP API, generation workers and retention");
+    GenerateCommand generate(app);
     CLI11_PARSE(app, argc, argv);
     try {
         auto env = core::ReadEnvironment(env_file.empty() ? std::filesystem::path(".env")
                                                           : std::filesystem::path(env_file),
                                          !env_file.empty());
         core::Config config = core::LoadConfig(env);
+        if (generate.Parsed()) return generate.Run(config);
         (void)serve;
         (void)config;
     } catch (const core::ConfigError& e) {

@@ -116,7 +116,17 @@ struct MasterPlan {
     std::vector<float> envelope;  ///< empty when nothing is limited
     double max_limiting_db = 0;
     int passes = 0;
+    double true_peak = 0;  ///< of the output, from the oversampled detector
 };
+
+/// The output's true peak: the detector's envelope scaled by the gain actually applied.
+double OutputTruePeak(const std::vector<float>& tp, double gain, const std::vector<float>& env) {
+    double peak = 0;
+    for (size_t i = 0; i < tp.size(); ++i) {
+        peak = std::max(peak, static_cast<double>(tp[i]) * (env.empty() ? 1.0 : env[i]));
+    }
+    return peak * gain;
+}
 
 MasterPlan PlanLoudness(const RawAudio& audio, double target_lufs) {
     const float* x = audio.samples.data();
@@ -179,6 +189,7 @@ MasterPlan PlanLoudness(const RawAudio& audio, double target_lufs) {
         const float deepest = *std::min_element(plan.envelope.begin(), plan.envelope.end());
         plan.max_limiting_db = -GainToDb(deepest);
     }
+    plan.true_peak = OutputTruePeak(tp, plan.gain, plan.envelope);
     return plan;
 }
 
@@ -255,9 +266,14 @@ FinishResult Finish(const std::filesystem::path& raw, const std::filesystem::pat
         plan = PlanLoudness(audio, *target_lufs);
     } else {
         plan.gain = DbToGain(kPeakNormaliseDbfs) / audio.peak;
+        std::vector<float> tp(static_cast<size_t>(audio.frames));
+        TruePeakEnvelope(audio.samples.data(), audio.frames, tp.data());
+        plan.true_peak = OutputTruePeak(tp, plan.gain, plan.envelope);
     }
 
-    LoudnessMeter meter(true);
+    // Loudness is measured again on exactly the samples written; the true peak comes from the
+    // planning, as libebur128's own true-peak meter would double the cost of finishing.
+    LoudnessMeter meter(false);
     TempFile tmp(out);
     WritePcm16(tmp.path(), audio, plan, options.dither_seed, meter);
     tmp.Commit();
@@ -266,7 +282,7 @@ FinishResult Finish(const std::filesystem::path& raw, const std::filesystem::pat
     result.frames = audio.frames;
     result.duration_seconds = static_cast<double>(audio.frames) / kSampleRate;
     result.integrated_lufs = meter.IntegratedLufs();
-    result.true_peak_dbtp = meter.TruePeakDb();
+    result.true_peak_dbtp = GainToDb(plan.true_peak);
     result.gain_db = GainToDb(plan.gain);
     result.max_limiting_db = plan.max_limiting_db;
     result.mastering_passes = plan.passes;

@@ -37,14 +37,14 @@ struct FinishOptions {
     uint64_t dither_seed = 0x50a6d17e4a11ce5eULL;  ///< fixed, so output is reproducible
 };
 
-/// @brief What was delivered, measured on the 16-bit file as written.
+/// @brief What was delivered.
 struct FinishResult {
     int64_t frames = 0;
     int sample_rate = 44100;
     int channels = 2;
     double duration_seconds = 0;
     double integrated_lufs = 0;     ///< libebur128, on the written samples
-    double true_peak_dbtp = 0;      ///< libebur128, on the written samples
+    double true_peak_dbtp = 0;      ///< 8× oversampled detector, gain and limiter applied
     double gain_db = 0;             ///< overall gain applied before limiting
     double max_limiting_db = 0;     ///< deepest gain reduction of the limiter (≥ 0)
     int mastering_passes = 0;       ///< loudness/limiter iterations it took
