@@ -96,9 +96,10 @@ int main(int argc, char** argv) {
             songd::audio::LoudnessMeter meter(true);
             meter.Add(song.data(), frames);
         });
-        tp = {};
-        env = {};
-        song = {};
+        // Release the stage buffers so peak RSS reflects Finish itself.
+        std::vector<float>().swap(tp);
+        std::vector<float>().swap(env);
+        std::vector<float>().swap(song);
         songd::audio::FinishResult r;
         songd::audio::FinishOptions opts;
         opts.target_frames = frames;

@@ -173,8 +173,9 @@ void CheckWritable(const std::filesystem::path& output) {
 
 /// Validates everything and fills the render request; throws BadInput.
 engine::RenderRequest Validate(const GenerateOptions& options, const core::Config& config) {
-    OutputFormat(options.output);
+    if (options.output.empty()) throw BadInput("-o/--output is required");
     CheckWritable(options.output);
+    OutputFormat(options.output);
     engine::RenderRequest request;
     request.audio_length = options.length.value_or(config.default_audio_length);
     if (request.audio_length < 95 || request.audio_length > config.max_audio_length) {

@@ -1,0 +1,200 @@
+#include "app/generate_command.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "audio_test_util.h"
+#include "engine/engine.h"
+
+namespace songd::app {
+namespace {
+
+using audio::testing::TempDir;
+
+constexpr const char* kLyrics =
+    "[ti:Test song]\n"
+    "[00:04.00]Hello world, this is a song\n"
+    "[00:10.50]Singing on the timestamps\n"
+    "[00:18.00]Hello world, this is a song\n";
+
+/// @brief One run of RunGenerate with captured output.
+struct Outcome {
+    int code;
+    std::string out;
+    std::string err;
+};
+
+Outcome Generate(const GenerateOptions& options, core::Config config = {}, bool terminal = false) {
+    config.engine = "tone";
+    std::ostringstream out, err;
+    int code = RunGenerate(options, config, GenerateStreams{out, err, terminal});
+    return {code, out.str(), err.str()};
+}
+
+GenerateOptions Options(const TempDir& dir, const std::string& output) {
+    { std::ofstream(dir / "song.lrc") << kLyrics; }
+    GenerateOptions o;
+    o.lyrics = dir / "song.lrc";
+    o.style = "happy pop with piano";
+    o.seed = 11;
+    o.output = dir / output;
+    return o;
+}
+
+TEST(GenerateCommand, WritesExactlyTheSpecifiedSampleCount) {
+    TempDir dir;
+    auto o = Options(dir, "song.wav");
+    Outcome r = Generate(o);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto d = audio::testing::ReadAudio(o.output);
+    EXPECT_EQ(d.info.frames, 2048 * 2048);  // 95 s, as DiffRhythm produces it
+    EXPECT_EQ(d.info.samplerate, 44100);
+    EXPECT_EQ(d.info.channels, 2);
+    EXPECT_NE(r.out.find("wrote " + o.output.string()), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("seed 11"), std::string::npos) << r.out;
+
+    o.length = 120;
+    o.output = dir / "song120.wav";
+    r = Generate(o);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(audio::testing::ReadAudio(o.output).info.frames, 120 * 44100 / 2048 * 2048);
+}
+
+TEST(GenerateCommand, SameSeedSameBytesOtherSeedOtherBytes) {
+    TempDir dir;
+    auto o = Options(dir, "a.wav");
+    ASSERT_EQ(Generate(o).code, 0);
+    o.output = dir / "b.wav";
+    ASSERT_EQ(Generate(o).code, 0);
+    o.seed = 12;
+    o.output = dir / "c.wav";
+    ASSERT_EQ(Generate(o).code, 0);
+    const std::string a = audio::testing::ReadBytes(dir / "a.wav");
+    EXPECT_TRUE(a == audio::testing::ReadBytes(dir / "b.wav")) << "same seed, different bytes";
+    EXPECT_FALSE(a == audio::testing::ReadBytes(dir / "c.wav")) << "another seed, same bytes";
+}
+
+TEST(GenerateCommand, ReportsProgressAsLinesOrABar) {
+    TempDir dir;
+    auto o = Options(dir, "song.wav");
+    Outcome plain = Generate(o);
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    // Plain lines with intermediate percentages, not just the start and the end.
+    int intermediate = 0;
+    std::istringstream lines(plain.err);
+    for (std::string line; std::getline(lines, line);) {
+        EXPECT_EQ(line.find('\r'), std::string::npos) << "a bar on a non-terminal: " << line;
+        int pct = -1;
+        if (std::sscanf(line.c_str(), "progress %d%%", &pct) == 1 && pct > 0 && pct < 100) ++intermediate;
+    }
+    EXPECT_GE(intermediate, 5) << plain.err;
+    EXPECT_NE(plain.err.find("progress 100% done"), std::string::npos) << plain.err;
+
+    o.output = dir / "bar.wav";
+    Outcome bar = Generate(o, {}, true);
+    ASSERT_EQ(bar.code, 0) << bar.err;
+    EXPECT_NE(bar.err.find("\r["), std::string::npos) << bar.err;
+    EXPECT_NE(bar.err.find("ETA "), std::string::npos) << bar.err;
+    EXPECT_NE(bar.err.find("] 100%"), std::string::npos) << bar.err;
+}
+
+TEST(GenerateCommand, WritesFlacAndMp3) {
+    TempDir dir;
+    for (const char* name : {"song.flac", "song.mp3", "SONG.MP3"}) {
+        auto o = Options(dir, name);
+        Outcome r = Generate(o);
+        ASSERT_EQ(r.code, 0) << name << ": " << r.err;
+        auto probe = audio::testing::Probe(o.output, "codec_name,sample_rate,channels");
+        const std::string codec = std::string(name).find("flac") != std::string::npos ? "flac" : "mp3";
+        EXPECT_NE(probe.find("codec_name=" + codec), std::string::npos) << name << ": " << probe;
+        EXPECT_NE(probe.find("sample_rate=44100"), std::string::npos) << name;
+        if (codec == "flac") {
+            EXPECT_EQ(audio::testing::ReadAudio(o.output).info.frames, 2048 * 2048);
+        }
+    }
+}
+
+TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
+    TempDir dir;
+    { std::ofstream(dir / "plain.txt") << "just words, no timestamps\n"; }
+    { std::ofstream(dir / "late.lrc") << "[00:10.00]fine\n[01:40.00]too late for 95 seconds\n"; }
+    { std::ofstream(dir / "a-file") << "x"; }
+    std::filesystem::create_directory(dir / "a-dir");
+    struct Case {
+        const char* id;
+        std::function<void(GenerateOptions&)> change;
+        const char* expect;
+    };
+    const std::vector<Case> cases = {
+        {"G1", [&](auto& o) { o.lyrics = dir / "missing.lrc"; }, "--lyrics: no such file"},
+        {"G2", [&](auto& o) { o.lyrics = dir / "plain.txt"; }, "line 1: expected a timestamp"},
+        {"G3", [&](auto& o) { o.lyrics = dir / "late.lrc"; }, "line 2: timestamp [01:40.00]"},
+        {"G4", [&](auto& o) { o.length = 94; }, "--length 94 is not allowed; use 95 to 285"},
+        {"G5", [&](auto& o) { o.length = 286; }, "--length 286 is not allowed"},
+        {"G6", [&](auto& o) { o.output = dir / "song.ogg"; }, "unknown extension '.ogg'"},
+        {"G7", [&](auto& o) { o.output = dir / "no-dir" / "song.wav"; }, "does not exist"},
+        {"G8", [&](auto& o) { o.output = dir / "a-file" / "song.wav"; }, "does not exist"},
+        {"G9", [&](auto& o) { o.output = dir / "a-dir"; }, "is a directory"},
+        {"G10", [&](auto& o) { o.style = "  "; }, "--style must not be empty"},
+        {"G11", [&](auto& o) { o.master_preset = "medium"; }, "--master-preset 'medium'"},
+        {"G12", [&](auto& o) { o.engine = "nope"; }, "ENGINE=nope is not available"},
+        {"G13", [&](auto& o) { o.lyrics = dir / "a-dir"; }, "not a regular file"},
+        {"G14", [&](auto& o) { o.output = dir / "song"; }, "unknown extension ''"},
+    };
+    for (const Case& c : cases) {
+        auto o = Options(dir, "song.wav");
+        c.change(o);
+        Outcome r = Generate(o);
+        EXPECT_EQ(r.code, 2) << c.id << ": " << r.err;
+        EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.id << ": " << r.err;
+        EXPECT_EQ(r.err.find("progress"), std::string::npos) << c.id << " started rendering";
+        EXPECT_TRUE(r.out.empty()) << c.id;
+    }
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "plain.txt", "song.lrc"}));
+}
+
+TEST(GenerateCommand, EngineFaultsFailWithExitCodeOne) {
+    TempDir dir;
+    for (const char* fault : {"nan", "silence", "error"}) {
+        auto o = Options(dir, "song.wav");
+        core::Config config;
+        config.tone_fault = fault;
+        Outcome r = Generate(o, config);
+        EXPECT_EQ(r.code, 1) << fault << ": " << r.err;
+        EXPECT_FALSE(std::filesystem::exists(o.output)) << fault;
+        const std::string expect = std::string(fault) == "nan" ? "NaN or infinity"
+                                   : std::string(fault) == "silence" ? "silence"
+                                                                     : "injected engine fault";
+        EXPECT_NE(r.err.find(expect), std::string::npos) << fault << ": " << r.err;
+    }
+}
+
+TEST(GenerateCommand, TheBinaryRunsItAndExitsNonZeroOnBadInput) {
+    const auto binary =
+        std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "songd";
+    ASSERT_TRUE(std::filesystem::exists(binary)) << "build the songd binary first: " << binary;
+    TempDir dir;
+    { std::ofstream(dir / "song.lrc") << kLyrics; }
+    const std::string base = "cd '" + dir.path().string() + "' && env -i ENGINE=tone '" +
+                             binary.string() + "' generate --lyrics song.lrc --style 'calm folk' ";
+    auto [bad_code, bad_out] = audio::testing::Run(base + "--length 94 -o out.wav");
+    EXPECT_EQ(bad_code, 2) << bad_out;
+    EXPECT_NE(bad_out.find("--length 94 is not allowed"), std::string::npos) << bad_out;
+    EXPECT_FALSE(std::filesystem::exists(dir / "out.wav"));
+
+    auto [missing_code, missing_out] = audio::testing::Run(base);  // no -o
+    EXPECT_NE(missing_code, 0) << missing_out;
+    EXPECT_NE(missing_out.find("--output is required"), std::string::npos) << missing_out;
+
+    auto [code, out] = audio::testing::Run(base + "--seed 5 -o out.wav");
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("seed 5"), std::string::npos) << out;
+    EXPECT_EQ(audio::testing::ReadAudio(dir / "out.wav").info.frames, engine::TargetFrames(95));
+}
+
+}  // namespace
+}  // namespace songd::app
