@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
     std::vector<double> lengths;
     for (int i = 1; i < argc; ++i) lengths.push_back(std::atof(argv[i]));
     if (lengths.empty()) lengths = {95, 285};
-    auto dir = std::filesystem::temp_directory_path() / ("finish-bench-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("finish-bench-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::printf("%-8s %-28s %10s %10s\n", "length", "stage", "wall s", "cpu s");
     for (double length : lengths) {
@@ -86,12 +87,16 @@ int main(int argc, char** argv) {
             const double cpu = CpuSeconds();
             const auto t = Clock::now();
             fn();
-            std::printf("%-8.0f %-28s %10.3f %10.3f\n", length, name, Seconds(t), CpuSeconds() - cpu);
+            std::printf("%-8.0f %-28s %10.3f %10.3f\n", length, name, Seconds(t),
+                        CpuSeconds() - cpu);
         };
         std::vector<float> tp(static_cast<size_t>(frames)), env(static_cast<size_t>(frames));
-        stage("true-peak envelope", [&] { songd::audio::TruePeakEnvelope(song.data(), frames, tp.data()); });
-        stage("limiter envelope", [&] { songd::audio::LimiterEnvelope(tp.data(), frames, 2.0, 0.86, env.data()); });
-        stage("loudness (libebur128)", [&] { songd::audio::IntegratedLoudness(song.data(), frames, 1.0, env.data()); });
+        stage("true-peak envelope",
+              [&] { songd::audio::TruePeakEnvelope(song.data(), frames, tp.data()); });
+        stage("limiter envelope",
+              [&] { songd::audio::LimiterEnvelope(tp.data(), frames, 2.0, 0.86, env.data()); });
+        stage("loudness (libebur128)",
+              [&] { songd::audio::IntegratedLoudness(song.data(), frames, 1.0, env.data()); });
         stage("loudness+true peak meter", [&] {
             songd::audio::LoudnessMeter meter(true);
             meter.Add(song.data(), frames);
@@ -103,13 +108,19 @@ int main(int argc, char** argv) {
         songd::audio::FinishResult r;
         songd::audio::FinishOptions opts;
         opts.target_frames = frames;
-        stage("Finish (balanced)", [&] { r = songd::audio::Finish(raw, dir / "output_fixed.wav", opts); });
+        stage("Finish (balanced)",
+              [&] { r = songd::audio::Finish(raw, dir / "output_fixed.wav", opts); });
         std::printf("         -> %.2f LUFS, %.2f dBTP, limiting %.1f dB, %d passes\n",
                     r.integrated_lufs, r.true_peak_dbtp, r.max_limiting_db, r.mastering_passes);
-        stage("Transcode flac", [&] { songd::audio::Transcode(dir / "output_fixed.wav", "flac", dir); });
-        stage("Transcode mp3 (320 kbit/s)", [&] { songd::audio::Transcode(dir / "output_fixed.wav", "mp3", dir); });
-        stage("MakePreview 30 s", [&] { songd::audio::MakePreview(dir / "output_fixed.wav", dir / "preview.mp3", 30); });
-        for (const char* f : {"output_fixed.wav", "output_fixed.flac", "output_fixed.mp3", "raw.wav", "preview.mp3"}) {
+        stage("Transcode flac",
+              [&] { songd::audio::Transcode(dir / "output_fixed.wav", "flac", dir); });
+        stage("Transcode mp3 (320 kbit/s)",
+              [&] { songd::audio::Transcode(dir / "output_fixed.wav", "mp3", dir); });
+        stage("MakePreview 30 s", [&] {
+            songd::audio::MakePreview(dir / "output_fixed.wav", dir / "preview.mp3", 30);
+        });
+        for (const char* f : {"output_fixed.wav", "output_fixed.flac", "output_fixed.mp3",
+                              "raw.wav", "preview.mp3"}) {
             std::filesystem::remove(dir / f);
         }
     }

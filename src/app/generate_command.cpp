@@ -1,12 +1,13 @@
 #include "app/generate_command.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -39,7 +40,7 @@ std::string Lower(std::string s) {
 }
 
 std::string FormatClock(double seconds) {
-    const auto s = static_cast<long>(seconds + 0.5);
+    const long s = std::lround(seconds);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
     return buf;
@@ -53,12 +54,14 @@ std::string Fixed(double value, int decimals) {
 
 /// @brief A temporary work folder for the engine, removed with its contents.
 class WorkDir {
-public:
+  public:
     WorkDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "songd-generate-XXXXXX").string();
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "songd-generate-XXXXXX").string();
         if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw core::Error(core::ErrorCode::kInternal, "cannot create a temporary folder in " +
-                                                              std::filesystem::temp_directory_path().string());
+            throw core::Error(core::ErrorCode::kInternal,
+                              "cannot create a temporary folder in " +
+                                  std::filesystem::temp_directory_path().string());
         }
         path_ = tmpl;
     }
@@ -70,13 +73,13 @@ public:
     WorkDir& operator=(const WorkDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
 /// @brief Progress over the whole command: rendering is 0–90 %, finishing and encoding the rest.
 class Progress {
-public:
+  public:
     explicit Progress(const GenerateStreams& streams)
         : streams_(streams), start_(std::chrono::steady_clock::now()) {}
 
@@ -90,14 +93,17 @@ public:
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
         const std::string eta = percent > 0 && percent < 100
                                     ? FormatClock(elapsed * (100 - percent) / percent)
-                                    : percent == 100 ? "0:00" : "--:--";
+                                : percent == 100 ? "0:00"
+                                                 : "--:--";
         if (streams_.terminal) {
             constexpr int kWidth = 30;
             const int filled = percent * kWidth / 100;
             streams_.err << "\r[" << std::string(static_cast<size_t>(filled), '#')
                          << std::string(static_cast<size_t>(kWidth - filled), '-') << "] "
-                         << (percent < 10 ? "  " : percent < 100 ? " " : "") << percent
-                         << "%  ETA " << eta << "  " << phase << "\x1b[K" << std::flush;
+                         << (percent < 10    ? "  "
+                             : percent < 100 ? " "
+                                             : "")
+                         << percent << "%  ETA " << eta << "  " << phase << "\x1b[K" << std::flush;
         } else if (new_phase || percent / 10 != last_line_ / 10 || percent == 100) {
             // Plain lines for logs and pipes: one per phase and per ten percent.
             last_line_ = percent;
@@ -116,7 +122,7 @@ public:
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     }
 
-private:
+  private:
     const GenerateStreams& streams_;
     std::chrono::steady_clock::time_point start_;
     int percent_ = -1;
@@ -136,8 +142,8 @@ std::string ReadLyrics(const std::filesystem::path& path) {
     const auto size = std::filesystem::file_size(path, ec);
     if (!ec && size > kMaxLyricsFileBytes) {
         throw BadInput("--lyrics: " + path.string() + " is " + std::to_string(size) +
-                       " bytes; lyrics may have at most " + std::to_string(engine::kMaxLyricsChars) +
-                       " characters");
+                       " bytes; lyrics may have at most " +
+                       std::to_string(engine::kMaxLyricsChars) + " characters");
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw BadInput("--lyrics: cannot read " + path.string());
@@ -197,7 +203,8 @@ engine::RenderRequest Validate(const GenerateOptions& options, const core::Confi
         throw BadInput("--lyrics " + options.lyrics.string() + ": " + why);
     }
     request.style_prompt = options.style;
-    request.seed = options.seed ? *options.seed : std::random_device{}() * 0x100000000ULL + std::random_device{}();
+    request.seed = options.seed ? *options.seed
+                                : std::random_device{}() * 0x100000000ULL + std::random_device{}();
     request.job_id = "cli";
     return request;
 }
@@ -233,8 +240,8 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
     try {
         WorkDir work;
         request.work_dir = work.path();
-        streams.err << "generating " << request.audio_length << " s with engine "
-                    << engine->Name() << ", seed " << request.seed << "\n";
+        streams.err << "generating " << request.audio_length << " s with engine " << engine->Name()
+                    << ", seed " << request.seed << "\n";
         progress.Update(0, "rendering");
         const auto raw = engine->Render(
             request, [&](int pct) { progress.Update(pct * 90 / 100, "rendering"); },
@@ -247,8 +254,8 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
         finish.master_preset = options.master_preset;
         finish.target_frames = engine::TargetFrames(request.audio_length);
         const audio::Format format = OutputFormat(options.output);
-        const auto finished = format == audio::Format::kWav ? options.output
-                                                            : work.path() / "output_fixed.wav";
+        const auto finished =
+            format == audio::Format::kWav ? options.output : work.path() / "output_fixed.wav";
         const audio::FinishResult result = audio::Finish(raw, finished, finish);
         if (format != audio::Format::kWav) {
             progress.Update(97, std::string("encoding ") + audio::FormatName(format));
@@ -281,7 +288,8 @@ GenerateCommand::GenerateCommand(CLI::App& app)
     command_->add_option("--lyrics", options_.lyrics, "LRC lyrics file")->required();
     command_->add_option("--style", options_.style, "style prompt, e.g. \"sad piano ballad\"")
         ->required();
-    command_->add_option("--length", options_.length, "seconds: 95 to MAX_AUDIO_LENGTH (default DEFAULT_AUDIO_LENGTH)");
+    command_->add_option("--length", options_.length,
+                         "seconds: 95 to MAX_AUDIO_LENGTH (default DEFAULT_AUDIO_LENGTH)");
     command_->add_option("--seed", options_.seed, "seed for a reproducible song (default: random)");
     command_->add_option("--master-preset", options_.master_preset,
                          "subtle|balanced|loud|broadcast (default balanced)");

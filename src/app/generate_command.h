@@ -30,14 +30,14 @@ namespace songd::app {
 
 /// @brief The flags of `songd generate`.
 struct GenerateOptions {
-    std::filesystem::path lyrics;          ///< LRC file
-    std::string style;                     ///< style prompt
-    std::optional<int> length;             ///< seconds; default DEFAULT_AUDIO_LENGTH
-    std::optional<uint64_t> seed;          ///< default: random, printed
+    std::filesystem::path lyrics;  ///< LRC file
+    std::string style;             ///< style prompt
+    std::optional<int> length;     ///< seconds; default DEFAULT_AUDIO_LENGTH
+    std::optional<uint64_t> seed;  ///< default: random, printed
     std::string master_preset = "balanced";
-    bool no_auto_master = false;           ///< peak-normalise instead of loudness mastering
-    std::string engine;                    ///< empty: ENGINE from the configuration
-    std::filesystem::path output;          ///< .wav, .flac or .mp3
+    bool no_auto_master = false;   ///< peak-normalise instead of loudness mastering
+    std::string engine;            ///< empty: ENGINE from the configuration
+    std::filesystem::path output;  ///< .wav, .flac or .mp3
 };
 
 /// @brief Where `songd generate` reports: the summary to `out`, progress and errors to
@@ -54,14 +54,14 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
 
 /// @brief The `generate` subcommand registered on the binary's CLI11 app.
 class GenerateCommand {
-public:
+  public:
     explicit GenerateCommand(CLI::App& app);
     /// True when the command line chose `generate`.
     bool Parsed() const;
     /// Runs it with stdout/stderr, drawing a bar when stderr is a terminal.
     int Run(const core::Config& config) const;
 
-private:
+  private:
     CLI::App* command_;
     GenerateOptions options_;
 };

@@ -22,9 +22,12 @@ std::mutex& LockFor(const std::filesystem::path& target) {
 
 int MajorFormat(Format format) {
     switch (format) {
-        case Format::kWav: return SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-        case Format::kFlac: return SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
-        case Format::kMp3: return SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
+        case Format::kWav:
+            return SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+        case Format::kFlac:
+            return SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+        case Format::kMp3:
+            return SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
     }
     return 0;
 }
@@ -41,18 +44,24 @@ Format ParseFormat(std::string_view name) {
 
 const char* FormatName(Format format) {
     switch (format) {
-        case Format::kWav: return "wav";
-        case Format::kFlac: return "flac";
-        case Format::kMp3: return "mp3";
+        case Format::kWav:
+            return "wav";
+        case Format::kFlac:
+            return "flac";
+        case Format::kMp3:
+            return "mp3";
     }
     return "?";
 }
 
 const char* FormatMimeType(Format format) {
     switch (format) {
-        case Format::kWav: return "audio/wav";
-        case Format::kFlac: return "audio/flac";
-        case Format::kMp3: return "audio/mpeg";
+        case Format::kWav:
+            return "audio/wav";
+        case Format::kFlac:
+            return "audio/flac";
+        case Format::kMp3:
+            return "audio/mpeg";
     }
     return "application/octet-stream";
 }
@@ -91,8 +100,7 @@ void EncodeFile(const std::filesystem::path& finished_wav, const std::filesystem
 }
 
 std::filesystem::path Transcode(const std::filesystem::path& finished_wav,
-                                const std::string& format,
-                                const std::filesystem::path& cache_dir) {
+                                const std::string& format, const std::filesystem::path& cache_dir) {
     const Format f = ParseFormat(format);
     std::error_code ec;
     const auto wav_time = std::filesystem::last_write_time(finished_wav, ec);

@@ -35,7 +35,6 @@ void EncodeFile(const std::filesystem::path& finished_wav, const std::filesystem
 /// Throws core::Error: kInvalidInput for an unknown format, kNotFound when the WAV is missing,
 /// kInternal when it cannot be read or the cache cannot be written.
 std::filesystem::path Transcode(const std::filesystem::path& finished_wav,
-                                const std::string& format,
-                                const std::filesystem::path& cache_dir);
+                                const std::string& format, const std::filesystem::path& cache_dir);
 
 }  // namespace songd::audio

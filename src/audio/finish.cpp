@@ -84,8 +84,8 @@ RawAudio ReadRaw(const std::filesystem::path& raw, int64_t target_frames) {
             if (pos + i < audio.frames) {
                 audio.samples[static_cast<size_t>(pos + i) * 2] = l;
                 audio.samples[static_cast<size_t>(pos + i) * 2 + 1] = r;
-                peak = std::max({peak, static_cast<double>(std::fabs(l)),
-                                 static_cast<double>(std::fabs(r))});
+                peak = std::max(
+                    {peak, static_cast<double>(std::fabs(l)), static_cast<double>(std::fabs(r))});
             }
         }
         pos += got;
@@ -195,7 +195,7 @@ MasterPlan PlanLoudness(const RawAudio& audio, double target_lufs) {
 
 /// splitmix64: tiny, fast, and the same sequence everywhere for a given seed.
 class DitherNoise {
-public:
+  public:
     explicit DitherNoise(uint64_t seed) : state_(seed) {}
     /// Triangular noise on (-1, 1) LSB: the difference of two uniform variables.
     float Next() {
@@ -208,7 +208,7 @@ public:
         return a - b;
     }
 
-private:
+  private:
     uint64_t state_;
 };
 
@@ -225,8 +225,8 @@ void WritePcm16(const std::filesystem::path& path, const RawAudio& audio, const 
         for (int64_t i = 0; i < n * 2; ++i) {
             const int64_t frame = begin + i / 2;
             const float g = limited ? gain * plan.envelope[static_cast<size_t>(frame)] : gain;
-            const float v = audio.samples[static_cast<size_t>(begin * 2 + i)] * g * 32768.0f +
-                            noise.Next();
+            const float v =
+                audio.samples[static_cast<size_t>(begin * 2 + i)] * g * 32768.0f + noise.Next();
             const float q = std::clamp(std::floor(v + 0.5f), -32768.0f, 32767.0f);
             pcm[static_cast<size_t>(i)] = static_cast<int16_t>(q);
         }
@@ -255,9 +255,9 @@ FinishResult Finish(const std::filesystem::path& raw, const std::filesystem::pat
                               "'; allowed: subtle, balanced, loud, broadcast");
     }
     if (options.target_frames < 0) {
-        throw core::Error(core::ErrorCode::kInvalidInput,
-                          "target_frames must not be negative, got " +
-                              std::to_string(options.target_frames));
+        throw core::Error(
+            core::ErrorCode::kInvalidInput,
+            "target_frames must not be negative, got " + std::to_string(options.target_frames));
     }
     RawAudio audio = ReadRaw(raw, options.target_frames);
 

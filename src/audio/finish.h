@@ -32,8 +32,8 @@ constexpr double kPeakNormaliseDbfs = -1.0;
 /// @brief How to finish one song.
 struct FinishOptions {
     bool auto_master = true;
-    std::string master_preset = "balanced";  ///< subtle|balanced|loud|broadcast
-    int64_t target_frames = 0;               ///< 0 keeps the raw length
+    std::string master_preset = "balanced";        ///< subtle|balanced|loud|broadcast
+    int64_t target_frames = 0;                     ///< 0 keeps the raw length
     uint64_t dither_seed = 0x50a6d17e4a11ce5eULL;  ///< fixed, so output is reproducible
 };
 
@@ -43,11 +43,11 @@ struct FinishResult {
     int sample_rate = 44100;
     int channels = 2;
     double duration_seconds = 0;
-    double integrated_lufs = 0;     ///< libebur128, on the written samples
-    double true_peak_dbtp = 0;      ///< 8× oversampled detector, gain and limiter applied
-    double gain_db = 0;             ///< overall gain applied before limiting
-    double max_limiting_db = 0;     ///< deepest gain reduction of the limiter (≥ 0)
-    int mastering_passes = 0;       ///< loudness/limiter iterations it took
+    double integrated_lufs = 0;  ///< libebur128, on the written samples
+    double true_peak_dbtp = 0;   ///< 8× oversampled detector, gain and limiter applied
+    double gain_db = 0;          ///< overall gain applied before limiting
+    double max_limiting_db = 0;  ///< deepest gain reduction of the limiter (≥ 0)
+    int mastering_passes = 0;    ///< loudness/limiter iterations it took
 };
 
 /// Integrated loudness target of a master preset in LUFS; nullopt for an unknown name.

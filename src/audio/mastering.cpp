@@ -14,7 +14,7 @@
 namespace songd::audio {
 namespace {
 
-constexpr int kTaps = 32;        // per phase; the filter spans samples n-15 .. n+16
+constexpr int kTaps = 32;  // per phase; the filter spans samples n-15 .. n+16
 constexpr int kTapsBefore = 15;
 constexpr double kKaiserBeta = 8.0;
 
@@ -45,9 +45,9 @@ const PhaseTable& Phases() {
                 const double sinc = x == 0 ? 1.0 : std::sin(M_PI * x) / (M_PI * x);
                 const double r = x / half_width;
                 const double window =
-                    std::fabs(r) >= 1 ? 0.0
-                                      : BesselI0(kKaiserBeta * std::sqrt(1 - r * r)) /
-                                            BesselI0(kKaiserBeta);
+                    std::fabs(r) >= 1
+                        ? 0.0
+                        : BesselI0(kKaiserBeta * std::sqrt(1 - r * r)) / BesselI0(kKaiserBeta);
                 h[static_cast<size_t>(j)] = sinc * window;
                 sum += h[static_cast<size_t>(j)];
             }
@@ -66,8 +66,9 @@ const PhaseTable& Phases() {
 double DbToGain(double db) { return std::pow(10.0, db / 20.0); }
 double GainToDb(double gain) { return 20.0 * std::log10(gain); }
 
-__attribute__((target_clones("avx2", "default")))
-void TruePeakEnvelope(const float* stereo, int64_t frames, float* out) {
+__attribute__((target_clones("avx2", "default"))) void TruePeakEnvelope(const float* stereo,
+                                                                        int64_t frames,
+                                                                        float* out) {
     const PhaseTable& phases = Phases();
     constexpr int64_t kBlock = 4096;
     constexpr int kLanes = 16;
@@ -104,7 +105,8 @@ void TruePeakEnvelope(const float* stereo, int64_t frames, float* out) {
                     }
                 }
                 for (int k = 0; k < kLanes; ++k) {
-                    peak[i + k] = std::max(peak[i + k], std::max(std::fabs(al[k]), std::fabs(ar[k])));
+                    peak[i + k] =
+                        std::max(peak[i + k], std::max(std::fabs(al[k]), std::fabs(ar[k])));
                 }
             }
         }
@@ -134,8 +136,8 @@ float LimiterEnvelope(const float* tp, int64_t frames, double gain, double ceili
     //    in time. Values before the start repeat env[0], which also covers the first peaks.
     // 3) Release: the gain falls with the ramp and recovers exponentially. Recovery only
     //    ever lags the ramp, so it never lets a peak through.
-    const float release = static_cast<float>(
-        1.0 - std::exp(-1.0 / (kLimiterReleaseSeconds * 44100.0)));
+    const float release =
+        static_cast<float>(1.0 - std::exp(-1.0 / (kLimiterReleaseSeconds * 44100.0)));
     std::vector<float> ring(static_cast<size_t>(look), env[0]);
     double sum = static_cast<double>(env[0]) * static_cast<double>(look);
     float current = env[0];
@@ -170,13 +172,15 @@ LoudnessMeter::LoudnessMeter(bool true_peak) : state_(std::make_unique<State>())
 LoudnessMeter::~LoudnessMeter() = default;
 
 void LoudnessMeter::Add(const float* stereo, int64_t frames) {
-    if (ebur128_add_frames_float(state_->st, stereo, static_cast<size_t>(frames)) != EBUR128_SUCCESS) {
+    if (ebur128_add_frames_float(state_->st, stereo, static_cast<size_t>(frames)) !=
+        EBUR128_SUCCESS) {
         throw core::Error(core::ErrorCode::kInternal, "loudness measurement failed");
     }
 }
 
 void LoudnessMeter::Add(const int16_t* stereo, int64_t frames) {
-    if (ebur128_add_frames_short(state_->st, stereo, static_cast<size_t>(frames)) != EBUR128_SUCCESS) {
+    if (ebur128_add_frames_short(state_->st, stereo, static_cast<size_t>(frames)) !=
+        EBUR128_SUCCESS) {
         throw core::Error(core::ErrorCode::kInternal, "loudness measurement failed");
     }
 }

@@ -18,7 +18,7 @@ namespace songd::audio {
 /// @brief Streaming EBU R128 meter over 44.1 kHz stereo: integrated loudness and, when
 /// asked, true peak (libebur128's own oversampling, independent of TruePeakEnvelope).
 class LoudnessMeter {
-public:
+  public:
     explicit LoudnessMeter(bool true_peak);
     ~LoudnessMeter();
     LoudnessMeter(const LoudnessMeter&) = delete;
@@ -31,7 +31,7 @@ public:
     /// dBTP of the louder channel; needs `true_peak`.
     double TruePeakDb() const;
 
-private:
+  private:
     struct State;
     std::unique_ptr<State> state_;
 };

@@ -12,9 +12,9 @@ namespace songd::audio {
 void MakePreview(const std::filesystem::path& finished_wav, const std::filesystem::path& out_mp3,
                  int seconds) {
     if (seconds < 1) {
-        throw core::Error(core::ErrorCode::kInvalidInput,
-                          "preview length must be at least 1 second, got " +
-                              std::to_string(seconds));
+        throw core::Error(
+            core::ErrorCode::kInvalidInput,
+            "preview length must be at least 1 second, got " + std::to_string(seconds));
     }
     SoundFile in = SoundFile::Open(finished_wav, "the finished song", core::ErrorCode::kNotFound,
                                    core::ErrorCode::kInternal);
@@ -43,7 +43,8 @@ void MakePreview(const std::filesystem::path& finished_wav, const std::filesyste
             const int64_t frame = pos + i;
             if (frame < fade_start) continue;
             // Raised-cosine fade: no corner at its start, silence at its end.
-            const double t = static_cast<double>(frame - fade_start + 1) / static_cast<double>(fade);
+            const double t =
+                static_cast<double>(frame - fade_start + 1) / static_cast<double>(fade);
             const auto g = static_cast<float>(0.5 * (1.0 + std::cos(M_PI * t)));
             chunk[static_cast<size_t>(i) * 2] *= g;
             chunk[static_cast<size_t>(i) * 2 + 1] *= g;

@@ -61,7 +61,9 @@ SoundFile SoundFile::Create(const std::filesystem::path& path, int format) {
 }
 
 SoundFile::SoundFile(SoundFile&& other) noexcept
-    : file_(std::exchange(other.file_, nullptr)), info_(other.info_), path_(std::move(other.path_)) {}
+    : file_(std::exchange(other.file_, nullptr)),
+      info_(other.info_),
+      path_(std::move(other.path_)) {}
 
 SoundFile& SoundFile::operator=(SoundFile&& other) noexcept {
     if (this != &other) {
@@ -108,8 +110,8 @@ void SoundFile::SetMp3Bitrate(int kbps) {
     sf_command(file_, SFC_SET_BITRATE_MODE, &mode, sizeof mode);
     if (sf_command(file_, SFC_GET_BITRATE_MODE, nullptr, 0) != SF_BITRATE_MODE_CONSTANT ||
         sf_command(file_, SFC_SET_COMPRESSION_LEVEL, &level, sizeof level) != SF_TRUE) {
-        Fail(core::ErrorCode::kInternal, "cannot set the MP3 bitrate of " + path_.string() + ": " +
-                                             sf_strerror(file_));
+        Fail(core::ErrorCode::kInternal,
+             "cannot set the MP3 bitrate of " + path_.string() + ": " + sf_strerror(file_));
     }
 }
 
@@ -119,7 +121,8 @@ void SoundFile::Close() {
     // sf_close flushes the encoder (FLAC, MP3) and the header; its error is the last word.
     int rc = sf_close(file);
     if (rc != 0) {
-        Fail(core::ErrorCode::kInternal, "cannot finish " + path_.string() + ": " + sf_error_number(rc));
+        Fail(core::ErrorCode::kInternal,
+             "cannot finish " + path_.string() + ": " + sf_error_number(rc));
     }
 }
 

@@ -27,7 +27,7 @@ constexpr int kChannels = 2;
 
 /// @brief Owns one SNDFILE handle (read or write); closes it on destruction.
 class SoundFile {
-public:
+  public:
     /// Opens `path` for reading. A missing file throws `missing_code`, an unreadable one
     /// `unreadable_code`; `what` names the file in messages ("the finished song").
     static SoundFile Open(const std::filesystem::path& path, const std::string& what,
@@ -55,7 +55,7 @@ public:
     /// Closes and reports a failed flush (e.g. an encoder error or a full disk).
     void Close();
 
-private:
+  private:
     SoundFile(SNDFILE* file, const SF_INFO& info, std::filesystem::path path)
         : file_(file), info_(info), path_(std::move(path)) {}
 
@@ -67,7 +67,7 @@ private:
 /// @brief A temporary sibling of a target file, unique per process and call, so concurrent
 /// writers of one target never share a temporary. Removed unless Commit() succeeded.
 class TempFile {
-public:
+  public:
     explicit TempFile(std::filesystem::path target);
     TempFile(const TempFile&) = delete;
     TempFile& operator=(const TempFile&) = delete;
@@ -77,7 +77,7 @@ public:
     /// fsyncs the temporary, renames it over the target and fsyncs the directory.
     void Commit();
 
-private:
+  private:
     std::filesystem::path target_;
     std::filesystem::path tmp_;
     bool committed_ = false;

@@ -25,7 +25,7 @@ namespace songd::audio::testing {
 
 /// @brief A fresh folder under the system temp dir, removed with everything in it.
 class TempDir {
-public:
+  public:
     TempDir() {
         std::string tmpl = (std::filesystem::temp_directory_path() / "songd-audio-XXXXXX").string();
         if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -38,13 +38,14 @@ public:
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
 /// Writes interleaved float samples as a float WAV.
 inline void WriteWav(const std::filesystem::path& path, const std::vector<float>& samples,
-                     int channels = 2, int rate = 44100, int format = SF_FORMAT_WAV | SF_FORMAT_FLOAT) {
+                     int channels = 2, int rate = 44100,
+                     int format = SF_FORMAT_WAV | SF_FORMAT_FLOAT) {
     SF_INFO info{};
     info.samplerate = rate;
     info.channels = channels;
@@ -151,7 +152,8 @@ inline std::vector<float> DynamicMix(double seconds, uint32_t seed = 1) {
         for (double f : chord) pad += std::sin(2 * M_PI * f * t);
         pad *= section * 0.25;
         const double beat = std::fmod(t, 0.5);
-        const double kick = 0.8 * std::exp(-beat * 18) * std::sin(2 * M_PI * (50 + 80 * std::exp(-beat * 30)) * beat);
+        const double kick = 0.8 * std::exp(-beat * 18) *
+                            std::sin(2 * M_PI * (50 + 80 * std::exp(-beat * 30)) * beat);
         const double hat_t = std::fmod(t + 0.25, 0.5);
         const double hat = 0.15 * std::exp(-hat_t * 60) * noise(rng);
         const double bass = 0.3 * section * std::sin(2 * M_PI * 55.0 * t);
@@ -174,9 +176,9 @@ inline std::vector<float> PeakyMix(double seconds, uint32_t seed = 2) {
         const double t = static_cast<double>(i) / kRate;
         double v = 0.03 * std::sin(2 * M_PI * 196.0 * t) + 0.02 * std::sin(2 * M_PI * 293.66 * t);
         const double click_t = std::fmod(t, 0.7);
-        if (click_t < 0.002) v += (i % 2 == 0 ? 0.98 : -0.98);          // Nyquist-rate click
+        if (click_t < 0.002) v += (i % 2 == 0 ? 0.98 : -0.98);  // Nyquist-rate click
         const double burst_t = std::fmod(t, 2.3);
-        if (burst_t < 0.05) v += 0.9 * noise(rng);                        // snare-like burst
+        if (burst_t < 0.05) v += 0.9 * noise(rng);                              // snare-like burst
         v += 0.2 * std::sin(2 * M_PI * 15000.0 * t) * std::exp(-click_t * 40);  // bright ring
         s[i * 2] = static_cast<float>(std::clamp(v, -1.0, 1.0));
         s[i * 2 + 1] = static_cast<float>(std::clamp(v * 0.95, -1.0, 1.0));
@@ -189,8 +191,8 @@ inline std::vector<float> Sine(double seconds, double freq, double amp, double p
     const auto frames = static_cast<size_t>(seconds * kRate);
     std::vector<float> s(frames * 2);
     for (size_t i = 0; i < frames; ++i) {
-        s[i * 2] = s[i * 2 + 1] =
-            static_cast<float>(amp * std::sin(2 * M_PI * freq * static_cast<double>(i) / kRate + phase));
+        s[i * 2] = s[i * 2 + 1] = static_cast<float>(
+            amp * std::sin(2 * M_PI * freq * static_cast<double>(i) / kRate + phase));
     }
     return s;
 }

@@ -1,7 +1,6 @@
 #include "audio/encode.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
 #include <thread>
@@ -26,7 +25,8 @@ std::filesystem::path MakeFinished(const TempDir& dir, double seconds = 6) {
 
 std::vector<std::string> Listing(const std::filesystem::path& dir) {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -79,7 +79,8 @@ TEST(Transcode, FlacIsLosslessAndCachedBesideTheWav) {
 
     // Cached: a second request reuses the file instead of encoding again.
     const auto first_time = std::filesystem::last_write_time(flac);
-    struct stat st1{}, st2{};
+    struct stat st1 {
+    }, st2{};
     ::stat(flac.c_str(), &st1);
     EXPECT_EQ(Transcode(wav, "flac", dir.path()), flac);
     ::stat(flac.c_str(), &st2);
@@ -141,7 +142,8 @@ TEST(Transcode, ConcurrentRequestsShareOneCompleteFile) {
     for (const auto& r : results) EXPECT_EQ(r, dir / "output_fixed.mp3");
     EXPECT_TRUE(testing::ReadBytes(dir / "output_fixed.mp3") == reference)
         << "concurrent encoding produced different bytes";
-    EXPECT_EQ(Listing(dir.path()), (std::vector<std::string>{"output_fixed.mp3", "output_fixed.wav"}));
+    EXPECT_EQ(Listing(dir.path()),
+              (std::vector<std::string>{"output_fixed.mp3", "output_fixed.wav"}));
 }
 
 TEST(Transcode, BadRequestsFailClearlyAndWriteNothing) {
@@ -164,7 +166,8 @@ TEST(Transcode, BadRequestsFailClearlyAndWriteNothing) {
     for (const Case& c : cases) {
         auto e = TranscodeError(c.wav, c.format, dir.path());
         EXPECT_EQ(e.code(), c.code) << c.id << ": " << e.what();
-        EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.id << ": " << e.what();
+        EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos)
+            << c.id << ": " << e.what();
     }
     EXPECT_EQ(Listing(dir.path()), (std::vector<std::string>{"broken.wav", "output_fixed.wav"}));
     // A cache folder that does not exist: a clear error, not a crash.

@@ -28,7 +28,8 @@ core::Error FinishError(const std::filesystem::path& raw, const std::filesystem:
 /// Files left in `dir`, to prove that a failure leaves no temporary behind.
 std::vector<std::string> Listing(const std::filesystem::path& dir) {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
     return names;
 }
@@ -48,7 +49,7 @@ TEST_P(FinishLoudness, MeetsPresetTargetAndTruePeakCeilingByFfmpeg) {
     auto raw = dir / "raw.wav";
     auto out = dir / "output_fixed.wav";
     testing::WriteWav(raw, std::string(c.material) == "dynamic" ? testing::DynamicMix(40)
-                                                                 : testing::PeakyMix(40));
+                                                                : testing::PeakyMix(40));
     FinishOptions opts;
     opts.master_preset = c.preset;
     opts.target_frames = 40 * 44100;
@@ -70,17 +71,19 @@ TEST_P(FinishLoudness, MeetsPresetTargetAndTruePeakCeilingByFfmpeg) {
     EXPECT_NE(probe.find("channels=2"), std::string::npos) << probe;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Presets, FinishLoudness,
-    ::testing::Values(LoudnessCase{"L1", "dynamic", "subtle", -16},
-                      LoudnessCase{"L2", "dynamic", "balanced", -14},
-                      LoudnessCase{"L3", "dynamic", "loud", -11},
-                      LoudnessCase{"L4", "dynamic", "broadcast", -23},
-                      LoudnessCase{"L5", "peaky", "subtle", -16},
-                      LoudnessCase{"L6", "peaky", "balanced", -14},
-                      LoudnessCase{"L7", "peaky", "loud", -11},
-                      LoudnessCase{"L8", "peaky", "broadcast", -23}),
-    [](const auto& info) { return std::string(info.param.id) + "_" + info.param.material + "_" + info.param.preset; });
+INSTANTIATE_TEST_SUITE_P(Presets, FinishLoudness,
+                         ::testing::Values(LoudnessCase{"L1", "dynamic", "subtle", -16},
+                                           LoudnessCase{"L2", "dynamic", "balanced", -14},
+                                           LoudnessCase{"L3", "dynamic", "loud", -11},
+                                           LoudnessCase{"L4", "dynamic", "broadcast", -23},
+                                           LoudnessCase{"L5", "peaky", "subtle", -16},
+                                           LoudnessCase{"L6", "peaky", "balanced", -14},
+                                           LoudnessCase{"L7", "peaky", "loud", -11},
+                                           LoudnessCase{"L8", "peaky", "broadcast", -23}),
+                         [](const auto& info) {
+                             return std::string(info.param.id) + "_" + info.param.material + "_" +
+                                    info.param.preset;
+                         });
 
 TEST(Finish, PeakyMaterialIsReallyLimited) {
     // The peaky material's true peak is far above its loudness: reaching -11 LUFS under
@@ -104,8 +107,8 @@ TEST(Finish, WithoutAutoMasterPeakNormalisesToMinusOneDbfs) {
     opts.auto_master = false;
     Finish(dir / "raw.wav", dir / "out.wav", opts);
     // volumedetect reads the 16-bit samples' sample peak.
-    auto [rc, text] = testing::Run("ffmpeg -nostats -hide_banner -i '" + (dir / "out.wav").string() +
-                                   "' -af volumedetect -f null -");
+    auto [rc, text] = testing::Run("ffmpeg -nostats -hide_banner -i '" +
+                                   (dir / "out.wav").string() + "' -af volumedetect -f null -");
     ASSERT_EQ(rc, 0) << text;
     auto at = text.find("max_volume:");
     ASSERT_NE(at, std::string::npos) << text;
@@ -125,7 +128,8 @@ TEST(Finish, PadsAndCutsToTheExactLength) {
         FinishOptions opts;
         opts.target_frames = c.target;
         FinishResult r = Finish(dir / "raw.wav", dir / "out.wav", opts);
-        const int64_t expected = c.target > 0 ? c.target : static_cast<int64_t>(c.raw_seconds * 44100);
+        const int64_t expected =
+            c.target > 0 ? c.target : static_cast<int64_t>(c.raw_seconds * 44100);
         auto d = testing::ReadAudio(dir / "out.wav");
         EXPECT_EQ(d.info.frames, expected) << c.id;
         EXPECT_EQ(r.frames, expected) << c.id;
@@ -247,22 +251,44 @@ TEST(Finish, RejectsBadInputsNamingTheProblem) {
         const char* expect;
     };
     const std::vector<Case> cases = {
-        {"F1", dir / "missing.wav", dir / "o.wav", {}, core::ErrorCode::kRenderFailed, "does not exist"},
+        {"F1",
+         dir / "missing.wav",
+         dir / "o.wav",
+         {},
+         core::ErrorCode::kRenderFailed,
+         "does not exist"},
         {"F2", dir / "text.wav", dir / "o.wav", {}, core::ErrorCode::kRenderFailed, "cannot read"},
         {"F3", dir / "48k.wav", dir / "o.wav", {}, core::ErrorCode::kRenderFailed, "48000 Hz"},
         {"F4", dir / "3ch.wav", dir / "o.wav", {}, core::ErrorCode::kRenderFailed, "3 channels"},
-        {"F5", dir / "ok.wav", dir / "o.wav", {.master_preset = "medium"}, core::ErrorCode::kInvalidInput, "unknown master_preset 'medium'"},
-        {"F6", dir / "ok.wav", dir / "o.wav", {.target_frames = -1}, core::ErrorCode::kInvalidInput, "negative"},
-        {"F7", dir / "ok.wav", dir / "no-such-dir" / "o.wav", {}, core::ErrorCode::kInternal, "cannot create"},
+        {"F5",
+         dir / "ok.wav",
+         dir / "o.wav",
+         {.master_preset = "medium"},
+         core::ErrorCode::kInvalidInput,
+         "unknown master_preset 'medium'"},
+        {"F6",
+         dir / "ok.wav",
+         dir / "o.wav",
+         {.target_frames = -1},
+         core::ErrorCode::kInvalidInput,
+         "negative"},
+        {"F7",
+         dir / "ok.wav",
+         dir / "no-such-dir" / "o.wav",
+         {},
+         core::ErrorCode::kInternal,
+         "cannot create"},
         {"F8", dir.path(), dir / "o.wav", {}, core::ErrorCode::kRenderFailed, "is a directory"},
     };
     for (const Case& c : cases) {
         auto e = FinishError(c.raw, c.out, c.opts);
         EXPECT_EQ(e.code(), c.code) << c.id << ": " << e.what();
-        EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.id << ": " << e.what();
+        EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos)
+            << c.id << ": " << e.what();
         EXPECT_FALSE(std::filesystem::exists(c.out)) << c.id;
     }
-    EXPECT_EQ(Listing(dir.path()), (std::vector<std::string>{"3ch.wav", "48k.wav", "ok.wav", "text.wav"}));
+    EXPECT_EQ(Listing(dir.path()),
+              (std::vector<std::string>{"3ch.wav", "48k.wav", "ok.wav", "text.wav"}));
 }
 
 }  // namespace

@@ -86,7 +86,8 @@ TEST(GenerateCommand, ReportsProgressAsLinesOrABar) {
     for (std::string line; std::getline(lines, line);) {
         EXPECT_EQ(line.find('\r'), std::string::npos) << "a bar on a non-terminal: " << line;
         int pct = -1;
-        if (std::sscanf(line.c_str(), "progress %d%%", &pct) == 1 && pct > 0 && pct < 100) ++intermediate;
+        if (std::sscanf(line.c_str(), "progress %d%%", &pct) == 1 && pct > 0 && pct < 100)
+            ++intermediate;
     }
     EXPECT_GE(intermediate, 5) << plain.err;
     EXPECT_NE(plain.err.find("progress 100% done"), std::string::npos) << plain.err;
@@ -106,7 +107,8 @@ TEST(GenerateCommand, WritesFlacAndMp3) {
         Outcome r = Generate(o);
         ASSERT_EQ(r.code, 0) << name << ": " << r.err;
         auto probe = audio::testing::Probe(o.output, "codec_name,sample_rate,channels");
-        const std::string codec = std::string(name).find("flac") != std::string::npos ? "flac" : "mp3";
+        const std::string codec =
+            std::string(name).find("flac") != std::string::npos ? "flac" : "mp3";
         EXPECT_NE(probe.find("codec_name=" + codec), std::string::npos) << name << ": " << probe;
         EXPECT_NE(probe.find("sample_rate=44100"), std::string::npos) << name;
         if (codec == "flac") {
@@ -152,9 +154,11 @@ TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
         EXPECT_TRUE(r.out.empty()) << c.id;
     }
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path())) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+        names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(names, (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "plain.txt", "song.lrc"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "plain.txt", "song.lrc"}));
 }
 
 TEST(GenerateCommand, EngineFaultsFailWithExitCodeOne) {
@@ -166,7 +170,7 @@ TEST(GenerateCommand, EngineFaultsFailWithExitCodeOne) {
         Outcome r = Generate(o, config);
         EXPECT_EQ(r.code, 1) << fault << ": " << r.err;
         EXPECT_FALSE(std::filesystem::exists(o.output)) << fault;
-        const std::string expect = std::string(fault) == "nan" ? "NaN or infinity"
+        const std::string expect = std::string(fault) == "nan"       ? "NaN or infinity"
                                    : std::string(fault) == "silence" ? "silence"
                                                                      : "injected engine fault";
         EXPECT_NE(r.err.find(expect), std::string::npos) << fault << ": " << r.err;

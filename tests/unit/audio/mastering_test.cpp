@@ -19,8 +19,8 @@ TEST(TruePeak, FindsThePeakBetweenSamples) {
         double freq;
         double phase;
     };
-    for (const Case& c : {Case{"fs/4", 11025.0, M_PI / 4}, Case{"1k", 1000.0, 0.3},
-                          Case{"17k", 17000.0, 0.1}}) {
+    for (const Case& c :
+         {Case{"fs/4", 11025.0, M_PI / 4}, Case{"1k", 1000.0, 0.3}, Case{"17k", 17000.0, 0.1}}) {
         auto s = testing::Sine(1.0, c.freq, 0.5, c.phase);
         const auto frames = static_cast<int64_t>(s.size() / 2);
         std::vector<float> tp(static_cast<size_t>(frames));
@@ -77,9 +77,11 @@ TEST(Limiter, LeavesQuietPassagesAlone) {
 TEST(Loudness, MatchesTheDefinitionForASine) {
     // BS.1770: a 1 kHz sine at 0 dBFS on one channel reads -3.01 LUFS; on both, +3 dB.
     auto s = testing::Sine(5.0, 1000.0, 1.0);
-    const double lufs = IntegratedLoudness(s.data(), static_cast<int64_t>(s.size() / 2), 1.0, nullptr);
+    const double lufs =
+        IntegratedLoudness(s.data(), static_cast<int64_t>(s.size() / 2), 1.0, nullptr);
     EXPECT_NEAR(lufs, 0.0, 0.1);
-    const double half = IntegratedLoudness(s.data(), static_cast<int64_t>(s.size() / 2), 0.5, nullptr);
+    const double half =
+        IntegratedLoudness(s.data(), static_cast<int64_t>(s.size() / 2), 0.5, nullptr);
     EXPECT_NEAR(half, lufs - 6.02, 0.01);
     std::vector<float> silence(44100 * 2 * 2, 0.0f);
     EXPECT_TRUE(std::isinf(IntegratedLoudness(silence.data(), 44100 * 2, 1.0, nullptr)));

@@ -44,9 +44,9 @@ TEST(Preview, IsTheOpeningAsMp3FadingOut) {
     const double body = RmsDb(d.samples, 20.0, 26.0);
     const double fading = RmsDb(d.samples, 28.0, 29.0);
     const double tail = RmsDb(d.samples, 29.85, 30.0);
-    EXPECT_GT(body, -30.0);             // the song is there
-    EXPECT_LT(fading, body - 3.0);      // the fade is under way
-    EXPECT_LT(tail, body - 40.0);       // and ends in silence
+    EXPECT_GT(body, -30.0);         // the song is there
+    EXPECT_LT(fading, body - 3.0);  // the fade is under way
+    EXPECT_LT(tail, body - 40.0);   // and ends in silence
     // Before the fade, the preview is the song itself (lossy, so compare loudness).
     auto song = testing::ReadAudio(wav);
     EXPECT_NEAR(RmsDb(d.samples, 5.0, 20.0), RmsDb(song.samples, 5.0, 20.0), 0.5);
@@ -79,7 +79,8 @@ TEST(Preview, BadRequestsFailClearlyAndKeepTheOldPreview) {
         {"P2", wav, out, -5, core::ErrorCode::kInvalidInput, "got -5"},
         {"P3", dir / "missing.wav", out, 30, core::ErrorCode::kNotFound, "does not exist"},
         {"P4", dir / "broken.wav", out, 30, core::ErrorCode::kInternal, "cannot read"},
-        {"P5", wav, dir / "no-dir" / "preview.mp3", 30, core::ErrorCode::kInternal, "cannot create"},
+        {"P5", wav, dir / "no-dir" / "preview.mp3", 30, core::ErrorCode::kInternal,
+         "cannot create"},
     };
     for (const Case& c : cases) {
         try {
@@ -87,14 +88,17 @@ TEST(Preview, BadRequestsFailClearlyAndKeepTheOldPreview) {
             ADD_FAILURE() << c.id << " did not throw";
         } catch (const core::Error& e) {
             EXPECT_EQ(e.code(), c.code) << c.id << ": " << e.what();
-            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.id << ": " << e.what();
+            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos)
+                << c.id << ": " << e.what();
         }
         EXPECT_EQ(testing::ReadBytes(out), "old preview") << c.id;
     }
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path())) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+        names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(names, (std::vector<std::string>{"broken.wav", "output_fixed.wav", "preview.mp3", "raw.wav"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"broken.wav", "output_fixed.wav", "preview.mp3",
+                                               "raw.wav"}));
 }
 
 }  // namespace
