@@ -1,5 +1,6 @@
 // Times audio finishing on songs of given lengths: the whole of audio::Finish, and its
-// stages on their own. Usage: finish_bench [seconds...]   (default: 95 285)
+// stages on their own. Usage: finish_bench [--finish-only] [seconds...]   (default: 95 285)
+// With --finish-only, only Finish runs, so the peak RSS printed at the end is its own.
 //
 // The input is music-like material (chords with quiet and loud sections, kick, hi-hats,
 // bass) at a level that needs some limiting for the balanced preset, written as a float WAV.
@@ -64,7 +65,14 @@ std::vector<float> Material(double seconds) {
 
 int main(int argc, char** argv) {
     std::vector<double> lengths;
-    for (int i = 1; i < argc; ++i) lengths.push_back(std::atof(argv[i]));
+    bool finish_only = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--finish-only") {
+            finish_only = true;
+        } else {
+            lengths.push_back(std::atof(argv[i]));
+        }
+    }
     if (lengths.empty()) lengths = {95, 285};
     auto dir =
         std::filesystem::temp_directory_path() / ("finish-bench-" + std::to_string(::getpid()));
@@ -90,17 +98,21 @@ int main(int argc, char** argv) {
             std::printf("%-8.0f %-28s %10.3f %10.3f\n", length, name, Seconds(t),
                         CpuSeconds() - cpu);
         };
-        std::vector<float> tp(static_cast<size_t>(frames)), env(static_cast<size_t>(frames));
-        stage("true-peak envelope",
-              [&] { songd::audio::TruePeakEnvelope(song.data(), frames, tp.data()); });
-        stage("limiter envelope",
-              [&] { songd::audio::LimiterEnvelope(tp.data(), frames, 2.0, 0.86, env.data()); });
-        stage("loudness (libebur128)",
-              [&] { songd::audio::IntegratedLoudness(song.data(), frames, 1.0, env.data()); });
-        stage("loudness+true peak meter", [&] {
-            songd::audio::LoudnessMeter meter(true);
-            meter.Add(song.data(), frames);
-        });
+        std::vector<float> tp, env;
+        if (!finish_only) {
+            tp.resize(static_cast<size_t>(frames));
+            env.resize(static_cast<size_t>(frames));
+            stage("true-peak envelope",
+                  [&] { songd::audio::TruePeakEnvelope(song.data(), frames, tp.data()); });
+            stage("limiter envelope",
+                  [&] { songd::audio::LimiterEnvelope(tp.data(), frames, 2.0, 0.86, env.data()); });
+            stage("loudness (libebur128)",
+                  [&] { songd::audio::IntegratedLoudness(song.data(), frames, 1.0, env.data()); });
+            stage("loudness+true peak meter", [&] {
+                songd::audio::LoudnessMeter meter(true);
+                meter.Add(song.data(), frames);
+            });
+        }
         // Release the stage buffers so peak RSS reflects Finish itself.
         std::vector<float>().swap(tp);
         std::vector<float>().swap(env);
@@ -112,6 +124,7 @@ int main(int argc, char** argv) {
               [&] { r = songd::audio::Finish(raw, dir / "output_fixed.wav", opts); });
         std::printf("         -> %.2f LUFS, %.2f dBTP, limiting %.1f dB, %d passes\n",
                     r.integrated_lufs, r.true_peak_dbtp, r.max_limiting_db, r.mastering_passes);
+        if (finish_only) continue;
         stage("Transcode flac",
               [&] { songd::audio::Transcode(dir / "output_fixed.wav", "flac", dir); });
         stage("Transcode mp3 (320 kbit/s)",
