@@ -186,6 +186,14 @@ inline std::vector<float> PeakyMix(double seconds, uint32_t seed = 2) {
     return s;
 }
 
+/// A hard-clipped master, as a careless engine might deliver: the dynamic mix driven 12 dB
+/// into a clipper at full scale. Square-ish edges make inter-sample peaks well over 0 dBFS.
+inline std::vector<float> ClippedMix(double seconds) {
+    auto s = DynamicMix(seconds, 3);
+    for (auto& v : s) v = std::clamp(v * 4.0f, -1.0f, 1.0f);
+    return s;
+}
+
 /// A sine at `freq` with amplitude `amp` on both channels.
 inline std::vector<float> Sine(double seconds, double freq, double amp, double phase = 0) {
     const auto frames = static_cast<size_t>(seconds * kRate);

@@ -48,8 +48,10 @@ TEST_P(FinishLoudness, MeetsPresetTargetAndTruePeakCeilingByFfmpeg) {
     TempDir dir;
     auto raw = dir / "raw.wav";
     auto out = dir / "output_fixed.wav";
-    testing::WriteWav(raw, std::string(c.material) == "dynamic" ? testing::DynamicMix(40)
-                                                                : testing::PeakyMix(40));
+    const std::string material = c.material;
+    testing::WriteWav(raw, material == "dynamic" ? testing::DynamicMix(40)
+                           : material == "peaky" ? testing::PeakyMix(40)
+                                                 : testing::ClippedMix(40));
     FinishOptions opts;
     opts.master_preset = c.preset;
     opts.target_frames = 40 * 44100;
@@ -79,7 +81,11 @@ INSTANTIATE_TEST_SUITE_P(Presets, FinishLoudness,
                                            LoudnessCase{"L5", "peaky", "subtle", -16},
                                            LoudnessCase{"L6", "peaky", "balanced", -14},
                                            LoudnessCase{"L7", "peaky", "loud", -11},
-                                           LoudnessCase{"L8", "peaky", "broadcast", -23}),
+                                           LoudnessCase{"L8", "peaky", "broadcast", -23},
+                                           LoudnessCase{"L9", "clipped", "subtle", -16},
+                                           LoudnessCase{"L10", "clipped", "balanced", -14},
+                                           LoudnessCase{"L11", "clipped", "loud", -11},
+                                           LoudnessCase{"L12", "clipped", "broadcast", -23}),
                          [](const auto& info) {
                              return std::string(info.param.id) + "_" + info.param.material + "_" +
                                     info.param.preset;
