@@ -128,13 +128,9 @@ double OutputTruePeak(const std::vector<float>& tp, double gain, const std::vect
     return peak * gain;
 }
 
-MasterPlan PlanLoudness(const RawAudio& audio, double target_lufs) {
+MasterPlan PlanLoudness(const RawAudio& audio, double start_lufs, double target_lufs) {
     const float* x = audio.samples.data();
     const int64_t frames = audio.frames;
-    const double start_lufs = IntegratedLoudness(x, frames, 1.0, nullptr);
-    if (!std::isfinite(start_lufs)) {
-        RenderFailed("the engine produced near-silence (every 400 ms block is under -70 LUFS)");
-    }
     std::vector<float> tp(static_cast<size_t>(frames));
     TruePeakEnvelope(x, frames, tp.data());
     const double max_tp = *std::max_element(tp.begin(), tp.end());
@@ -260,10 +256,16 @@ FinishResult Finish(const std::filesystem::path& raw, const std::filesystem::pat
             "target_frames must not be negative, got " + std::to_string(options.target_frames));
     }
     RawAudio audio = ReadRaw(raw, options.target_frames);
+    // A render whose every 400 ms block is under the R128 absolute gate is as good as silent,
+    // with or without mastering: either would only amplify noise.
+    const double start_lufs = IntegratedLoudness(audio.samples.data(), audio.frames, 1.0, nullptr);
+    if (!std::isfinite(start_lufs)) {
+        RenderFailed("the engine produced near-silence (every 400 ms block is under -70 LUFS)");
+    }
 
     MasterPlan plan;
     if (options.auto_master) {
-        plan = PlanLoudness(audio, *target_lufs);
+        plan = PlanLoudness(audio, start_lufs, *target_lufs);
     } else {
         plan.gain = DbToGain(kPeakNormaliseDbfs) / audio.peak;
         std::vector<float> tp(static_cast<size_t>(audio.frames));

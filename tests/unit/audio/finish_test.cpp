@@ -236,10 +236,13 @@ TEST(Finish, SilenceFailsClearlyAndKeepsTheOldFile) {
 TEST(Finish, NearSilenceCannotBeMastered) {
     TempDir dir;
     testing::WriteWav(dir / "raw.wav", testing::Sine(5, 440, 1e-4));  // -80 dBFS
-    auto e = FinishError(dir / "raw.wav", dir / "out.wav", FinishOptions{});
-    EXPECT_EQ(e.code(), core::ErrorCode::kRenderFailed);
-    EXPECT_NE(std::string(e.what()).find("near-silence"), std::string::npos) << e.what();
-    EXPECT_FALSE(std::filesystem::exists(dir / "out.wav"));
+    for (bool auto_master : {true, false}) {
+        auto e = FinishError(dir / "raw.wav", dir / "out.wav",
+                             FinishOptions{.auto_master = auto_master});
+        EXPECT_EQ(e.code(), core::ErrorCode::kRenderFailed);
+        EXPECT_NE(std::string(e.what()).find("near-silence"), std::string::npos) << e.what();
+        EXPECT_FALSE(std::filesystem::exists(dir / "out.wav"));
+    }
 }
 
 TEST(Finish, RejectsBadInputsNamingTheProblem) {
