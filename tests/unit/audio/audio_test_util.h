@@ -81,6 +81,16 @@ inline std::string ReadBytes(const std::filesystem::path& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+/// Sorted names of the files in `dir`: tests use it to prove a failure left nothing behind.
+inline std::vector<std::string> Listing(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        names.push_back(e.path().filename());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 /// Runs a shell command, returning its exit status and combined output.
 inline std::pair<int, std::string> Run(const std::string& command) {
     std::string out;

@@ -12,6 +12,7 @@
 namespace songd::audio {
 namespace {
 
+using testing::Listing;
 using testing::TempDir;
 
 /// A finished song as the service stores it: `dir/output_fixed.wav`.
@@ -21,14 +22,6 @@ std::filesystem::path MakeFinished(const TempDir& dir, double seconds = 6) {
     Finish(dir / "raw.wav", wav, FinishOptions{});
     std::filesystem::remove(dir / "raw.wav");
     return wav;
-}
-
-std::vector<std::string> Listing(const std::filesystem::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-        names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
 }
 
 core::Error TranscodeError(const std::filesystem::path& wav, const std::string& format,

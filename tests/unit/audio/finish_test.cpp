@@ -25,13 +25,15 @@ core::Error FinishError(const std::filesystem::path& raw, const std::filesystem:
     return core::Error(core::ErrorCode::kInternal, "");
 }
 
-/// Files left in `dir`, to prove that a failure leaves no temporary behind.
-std::vector<std::string> Listing(const std::filesystem::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir))
-        names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
+using testing::Listing;
+
+/// A 95 s raw render of the tone engine with an injected fault (nan|silence) in `dir`.
+std::filesystem::path FaultyRender(const TempDir& dir, const char* fault) {
+    engine::ToneEngine tone(0, fault);
+    engine::RenderRequest req;
+    req.audio_length = 95;
+    req.work_dir = dir.path();
+    return tone.Render(req, nullptr, engine::CancelToken());
 }
 
 struct LoudnessCase {
@@ -189,11 +191,7 @@ TEST(Finish, SameInputGivesByteIdenticalOutput) {
 
 TEST(Finish, NanFromTheEngineFailsClearly) {
     TempDir dir;
-    engine::ToneEngine tone(0, "nan");
-    engine::RenderRequest req;
-    req.audio_length = 95;
-    req.work_dir = dir.path();
-    auto raw = tone.Render(req, nullptr, engine::CancelToken());
+    auto raw = FaultyRender(dir, "nan");
     std::filesystem::create_directory(dir / "job");
     auto out = dir / "job" / "output_fixed.wav";
     auto e = FinishError(raw, out, FinishOptions{.target_frames = engine::TargetFrames(95)});
@@ -215,11 +213,7 @@ TEST(Finish, InfinityAnywhereFailsEvenPastTheCut) {
 
 TEST(Finish, SilenceFailsClearlyAndKeepsTheOldFile) {
     TempDir dir;
-    engine::ToneEngine tone(0, "silence");
-    engine::RenderRequest req;
-    req.audio_length = 95;
-    req.work_dir = dir.path();
-    auto raw = tone.Render(req, nullptr, engine::CancelToken());
+    auto raw = FaultyRender(dir, "silence");
     std::filesystem::create_directory(dir / "job");
     auto out = dir / "job" / "output_fixed.wav";
     { std::ofstream(out) << "previous"; }

@@ -153,11 +153,7 @@ TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
         EXPECT_EQ(r.err.find("progress"), std::string::npos) << c.id << " started rendering";
         EXPECT_TRUE(r.out.empty()) << c.id;
     }
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-        names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    EXPECT_EQ(names,
+    EXPECT_EQ(audio::testing::Listing(dir.path()),
               (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "plain.txt", "song.lrc"}));
 }
 

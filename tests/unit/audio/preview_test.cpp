@@ -93,12 +93,9 @@ TEST(Preview, BadRequestsFailClearlyAndKeepTheOldPreview) {
         }
         EXPECT_EQ(testing::ReadBytes(out), "old preview") << c.id;
     }
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
-        names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    EXPECT_EQ(names, (std::vector<std::string>{"broken.wav", "output_fixed.wav", "preview.mp3",
-                                               "raw.wav"}));
+    EXPECT_EQ(
+        testing::Listing(dir.path()),
+        (std::vector<std::string>{"broken.wav", "output_fixed.wav", "preview.mp3", "raw.wav"}));
 }
 
 }  // namespace
