@@ -1,11 +1,13 @@
 #include "app/generate_command.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +30,44 @@ namespace {
 // Lyrics are limited to 20 000 characters by the parser; refuse to even read a file far
 // bigger than that.
 constexpr std::uintmax_t kMaxLyricsFileBytes = 1 << 20;
+
+// The render being cancelled by a first SIGINT/SIGTERM; a lock-free atomic, so the handler
+// may touch it.
+std::atomic<engine::CancelToken*> g_interrupt_target{nullptr};
+static_assert(std::atomic<engine::CancelToken*>::is_always_lock_free);
+
+extern "C" void OnInterrupt(int /*signal*/) {
+    if (engine::CancelToken* token = g_interrupt_target.load()) token->Cancel();
+}
+
+/// @brief Routes SIGINT and SIGTERM to a CancelToken while alive. SA_RESETHAND restores the
+/// default action after the first signal, so a second Ctrl-C still kills at once.
+class InterruptGuard {
+  public:
+    InterruptGuard(engine::CancelToken& token, bool enabled) : enabled_(enabled) {
+        if (!enabled_) return;
+        g_interrupt_target.store(&token);
+        struct sigaction action {};
+        action.sa_handler = OnInterrupt;
+        action.sa_flags = SA_RESETHAND;
+        sigemptyset(&action.sa_mask);
+        ::sigaction(SIGINT, &action, &old_int_);
+        ::sigaction(SIGTERM, &action, &old_term_);
+    }
+    ~InterruptGuard() {
+        if (!enabled_) return;
+        ::sigaction(SIGINT, &old_int_, nullptr);
+        ::sigaction(SIGTERM, &old_term_, nullptr);
+        g_interrupt_target.store(nullptr);
+    }
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+  private:
+    bool enabled_;
+    struct sigaction old_int_ {};
+    struct sigaction old_term_ {};
+};
 
 /// @brief A bad flag or input file; reported with exit code 2 before any work starts.
 struct BadInput : std::runtime_error {
@@ -237,6 +277,8 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
     }
 
     Progress progress(streams);
+    engine::CancelToken cancel;
+    InterruptGuard interrupts(cancel, streams.handle_interrupts);
     try {
         WorkDir work;
         request.work_dir = work.path();
@@ -244,10 +286,10 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
                     << ", seed " << request.seed << "\n";
         progress.Update(0, "rendering");
         const auto raw = engine->Render(
-            request, [&](int pct) { progress.Update(pct * 90 / 100, "rendering"); },
-            engine::CancelToken());
+            request, [&](int pct) { progress.Update(pct * 90 / 100, "rendering"); }, cancel);
         const double render_seconds = progress.Elapsed();
 
+        cancel.ThrowIfCancelled();
         progress.Update(90, "mastering");
         audio::FinishOptions finish;
         finish.auto_master = !options.no_auto_master;
@@ -258,6 +300,7 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
             format == audio::Format::kWav ? options.output : work.path() / "output_fixed.wav";
         const audio::FinishResult result = audio::Finish(raw, finished, finish);
         if (format != audio::Format::kWav) {
+            cancel.ThrowIfCancelled();
             progress.Update(97, std::string("encoding ") + audio::FormatName(format));
             audio::EncodeFile(finished, options.output, format);
         }
@@ -274,6 +317,10 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
         return 0;
     } catch (const core::Error& e) {
         progress.Done();
+        if (cancel.Stopped()) {
+            streams.err << "songd generate: interrupted; nothing was written\n";
+            return 130;
+        }
         streams.err << "songd generate: " << e.what() << "\n";
         return e.code() == core::ErrorCode::kInvalidInput ? 2 : 1;
     } catch (const std::exception& e) {
@@ -303,7 +350,7 @@ GenerateCommand::GenerateCommand(CLI::App& app)
 bool GenerateCommand::Parsed() const { return command_->parsed(); }
 
 int GenerateCommand::Run(const core::Config& config) const {
-    GenerateStreams streams{std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1};
+    GenerateStreams streams{std::cout, std::cerr, ::isatty(STDERR_FILENO) == 1, true};
     return RunGenerate(options_, config, streams);
 }
 

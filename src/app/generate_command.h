@@ -12,7 +12,7 @@
 ///
 /// Everything is validated before rendering starts, so bad input fails in milliseconds with
 /// a message naming the flag, and nothing is written. Exit codes: 0 done, 2 bad input,
-/// 1 the render or the write failed.
+/// 1 the render or the write failed, 130 interrupted.
 
 #include <cstdint>
 #include <filesystem>
@@ -41,11 +41,14 @@ struct GenerateOptions {
 };
 
 /// @brief Where `songd generate` reports: the summary to `out`, progress and errors to
-/// `err`, as a redrawn bar when `terminal`, else as plain lines.
+/// `err`, as a redrawn bar when `terminal`, else as plain lines. With `handle_interrupts`,
+/// a first SIGINT/SIGTERM stops the render cleanly (exit code 130, nothing written), a
+/// second one kills as usual.
 struct GenerateStreams {
     std::ostream& out;
     std::ostream& err;
     bool terminal = false;
+    bool handle_interrupts = false;
 };
 
 /// Runs one generation; returns the process exit code (0, 1 or 2, see above).

@@ -1,8 +1,14 @@
 #include "app/generate_command.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
+#include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "audio_test_util.h"
 #include "engine/engine.h"
@@ -173,9 +179,13 @@ TEST(GenerateCommand, EngineFaultsFailWithExitCodeOne) {
     }
 }
 
+/// The songd binary built beside this test binary (build/tests/.. → build/songd).
+std::filesystem::path SongdBinary() {
+    return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "songd";
+}
+
 TEST(GenerateCommand, TheBinaryRunsItAndExitsNonZeroOnBadInput) {
-    const auto binary =
-        std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "songd";
+    const auto binary = SongdBinary();
     ASSERT_TRUE(std::filesystem::exists(binary)) << "build the songd binary first: " << binary;
     TempDir dir;
     { std::ofstream(dir / "song.lrc") << kLyrics; }
@@ -194,6 +204,53 @@ TEST(GenerateCommand, TheBinaryRunsItAndExitsNonZeroOnBadInput) {
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("seed 5"), std::string::npos) << out;
     EXPECT_EQ(audio::testing::ReadAudio(dir / "out.wav").info.frames, engine::TargetFrames(95));
+}
+
+TEST(GenerateCommand, InterruptStopsTheRenderAndLeavesNothing) {
+    const auto binary = SongdBinary();
+    ASSERT_TRUE(std::filesystem::exists(binary)) << "build the songd binary first: " << binary;
+    TempDir dir, tmp;
+    { std::ofstream(dir / "song.lrc") << kLyrics; }
+    const std::string err_path = (dir / "stderr.txt").string();
+    const std::string out = (dir / "out.mp3").string();
+    const std::string lyrics = (dir / "song.lrc").string();
+    const std::string tmp_env = "TMPDIR=" + tmp.path().string();
+    // The tone engine spread over 60 s: the render is surely in progress when interrupted.
+    std::vector<std::string> args = {binary.string(), "generate", "--lyrics", lyrics,
+                                     "--style",       "calm",     "-o",       out};
+    std::vector<std::string> env = {"ENGINE=tone", "TONE_RENDER_MS=60000", tmp_env};
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), envp.data()), 0);
+    posix_spawn_file_actions_destroy(&actions);
+
+    // Wait (with a deadline) until rendering has visibly started, then interrupt once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool rendering = false;
+    while (!rendering && std::chrono::steady_clock::now() < deadline) {
+        rendering = audio::testing::ReadBytes(err_path).find("progress") != std::string::npos;
+        if (!rendering) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(rendering) << audio::testing::ReadBytes(err_path);
+    ASSERT_EQ(::kill(pid, SIGINT), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    const std::string err = audio::testing::ReadBytes(err_path);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping: " << err;
+    EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+    EXPECT_NE(err.find("interrupted; nothing was written"), std::string::npos) << err;
+    EXPECT_EQ(audio::testing::Listing(dir.path()),
+              (std::vector<std::string>{"song.lrc", "stderr.txt"}));
+    EXPECT_TRUE(audio::testing::Listing(tmp.path()).empty()) << "work folder left behind";
 }
 
 }  // namespace
