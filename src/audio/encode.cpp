@@ -2,9 +2,11 @@
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "audio/mp3.h"
 #include "audio/sound_file.h"
 #include "core/error.h"
 
@@ -74,26 +76,24 @@ void EncodeFile(const std::filesystem::path& finished_wav, const std::filesystem
         throw core::Error(core::ErrorCode::kInternal,
                           finished_wav.string() + " is not a finished song (44.1 kHz stereo)");
     }
+    if (format == Format::kMp3) {
+        auto make_source = [&]() -> FrameSource {
+            auto file = std::make_shared<SoundFile>(
+                SoundFile::Open(finished_wav, "the finished song", core::ErrorCode::kNotFound,
+                                core::ErrorCode::kInternal));
+            return [file](float* data, int64_t frames) { return file->ReadFloats(data, frames); };
+        };
+        WriteMp3UnderCeiling(out, mp3_kbps, make_source);
+        return;
+    }
     TempFile tmp(out);
     SoundFile file = SoundFile::Create(tmp.path(), MajorFormat(format));
-    if (format == Format::kMp3) file.SetMp3Bitrate(mp3_kbps);
-    if (format == Format::kMp3) {
-        // libsndfile 1.2.0 garbles 16-bit integers on their way into its MP3 encoder; floats
-        // (exact for 16-bit samples) encode correctly.
-        std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
-        for (;;) {
-            const int64_t got = in.ReadFloats(chunk.data(), kChunkFrames);
-            if (got <= 0) break;
-            file.WriteFloats(chunk.data(), got);
-        }
-    } else {
-        // Samples pass through as 16-bit integers: FLAC and WAV stay bit-exact copies.
-        std::vector<int16_t> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
-        for (;;) {
-            const int64_t got = in.ReadShorts(chunk.data(), kChunkFrames);
-            if (got <= 0) break;
-            file.WriteShorts(chunk.data(), got);
-        }
+    // Samples pass through as 16-bit integers: FLAC and WAV stay bit-exact copies.
+    std::vector<int16_t> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
+    for (;;) {
+        const int64_t got = in.ReadShorts(chunk.data(), kChunkFrames);
+        if (got <= 0) break;
+        file.WriteShorts(chunk.data(), got);
     }
     file.Close();
     tmp.Commit();

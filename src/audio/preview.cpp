@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "audio/mp3.h"
 #include "audio/sound_file.h"
 #include "core/error.h"
 
@@ -31,29 +33,29 @@ void MakePreview(const std::filesystem::path& finished_wav, const std::filesyste
         std::min(kPreviewFadeSeconds * kSampleRate, static_cast<double>(frames) / 3.0));
     const int64_t fade_start = frames - fade;
 
-    TempFile tmp(out_mp3);
-    SoundFile out = SoundFile::Create(tmp.path(), SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III);
-    out.SetMp3Bitrate(kPreviewKbps);
-    constexpr int64_t kChunkFrames = 65536;
-    std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
-    for (int64_t pos = 0; pos < frames;) {
-        const int64_t got = in.ReadFloats(chunk.data(), std::min(kChunkFrames, frames - pos));
-        if (got <= 0) break;
-        for (int64_t i = 0; i < got; ++i) {
-            const int64_t frame = pos + i;
-            if (frame < fade_start) continue;
-            // Raised-cosine fade: no corner at its start, silence at its end.
-            const double t =
-                static_cast<double>(frame - fade_start + 1) / static_cast<double>(fade);
-            const auto g = static_cast<float>(0.5 * (1.0 + std::cos(M_PI * t)));
-            chunk[static_cast<size_t>(i) * 2] *= g;
-            chunk[static_cast<size_t>(i) * 2 + 1] *= g;
-        }
-        out.WriteFloats(chunk.data(), got);
-        pos += got;
-    }
-    out.Close();
-    tmp.Commit();
+    // Each encoding attempt reads the song again from its start.
+    auto make_source = [&]() -> FrameSource {
+        auto in = std::make_shared<SoundFile>(SoundFile::Open(finished_wav, "the finished song",
+                                                              core::ErrorCode::kNotFound,
+                                                              core::ErrorCode::kInternal));
+        auto pos = std::make_shared<int64_t>(0);
+        return [in, pos, frames, fade, fade_start](float* data, int64_t want) -> int64_t {
+            const int64_t got = in->ReadFloats(data, std::min(want, frames - *pos));
+            for (int64_t i = 0; i < got; ++i) {
+                const int64_t frame = *pos + i;
+                if (frame < fade_start) continue;
+                // Raised-cosine fade: no corner at its start, silence at its end.
+                const double t =
+                    static_cast<double>(frame - fade_start + 1) / static_cast<double>(fade);
+                const auto g = static_cast<float>(0.5 * (1.0 + std::cos(M_PI * t)));
+                data[i * 2] *= g;
+                data[i * 2 + 1] *= g;
+            }
+            *pos += std::max<int64_t>(got, 0);
+            return got;
+        };
+    };
+    WriteMp3UnderCeiling(out_mp3, kPreviewKbps, make_source);
 }
 
 }  // namespace songd::audio

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "audio/finish.h"
+#include "audio/preview.h"
 #include "audio_test_util.h"
 #include "core/error.h"
 
@@ -116,6 +117,23 @@ TEST(Transcode, Mp3DecodesToTheSameLength) {
     EXPECT_GT(10 * std::log10(sig / err), 20.0) << "signal-to-error ratio of the MP3, dB";
     EXPECT_NEAR(testing::MeasureEbur128(mp3).integrated_lufs,
                 testing::MeasureEbur128(wav).integrated_lufs, 0.3);
+}
+
+TEST(Transcode, Mp3AndPreviewKeepTheTruePeakCeiling) {
+    // Sharp transients decode above the master's true peak after lossy encoding; the MP3
+    // writer measures the decoded file and turns the encoding down until it fits.
+    TempDir dir;
+    testing::WriteWav(dir / "raw.wav", testing::PeakyMix(20));
+    FinishOptions opts;
+    opts.master_preset = "loud";
+    Finish(dir / "raw.wav", dir / "output_fixed.wav", opts);
+    auto mp3 = Transcode(dir / "output_fixed.wav", "mp3", dir.path());
+    MakePreview(dir / "output_fixed.wav", dir / "preview.mp3", 15);
+    for (const auto& file : {mp3, dir / "preview.mp3"}) {
+        auto m = testing::MeasureEbur128(file);
+        EXPECT_LE(m.true_peak_dbtp, -1.0) << file.filename();
+        EXPECT_GT(m.true_peak_dbtp, -3.0) << file.filename() << " turned down far too much";
+    }
 }
 
 TEST(Transcode, ConcurrentRequestsShareOneCompleteFile) {
