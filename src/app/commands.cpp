@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 
+#include "app/generate_command.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -258,6 +259,7 @@ int Main(int argc, char** argv) {
     std::string env_file;
     app.add_option("--env-file", env_file, "env file to read (default ./.env if present)");
     auto* serve = app.add_subcommand("serve", "HTTP API, generation workers and retention");
+    GenerateCommand generate(app);
     auto* cleanup = app.add_subcommand("cleanup", "one retention pass now; prints what it deleted");
     bool cleanup_dry_run = false;
     std::string as_of;
@@ -278,6 +280,7 @@ int Main(int argc, char** argv) {
         return FailStart(e.what());
     }
     core::SetupLogging(config.log_level, config.log_format);
+    if (generate.Parsed()) return generate.Run(config);
     if (serve->parsed()) return Serve(config);
     if (cleanup->parsed()) return Cleanup(config, cleanup_dry_run, as_of);
     if (migrate->parsed()) return MigrateS3(config, migrate_dry_run);

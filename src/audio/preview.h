@@ -1,0 +1,29 @@
+#pragma once
+/// @file
+/// The free preview: the opening of the finished song as MP3, fading out at its end.
+///
+///   audio::MakePreview(job_dir / audio::kFinishedFileName, job_dir / audio::kPreviewFileName,
+///                      config.preview_seconds);   // when preview_seconds > 0
+///
+/// Made once when a job completes; written atomically like every delivered file.
+
+#include <filesystem>
+
+namespace songd::audio {
+
+/// Name of the preview beside the finished song.
+constexpr const char* kPreviewFileName = "preview.mp3";
+
+/// Fade-out at the end of a preview, shortened for very short previews (a third of it).
+constexpr double kPreviewFadeSeconds = 3.0;
+/// Preview MP3 bitrate: plenty to judge a song, small to serve for free.
+constexpr int kPreviewKbps = 128;
+
+/// Writes the first `seconds` of `finished_wav` (all of it when shorter) to `out_mp3`.
+/// Throws core::Error: kInvalidInput when `seconds` < 1, kNotFound when the WAV is missing,
+/// kInternal when it cannot be read or `out_mp3` cannot be written. On error `out_mp3` is
+/// left as it was.
+void MakePreview(const std::filesystem::path& finished_wav, const std::filesystem::path& out_mp3,
+                 int seconds);
+
+}  // namespace songd::audio
