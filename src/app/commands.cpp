@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "audio/preview.h"
 #include "core/clock.h"
 
 #include "app/generate_command.h"
@@ -112,6 +113,18 @@ int Serve(const core::Config& config) {
     http::Metrics metrics;
     retention::RetentionStats retention_stats;
     jobs::JobHooks hooks;
+    hooks.before_complete = [&config](const jobs::Job& job, jobs::Completion& completion) {
+        if (config.preview_seconds <= 0) return;
+        // A preview is a courtesy: failing to make one never fails the song.
+        auto dir = storage::JobDir(config, job.id);
+        try {
+            audio::MakePreview(dir / storage::kSongFile, dir / storage::kPreviewFile,
+                               config.preview_seconds);
+            completion.has_preview = true;
+        } catch (const std::exception& e) {
+            core::LogEvent("warning", "preview_failed", {{"job_id", job.id}, {"error", e.what()}});
+        }
+    };
     hooks.after_complete = [&songs](const jobs::Job& job) {
         if (songs->s3_enabled()) songs->Upload(job);
     };

@@ -110,6 +110,11 @@ std::optional<std::string> SongStorage::PresignedDownload(const jobs::Job& job) 
                                {.content_disposition = s3::DownloadDisposition(job.id, "wav")});
 }
 
+std::string SongStorage::PresignedPreview(const jobs::Job& job) const {
+    return client_->PresignGet(client_->JobObjectKey(job.id, kPreviewFile),
+                               {.content_disposition = "inline; filename=\"preview-" + job.id + ".mp3\""});
+}
+
 bool SongStorage::RestoreLocal(const jobs::Job& job) {
     if (!client_ || job.s3_url.empty()) return false;
     std::error_code ec;

@@ -62,6 +62,9 @@ public:
     /// The presigned GET URL of the job's song when it is in S3, else nullopt.
     std::optional<std::string> PresignedDownload(const jobs::Job& job) const;
 
+    /// The presigned GET URL of the job's preview in S3.
+    std::string PresignedPreview(const jobs::Job& job) const;
+
     /// Restores the local copy of a song from S3 (another node made it, or the disk was
     /// replaced). False when there is no S3 copy.
     bool RestoreLocal(const jobs::Job& job);

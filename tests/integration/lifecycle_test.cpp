@@ -127,6 +127,49 @@ TEST(Lifecycle, DefaultLengthIs95SecondsAsDiffRhythm) {
     EXPECT_EQ(wav.frames, 2048 * 2048);
 }
 
+TEST(Lifecycle, FreePreviewAndDownloadFormats) {
+    SongdProcess songd(Env{{"PREVIEW_SECONDS", "10"}});
+    songd.Start();
+    std::string id = Submit(songd, GenerateBody(100));
+    ASSERT_TRUE(WaitFor([&] { return StatusOf(songd, id)["status"].as_string() == "completed"; }));
+    auto doc = StatusOf(songd, id);
+    ASSERT_TRUE(doc["preview_url"].is_string());
+    EXPECT_EQ(doc["preview_url"].as_string(), "/api/v1/preview/" + id);
+    auto preview = Http("GET", songd.Url("/api/v1/preview/" + id));
+    ASSERT_EQ(preview.status, 200);
+    EXPECT_EQ(preview.Header("content-type"), "audio/mpeg");
+    ASSERT_GT(preview.body.size(), 1000u);
+    const bool id3 = preview.body.compare(0, 3, "ID3") == 0;
+    const bool frame = static_cast<unsigned char>(preview.body[0]) == 0xFF &&
+                       (static_cast<unsigned char>(preview.body[1]) & 0xE0) == 0xE0;
+    EXPECT_TRUE(id3 || frame) << "not an MP3";
+    // ~10 s at 128 kb/s is about 160 kB; the whole song would be far larger.
+    EXPECT_LT(preview.body.size(), 400u * 1024);
+
+    auto flac = Http("GET", songd.Url("/api/v1/download/" + id + "?format=flac"));
+    ASSERT_EQ(flac.status, 200);
+    EXPECT_EQ(flac.Header("content-type"), "audio/flac");
+    EXPECT_EQ(flac.body.compare(0, 4, "fLaC"), 0);
+    EXPECT_NE(flac.Header("content-disposition").find("song-" + id + ".flac"), std::string::npos);
+    auto mp3 = Http("GET", songd.Url("/api/v1/download/" + id + "?format=mp3"));
+    ASSERT_EQ(mp3.status, 200);
+    EXPECT_EQ(mp3.Header("content-type"), "audio/mpeg");
+    // Transcoded once, cached beside the WAV.
+    EXPECT_TRUE(std::filesystem::exists(songd.output_dir() / id / "output_fixed.flac"));
+    EXPECT_TRUE(std::filesystem::exists(songd.output_dir() / id / "output_fixed.mp3"));
+    auto bad = Http("GET", songd.Url("/api/v1/download/" + id + "?format=ogg"));
+    EXPECT_EQ(bad.status, 422);
+}
+
+TEST(Lifecycle, NoPreviewWhenDisabled) {
+    SongdProcess songd(Env{{"PREVIEW_SECONDS", "0"}});
+    songd.Start();
+    std::string id = Submit(songd, GenerateBody());
+    ASSERT_TRUE(WaitFor([&] { return StatusOf(songd, id)["status"].as_string() == "completed"; }));
+    EXPECT_TRUE(StatusOf(songd, id)["preview_url"].is_null());
+    EXPECT_EQ(Http("GET", songd.Url("/api/v1/preview/" + id)).status, 404);
+}
+
 TEST(Lifecycle, IdempotencyKeyReturnsTheSameJob) {
     SongdProcess songd;
     songd.Start();

@@ -11,7 +11,9 @@
 #include "core/ids.h"
 #include "http/handlers/handlers.h"
 #include "http/problem.h"
+#include "audio/encode.h"
 #include "jobs/request_json.h"
+#include "storage/layout.h"
 #include "payment/payment_service.h"
 
 namespace songd::http {
@@ -255,9 +257,9 @@ std::optional<std::pair<uint64_t, uint64_t>> ParseRange(std::string_view header,
 Response Download(ApiContext& ctx, Request& request) {
     const std::string id = JobIdParam(request);
     jobs::Job job = LoadJob(ctx, id);
-    std::string format = request.QueryParam("format").value_or("wav");
-    if (format != "wav") {
-        throw Error::Invalid({{{"query", "format"}, "format must be wav"}});
+    const std::string format = request.QueryParam("format").value_or("wav");
+    if (format != "wav" && format != "flac" && format != "mp3") {
+        throw Error::Invalid({{{"query", "format"}, "format must be one of: wav, flac, mp3"}});
     }
     switch (job.status) {
         case jobs::JobStatus::kCompleted: break;
@@ -280,7 +282,7 @@ Response Download(ApiContext& ctx, Request& request) {
                                         core::NowMillis());
     }
     // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
-    if (ctx.storage) {
+    if (ctx.storage && format == "wav") {
         if (auto url = ctx.storage->PresignedDownload(job)) {
             Response redirect = Response::Empty(302);
             redirect.SetHeader("Location", *url);
@@ -288,10 +290,22 @@ Response Download(ApiContext& ctx, Request& request) {
             return redirect;
         }
     }
-    const std::string path = (ctx.config.output_dir / job.output_file).string();
+    const std::filesystem::path wav = storage::LocalSong(ctx.config, id);
+    std::error_code exists_ec;
+    if (!std::filesystem::exists(wav, exists_ec) && ctx.storage) {
+        // Another node made it or the disk was replaced: bring the S3 copy back first.
+        ctx.storage->RestoreLocal(job);
+    }
+    std::string path = wav.string();
     struct stat st {};
     if (job.output_file.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         throw Error(ErrorCode::kNotFound, "the file of job " + id + " is missing on this server");
+    }
+    if (format != "wav") {
+        path = audio::Transcode(wav, format, storage::JobDir(ctx.config, id)).string();
+        if (::stat(path.c_str(), &st) != 0) {
+            throw Error(ErrorCode::kInternal, "the " + format + " file of job " + id + " vanished");
+        }
     }
     const auto size = static_cast<uint64_t>(st.st_size);
     char etag_buf[48];
@@ -309,8 +323,10 @@ Response Download(ApiContext& ctx, Request& request) {
         r.status = 304;
         return r;
     }
-    r.SetHeader("Content-Type", "audio/wav");
-    r.SetHeader("Content-Disposition", "attachment; filename=\"song-" + id + ".wav\"");
+    const audio::Format parsed_format = audio::ParseFormat(format);
+    r.SetHeader("Content-Type", audio::FormatMimeType(parsed_format));
+    r.SetHeader("Content-Disposition",
+                "attachment; filename=\"song-" + id + "." + format + "\"");
     FileBody file{path, 0, size};
     if (auto range = request.Header("Range")) {
         // If-Range with a different validator means the client's copy is stale: full body.
@@ -336,6 +352,39 @@ Response Download(ApiContext& ctx, Request& request) {
         }
     }
     r.file = file;
+    return r;
+}
+
+/// The free preview: the song's opening as MP3, no payment, played inline.
+Response Preview(ApiContext& ctx, Request& request) {
+    const std::string id = JobIdParam(request);
+    jobs::Job job = LoadJob(ctx, id);
+    if (job.status == jobs::JobStatus::kExpired) {
+        throw Error(ErrorCode::kGone, "job " + id + " expired: its files were deleted");
+    }
+    if (job.status != jobs::JobStatus::kCompleted) {
+        throw Error(ErrorCode::kConflict, std::string("job ") + id + " is " +
+                                              jobs::JobStatusName(job.status) +
+                                              "; the preview is ready when the job completes");
+    }
+    if (!job.has_preview) {
+        throw Error(ErrorCode::kNotFound, "job " + id + " has no preview (PREVIEW_SECONDS=0)");
+    }
+    const std::string path = (storage::JobDir(ctx.config, id) / storage::kPreviewFile).string();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (ctx.storage && ctx.storage->s3_enabled() && !job.s3_url.empty()) {
+            Response redirect = Response::Empty(302);
+            redirect.SetHeader("Location", ctx.storage->PresignedPreview(job));
+            return redirect;
+        }
+        throw Error(ErrorCode::kNotFound, "the preview of job " + id + " is missing on this server");
+    }
+    Response r;
+    r.SetHeader("Content-Type", "audio/mpeg");
+    r.SetHeader("Content-Disposition", "inline; filename=\"preview-" + id + ".mp3\"");
+    r.SetHeader("Cache-Control", "public, max-age=3600");
+    r.file = FileBody{path, 0, static_cast<uint64_t>(st.st_size)};
     return r;
 }
 
@@ -380,6 +429,7 @@ void RegisterJobRoutes(Api& api) {
     }
     router.Add("GET", p + "/status/{job_id}", bind(Status), Run::kBlocking);
     router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kBlocking);
+    router.Add("GET", p + "/preview/{job_id}", bind(Preview), Run::kBlocking);
     router.Add("GET", p + "/queue", bind(Queue), Run::kBlocking);
     router.Add("GET", p + "/health", bind(Health), Run::kBlocking);
 }

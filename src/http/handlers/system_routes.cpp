@@ -211,6 +211,33 @@ std::string OpenApiDocument(const core::Config& config) {
         {"503", Problem("payment provider unreachable; Retry-After says when")}};
     paths[p + "/download/{job_id}"] = json::object{{"get", download}};
 
+    auto preview = Operation("Free preview", "The first PREVIEW_SECONDS of the song as MP3, "
+                                             "free, when the job is completed.");
+    preview["parameters"] = json::array{PathParam()};
+    preview["responses"] = json::object{{"200", json::object{{"description", "audio/mpeg"}}},
+                                        {"302", json::object{{"description", "redirect to storage"}}},
+                                        {"404", Problem("no such job, or no preview")},
+                                        {"409", Problem("job not completed")},
+                                        {"410", Problem("job expired")}};
+    paths[p + "/preview/{job_id}"] = json::object{{"get", preview}};
+
+    auto intent = Operation("Pay for a job", "Creates or returns the job's Stripe PaymentIntent.");
+    intent["parameters"] = json::array{PathParam()};
+    intent["responses"] = json::object{
+        {"200", json::object{{"description", "payment_intent_id, client_secret, amount, currency, publishable_key"}}},
+        {"403", Problem("payments are not configured")},
+        {"404", Problem("no such job")},
+        {"409", Problem("already paid; download_url says where")},
+        {"410", Problem("job expired")},
+        {"503", Problem("Stripe unreachable; Retry-After says when")}};
+    paths[p + "/payments/{job_id}/intent"] = json::object{{"post", intent}};
+
+    auto webhook = Operation("Stripe webhook", "Stripe events, checked against Stripe-Signature.");
+    webhook["responses"] = json::object{{"200", json::object{{"description", "received"}}},
+                                        {"400", Problem("bad or missing signature")},
+                                        {"403", Problem("no webhook secret configured")}};
+    paths["/api/webhooks/stripe"] = json::object{{"post", webhook}};
+
     auto simple = [](const char* summary, const char* description) {
         auto op = Operation(summary, description);
         op["responses"] = json::object{{"200", json::object{{"description", "OK"}}}};
@@ -218,6 +245,8 @@ std::string OpenApiDocument(const core::Config& config) {
     };
     paths[p + "/health"] = json::object{{"get", simple("Health", "The old backend's health document.")}};
     paths[p + "/queue"] = json::object{{"get", simple("Queue", "Queued and processing counts.")}};
+    paths[p + "/payments/price"] =
+        json::object{{"get", simple("Price", "price_cents and currency of one download.")}};
     paths["/healthz"] = json::object{{"get", simple("Liveness", "200 while the process serves.")}};
     auto ready = simple("Readiness", "200 when the store answers and the service is not stopping.");
     ready["responses"].as_object()["503"] = Problem("not ready");
