@@ -24,9 +24,6 @@
 
 namespace songd::audio {
 
-/// Name of the finished song in its job folder (kept from the backend songd replaces).
-constexpr const char* kFinishedFileName = "output_fixed.wav";
-
 /// True-peak ceiling of every auto-mastered song.
 constexpr double kTruePeakCeilingDbtp = -1.0;
 /// Sample peak of a song finished without auto-mastering.

@@ -2,17 +2,16 @@
 /// @file
 /// The free preview: the opening of the finished song as MP3, fading out at its end.
 ///
-///   audio::MakePreview(job_dir / audio::kFinishedFileName, job_dir / audio::kPreviewFileName,
+///   audio::MakePreview(job_dir / "output_fixed.wav", job_dir / "preview.mp3",
 ///                      config.preview_seconds);   // when preview_seconds > 0
+///
+/// The file names belong to the storage layout (storage/layout.h).
 ///
 /// Made once when a job completes; written atomically like every delivered file.
 
 #include <filesystem>
 
 namespace songd::audio {
-
-/// Name of the preview beside the finished song.
-constexpr const char* kPreviewFileName = "preview.mp3";
 
 /// Fade-out at the end of a preview, shortened for very short previews (a third of it).
 constexpr double kPreviewFadeSeconds = 3.0;
