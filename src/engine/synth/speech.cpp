@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -69,6 +70,10 @@ void Put(std::string& out, T value) {
 
 [[noreturn]] void ChildMain(int fd, const std::vector<SpeechRequest>& requests) {
     signal(SIGPIPE, SIG_IGN);
+    // espeak-ng draws its breath and frication noise from the C library's rand(), whose
+    // state the child inherits from the parent (FluidSynth, for one, calls rand() when it
+    // initialises). A fixed seed here makes the voice depend on the text alone.
+    srand(1);
     std::string out;
     const int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, nullptr,
                                        espeakINITIALIZE_PHONEME_EVENTS |

@@ -9,8 +9,8 @@
 /// espeak-ng keeps hidden state between utterances (glottal phase, pitch flutter, noise
 /// generator), so two identical requests in one process give different samples. To make a
 /// song depend only on its inputs, each call runs espeak-ng in a freshly forked child that
-/// starts from the library's initial state, and reads the audio back through a pipe. The
-/// parent process never initialises espeak-ng itself.
+/// starts from the library's initial state (and a fixed rand() seed, which espeak-ng's noise
+/// uses), and reads the audio back through a pipe. The parent never initialises espeak-ng.
 
 #include <cstdint>
 #include <functional>

@@ -88,6 +88,8 @@ SndFile OpenForWrite(const std::filesystem::path& path, int channels) {
     info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
     SndFile file(sf_open(path.c_str(), SFM_WRITE, &info), sf_close);
     if (!file) Fail("cannot write " + path.string() + ": " + sf_strerror(nullptr));
+    // The PEAK chunk carries a wall-clock timestamp; without it equal renders are equal files.
+    sf_command(file.get(), SFC_SET_ADD_PEAK_CHUNK, nullptr, SF_FALSE);
     return file;
 }
 
