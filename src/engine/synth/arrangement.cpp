@@ -22,10 +22,12 @@ Progressions ChooseProgressions(const Style& style, Rng& rng) {
         return {rng.Pick(kVerse), rng.Pick(kChorus)};
     }
     if (style.minor) {
+        // Minor progressions come home to i often and cadence on a major V, so the song
+        // sounds minor rather than like its relative major.
         static const std::vector<Progression> kVerse = {
-            {0, 5, 2, 6}, {0, 3, 6, 2}, {0, 5, 3, 4}, {0, 6, 5, 6}, {0, 3, 0, 4}};
+            {0, 5, 3, 4}, {0, 3, 4, 0}, {0, 6, 5, 4}, {0, 3, 0, 4}, {0, 5, 0, 4}};
         static const std::vector<Progression> kChorus = {
-            {5, 6, 0, 0}, {5, 2, 6, 0}, {3, 6, 2, 5}, {0, 5, 2, 6}, {5, 3, 0, 6}};
+            {5, 6, 0, 0}, {0, 3, 5, 4}, {5, 3, 0, 4}, {0, 5, 3, 4}, {3, 4, 0, 0}};
         return {rng.Pick(kVerse), rng.Pick(kChorus)};
     }
     static const std::vector<Progression> kVerse = {
@@ -485,10 +487,14 @@ Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lin
             // Cadence into a chorus on the dominant-function chord.
             if (bar.last_before_change && arr.bars[e].kind == SectionKind::kChorus &&
                 bar.kind != SectionKind::kChorus) {
-                degree = style.minor ? 6 : 4;
+                degree = 4;
             }
             if (i + 1 == arr.bars.size()) degree = 0;
             bar.chord = DiatonicChord(style.key, style.minor, degree, style.sevenths);
+            if (style.minor && degree == 4) {
+                bar.chord.tones[1] = 4;  // harmonic minor: the dominant is major
+                if (bar.chord.tones.size() > 3) bar.chord.tones[3] = 10;
+            }
             const double ramp = bar.kind == SectionKind::kOutro
                                     ? 1.0 - 0.4 * bar.index_in_section / std::max(1, bar.section_bars)
                                     : 1.0;

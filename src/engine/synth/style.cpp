@@ -399,6 +399,7 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
     style.key = rng.Pick(kKeys);
 
     bool mode_set = false;
+    bool energetic = false;
     double tempo_factor = 1.0;
     for (const auto& m : matches) {
         style.matched.emplace_back(m.keyword->word);
@@ -413,6 +414,7 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
             case Kind::kEnergyUp:
                 style.energy += 0.25;
                 tempo_factor *= 1.06;
+                energetic = true;
                 break;
             case Kind::kEnergyDown:
                 style.energy -= 0.2;
@@ -431,6 +433,8 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
                 break;
         }
     }
+    // Energetic music without a stated mood leans major (bright); a stated mood wins.
+    if (energetic && !mode_set) style.minor = false;
     style.energy = std::clamp(style.energy, 0.1, 1.0);
     // Instruments after the energy is known, because some choices depend on it.
     for (const auto& m : matches) {

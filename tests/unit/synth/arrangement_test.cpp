@@ -45,11 +45,15 @@ TEST(ArrangementTest, ChordsStayInTheKey) {
         s.minor = minor;
         s.key = 9;
         const Arrangement a = PlanArrangement(s, {{4, 20, false}, {22, 40, true}}, 60, 5);
-        const auto scale = ScalePitchClasses(9, minor);
+        auto scale = ScalePitchClasses(9, minor);
+        if (minor) scale.push_back(PitchClass(9 + 11));  // the leading tone of the major V
         for (const Bar& bar : a.bars) {
             for (int t : bar.chord.tones) {
                 EXPECT_NE(std::find(scale.begin(), scale.end(), PitchClass(bar.chord.root + t)),
                           scale.end());
+            }
+            if (minor && bar.chord.degree == 4) {
+                EXPECT_EQ(bar.chord.tones[1], 4);
             }
         }
     }
