@@ -78,6 +78,7 @@ FluidRenderer::FluidRenderer(const std::filesystem::path& soundfont)
     fluid_settings_setnum(s, "synth.reverb.level", 0.7);
     handles_->synth.reset(new_fluid_synth(s));
     if (!handles_->synth) Fail("cannot create the FluidSynth synthesizer");
+    fluid_synth_set_interp_method(handles_->synth.get(), -1, FLUID_INTERP_LINEAR);
     sfont_id_ = fluid_synth_sfload(handles_->synth.get(), soundfont.c_str(), 1);
     if (sfont_id_ == FLUID_FAILED) Fail("cannot load SoundFont " + soundfont.string());
 }
