@@ -16,6 +16,7 @@
 #include "engine/synth/fluid_renderer.h"
 #include "engine/synth/melody.h"
 #include "engine/synth/psola.h"
+#include "engine/synth/reverb.h"
 #include "engine/synth/rng.h"
 #include "engine/synth/speech.h"
 #include "engine/synth/style.h"
@@ -307,7 +308,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     for (auto* channel : {&band.left, &band.right}) {
         float x1 = 0, y1 = 0;
         for (auto& v : *channel) {
-            const float y = v - x1 + 0.9995f * y1;
+            float y = v - x1 + 0.9995f * y1;
+            if (std::abs(y) < 1e-20f) y = 0.0f;  // no denormals in long silences
             x1 = v;
             y1 = y;
             v = y;
@@ -336,13 +338,15 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     const double vocal_rms = std::sqrt(vocal_energy / static_cast<double>(std::max<int64_t>(1, vocal_frames)));
     const float vocal_gain =
         vocal_rms > 1e-9 && band_rms > 1e-9 ? static_cast<float>(1.4 * band_rms / vocal_rms) : 1.0f;
+    for (auto& v : vocals) v *= vocal_gain;
+    // The mix: band, dry vocal in the centre, and the vocal's small room in stereo.
+    StereoBuffer mix = SmallRoom(vocals, 0.2f);
     float peak = 0;
     for (int64_t i = 0; i < frames; ++i) {
         const auto k = static_cast<size_t>(i);
-        vocals[k] *= vocal_gain;
-        band.left[k] += vocals[k];
-        band.right[k] += vocals[k];
-        peak = std::max({peak, std::abs(band.left[k]), std::abs(band.right[k])});
+        mix.left[k] += band.left[k] + vocals[k];
+        mix.right[k] += band.right[k] + vocals[k];
+        peak = std::max({peak, std::abs(mix.left[k]), std::abs(mix.right[k])});
     }
     if (!std::isfinite(peak)) Fail("the render produced non-finite samples");
     const float gain = peak > 0 ? 0.891f / peak : 1.0f;  // -1 dBFS
@@ -350,14 +354,10 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     progress.Report(92);
 
     const auto path = request.work_dir / "raw.wav";
-    WriteStereo(path, band.left, band.right, gain);
+    WriteStereo(path, mix.left, mix.right, gain);
     if (request.write_stems) {
-        // The band stem is the mix minus the vocals, so stems add up to the song.
-        for (int64_t i = 0; i < frames; ++i) {
-            const auto k = static_cast<size_t>(i);
-            band.left[k] -= vocals[k];
-            band.right[k] -= vocals[k];
-        }
+        // Stems at the mix's gain: the band alone, and the dry vocal (the mix adds the
+        // vocal's reverb on top of these two).
         WriteStereo(request.work_dir / "band.wav", band.left, band.right, gain);
         WriteMono(request.work_dir / "vocals.wav", vocals, gain);
         std::ostringstream csv;

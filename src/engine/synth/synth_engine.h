@@ -9,7 +9,8 @@
 ///
 /// Output: exactly TargetFrames(audio_length) frames of 44.1 kHz stereo float WAV, peaks at
 /// or below -1 dBFS. The same request (seed included) gives byte-identical files. With
-/// `write_stems` it also writes into work_dir: vocals.wav (mono float), band.wav (stereo
+/// `write_stems` it also writes into work_dir: vocals.wav (the dry vocal, mono float; the mix
+/// adds a small room reverb to it), band.wav (the band alone, stereo
 /// float), vocal_notes.csv (the intended note of every sung syllable) and synth_plan.json
 /// (tempo, key, mode, instruments, sections).
 
