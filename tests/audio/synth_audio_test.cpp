@@ -85,7 +85,8 @@ double SoxRmsDb(const std::filesystem::path& wav, double from, double to) {
 }
 
 /// Energy-weighted mean level of several segments, in dB (floor -200 for silence).
-double MeanLevelDb(const std::filesystem::path& wav, const std::vector<std::pair<double, double>>& segs) {
+double MeanLevelDb(const std::filesystem::path& wav,
+                   const std::vector<std::pair<double, double>>& segs) {
     double energy = 0, seconds = 0;
     for (const auto& [a, b] : segs) {
         const double db = SoxRmsDb(wav, a, b);
@@ -139,15 +140,17 @@ struct PitchReport {
 PitchReport TrackPitch(const Rendered& r) {
     const auto notes = ReadNotes(r.dir / "vocal_notes.csv");
     EXPECT_GT(notes.size(), 20u);
-    std::istringstream out(Run("aubiopitch -i '" + (r.dir / "vocals.wav").string() + "' 2>/dev/null"));
+    std::istringstream out(
+        Run("aubiopitch -i '" + (r.dir / "vocals.wav").string() + "' 2>/dev/null"));
     PitchReport report;
     double t, f;
     std::string line;
     while (std::getline(out, line)) {
         if (std::sscanf(line.c_str(), "%lf %lf", &t, &f) != 2 || f <= 0) continue;
         ++report.voiced;
-        auto it = std::upper_bound(notes.begin(), notes.end(), t,
-                                   [](double time, const IntendedNote& n) { return time < n.start; });
+        auto it =
+            std::upper_bound(notes.begin(), notes.end(), t,
+                             [](double time, const IntendedNote& n) { return time < n.start; });
         if (it == notes.begin()) continue;  // voiced but no note: counts against us
         --it;
         if (t >= it->end) continue;
@@ -195,8 +198,8 @@ TEST_P(VocalStemTest, VocalsAreLoudDuringLinesSilentInGapsAndInTune) {
     const PitchReport pitch = TrackPitch(r);
     RecordProperty("in_tune_fraction", std::to_string(pitch.Fraction()));
     EXPECT_GT(pitch.voiced, 1000);
-    EXPECT_GE(pitch.Fraction(), 0.70) << pitch.in_tune << " of " << pitch.voiced
-                                      << " voiced frames within 50 cents";
+    EXPECT_GE(pitch.Fraction(), 0.70)
+        << pitch.in_tune << " of " << pitch.voiced << " voiced frames within 50 cents";
     std::printf("[%s] sung %.1f dB, gaps %.1f dB, in tune %d/%d = %.1f%%\n", c.id, sung_db, gap_db,
                 pitch.in_tune, pitch.voiced, 100 * pitch.Fraction());
 }
@@ -219,7 +222,8 @@ double MeasuredTempo(const std::filesystem::path& wav) {
     std::vector<double> ioi;
     for (size_t i = 1; i < beats.size(); ++i) ioi.push_back(beats[i] - beats[i - 1]);
     if (ioi.empty()) return 0;
-    std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2), ioi.end());
+    std::nth_element(ioi.begin(), ioi.begin() + static_cast<std::ptrdiff_t>(ioi.size() / 2),
+                     ioi.end());
     return 60.0 / ioi[ioi.size() / 2];
 }
 
@@ -250,7 +254,8 @@ KeyEstimate EstimateKey(const std::filesystem::path& wav) {
     for (sf_count_t i = 0; i + 4 <= info.frames; i += 4) {
         double acc = 0;
         for (int k = 0; k < 4; ++k) {
-            for (int c = 0; c < info.channels; ++c) acc += all[static_cast<size_t>((i + k) * info.channels + c)];
+            for (int c = 0; c < info.channels; ++c)
+                acc += all[static_cast<size_t>((i + k) * info.channels + c)];
         }
         x.push_back(acc);
     }
@@ -268,11 +273,14 @@ KeyEstimate EstimateKey(const std::filesystem::path& wav) {
                 s2 = s1;
                 s1 = s0;
             }
-            chroma[static_cast<size_t>(midi % 12)] += std::sqrt(std::max(0.0, s1 * s1 + s2 * s2 - coeff * s1 * s2));
+            chroma[static_cast<size_t>(midi % 12)] +=
+                std::sqrt(std::max(0.0, s1 * s1 + s2 * s2 - coeff * s1 * s2));
         }
     }
-    static constexpr double kMajor[12] = {6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88};
-    static constexpr double kMinor[12] = {6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17};
+    static constexpr double kMajor[12] = {6.35, 2.23, 3.48, 2.33, 4.38, 4.09,
+                                          2.52, 5.19, 2.39, 3.66, 2.29, 2.88};
+    static constexpr double kMinor[12] = {6.33, 2.68, 3.52, 5.38, 2.60, 3.53,
+                                          2.54, 4.75, 3.98, 2.69, 3.34, 3.17};
     auto correlate = [&](const double* profile, int tonic) {
         double mc = 0, mp = 0;
         for (int i = 0; i < 12; ++i) {
@@ -281,7 +289,8 @@ KeyEstimate EstimateKey(const std::filesystem::path& wav) {
         }
         double num = 0, dc = 0, dp = 0;
         for (int i = 0; i < 12; ++i) {
-            const double a = chroma[static_cast<size_t>((tonic + i) % 12)] - mc, b = profile[i] - mp;
+            const double a = chroma[static_cast<size_t>((tonic + i) % 12)] - mc,
+                         b = profile[i] - mp;
             num += a * b;
             dc += a * a;
             dp += b * b;
@@ -315,9 +324,9 @@ TEST(StyleAudioTest, BalladAndEdmDifferInTempoModeAndInstruments) {
     EXPECT_GE(edm_bpm, 120);
     EXPECT_EQ(PlanString(ballad_plan, "mode"), "minor");
     EXPECT_EQ(PlanString(edm_plan, "mode"), "major");
-    EXPECT_EQ(PlanNumber(ballad_plan, "chords"), 0);     // acoustic grand piano
-    EXPECT_EQ(PlanNumber(edm_plan, "chords"), 81);       // saw lead
-    EXPECT_EQ(PlanNumber(edm_plan, "drum_kit"), 25);     // TR-808 style kit
+    EXPECT_EQ(PlanNumber(ballad_plan, "chords"), 0);  // acoustic grand piano
+    EXPECT_EQ(PlanNumber(edm_plan, "chords"), 81);    // saw lead
+    EXPECT_EQ(PlanNumber(edm_plan, "drum_kit"), 25);  // TR-808 style kit
 
     // Measured: the beat tracker finds each plan's tempo (a tracker may lock on to double or
     // half time, so the closest of t, 2t, t/2 is compared), within 5%.
@@ -340,7 +349,8 @@ TEST(StyleAudioTest, BalladAndEdmDifferInTempoModeAndInstruments) {
     for (const auto* song : {&ballad, &edm}) {
         const std::string& plan = song == &ballad ? ballad_plan : edm_plan;
         const KeyEstimate key = EstimateKey(song->dir / "band.wav");
-        std::printf("key planned %d %s, measured %d %s\n", static_cast<int>(PlanNumber(plan, "key_pitch_class")),
+        std::printf("key planned %d %s, measured %d %s\n",
+                    static_cast<int>(PlanNumber(plan, "key_pitch_class")),
                     PlanString(plan, "mode").c_str(), key.tonic, key.minor ? "minor" : "major");
         EXPECT_EQ(key.minor, PlanString(plan, "mode") == "minor") << song->dir;
         EXPECT_EQ(key.tonic, static_cast<int>(PlanNumber(plan, "key_pitch_class"))) << song->dir;

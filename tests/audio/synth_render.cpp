@@ -6,7 +6,6 @@
 //   → /tmp/song/raw.wav (+ vocals.wav, band.wav, vocal_notes.csv, synth_plan.json)
 
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -45,8 +44,8 @@ int main(int argc, char** argv) {
     try {
         songd::engine::synth::SynthEngine engine(soundfont);
         songd::engine::CancelToken cancel;
-        auto path = engine.Render(request, [](int pct) { std::fprintf(stderr, "progress %d\n", pct); },
-                                  cancel);
+        auto path = engine.Render(
+            request, [](int pct) { std::fprintf(stderr, "progress %d\n", pct); }, cancel);
         std::cout << path.string() << "\n";
     } catch (const songd::core::Error& e) {
         std::cerr << "error: " << e.what() << "\n";

@@ -38,8 +38,8 @@ Progressions ChooseProgressions(const Style& style, Rng& rng) {
 }
 
 SectionKind KindAt(double t, const std::vector<LineSpan>& lines, double long_gap) {
-    if (lines.empty() || t < lines.front().start) return lines.empty() ? SectionKind::kOutro
-                                                                       : SectionKind::kIntro;
+    if (lines.empty() || t < lines.front().start)
+        return lines.empty() ? SectionKind::kOutro : SectionKind::kIntro;
     if (t >= lines.back().end) return SectionKind::kOutro;
     size_t i = 0;
     while (i + 1 < lines.size() && lines[i + 1].start <= t) ++i;
@@ -52,11 +52,16 @@ SectionKind KindAt(double t, const std::vector<LineSpan>& lines, double long_gap
 
 double KindEnergy(SectionKind kind) {
     switch (kind) {
-        case SectionKind::kIntro: return 0.55;
-        case SectionKind::kVerse: return 0.7;
-        case SectionKind::kChorus: return 1.0;
-        case SectionKind::kBreak: return 0.85;
-        case SectionKind::kOutro: return 0.6;
+        case SectionKind::kIntro:
+            return 0.55;
+        case SectionKind::kVerse:
+            return 0.7;
+        case SectionKind::kChorus:
+            return 1.0;
+        case SectionKind::kBreak:
+            return 0.85;
+        case SectionKind::kOutro:
+            return 0.6;
     }
     return 0.7;
 }
@@ -102,7 +107,7 @@ int BassKey(int pc) {
 
 /// @brief Places notes of one part with swing and a little human timing.
 class PartWriter {
-public:
+  public:
     PartWriter(Score& score, const Style& style, double beat, Rng& rng)
         : score_(score), style_(style), beat_(beat), rng_(rng) {}
 
@@ -113,17 +118,17 @@ public:
         return bar.start + beats * beat_ + swing;
     }
 
-    void Add(int channel, const Bar& bar, double beats, double length_beats, int key,
-             int velocity, double offset = 0.0) {
+    void Add(int channel, const Bar& bar, double beats, double length_beats, int key, int velocity,
+             double offset = 0.0) {
         const double jitter = rng_.Uniform(-0.004, 0.004);
         const double start = std::max(0.0, Time(bar, beats) + offset + jitter);
         const double end = std::max(start + 0.02, Time(bar, beats + length_beats) + offset);
         velocity += rng_.Range(-5, 5);
-        score_.notes.push_back({start, end, channel, std::clamp(key, 0, 127),
-                                std::clamp(velocity, 1, 127)});
+        score_.notes.push_back(
+            {start, end, channel, std::clamp(key, 0, 127), std::clamp(velocity, 1, 127)});
     }
 
-private:
+  private:
     Score& score_;
     const Style& style_;
     double beat_;
@@ -167,13 +172,14 @@ void WriteChords(const Style& style, const Arrangement& arr, PartWriter& w, Rng&
             static const bool kDown[] = {true, true, false, false, true, false};
             const int count = final_bar ? 1 : 6;
             for (int s = 0; s < count; ++s) {
-                const double len = final_bar ? 4.0 : (s + 1 < 6 ? kStrums[s + 1] : 4.0) - kStrums[s];
+                const double len =
+                    final_bar ? 4.0 : (s + 1 < 6 ? kStrums[s + 1] : 4.0) - kStrums[s];
                 const int vel = kDown[s] ? v : v - 18;
                 for (size_t k = 0; k < keys.size(); ++k) {
                     const size_t idx = kDown[s] ? k : keys.size() - 1 - k;
                     if (!kDown[s] && k >= 3) break;
-                    w.Add(kChordChannel, bar, kStrums[s], len, keys[idx], vel - static_cast<int>(k) * 2,
-                          0.011 * static_cast<double>(k));
+                    w.Add(kChordChannel, bar, kStrums[s], len, keys[idx],
+                          vel - static_cast<int>(k) * 2, 0.011 * static_cast<double>(k));
                 }
             }
             continue;
@@ -189,7 +195,8 @@ void WriteChords(const Style& style, const Arrangement& arr, PartWriter& w, Rng&
             case AccompPattern::kBlock: {
                 const bool two = bar.energy * style.energy > 0.45;
                 for (int half = 0; half < (two ? 2 : 1); ++half) {
-                    for (int k : keys) w.Add(kChordChannel, bar, half * 2.0, two ? 1.9 : 3.9, k, v - 6);
+                    for (int k : keys)
+                        w.Add(kChordChannel, bar, half * 2.0, two ? 1.9 : 3.9, k, v - 6);
                 }
                 break;
             }
@@ -218,12 +225,14 @@ void WriteChords(const Style& style, const Arrangement& arr, PartWriter& w, Rng&
                 if (rng.Chance(0.5)) hits.push_back(3.0);
                 if (rng.Chance(0.3)) hits.push_back(2.5);
                 for (double h : hits) {
-                    for (int k : keys) w.Add(kChordChannel, bar, h, h == 0.0 ? 1.0 : 0.5, k, v - 14);
+                    for (int k : keys)
+                        w.Add(kChordChannel, bar, h, h == 0.0 ? 1.0 : 0.5, k, v - 14);
                 }
                 break;
             }
             case AccompPattern::kStrum:
-            case AccompPattern::kPower: break;  // handled above
+            case AccompPattern::kPower:
+                break;  // handled above
         }
     }
 }
@@ -251,17 +260,20 @@ void WriteBass(const Style& style, const Arrangement& arr, PartWriter& w) {
                 w.Add(kBassChannel, bar, 2, 1.9, bar.energy > 0.8 ? fifth : root, v - 8);
                 break;
             case BassPattern::kEighths:
-                for (int e = 0; e < 8; ++e) w.Add(kBassChannel, bar, e * 0.5, 0.45, root, e % 2 ? v - 10 : v);
+                for (int e = 0; e < 8; ++e)
+                    w.Add(kBassChannel, bar, e * 0.5, 0.45, root, e % 2 ? v - 10 : v);
                 break;
             case BassPattern::kOffbeat:
                 if (bar.energy > 0.8) w.Add(kBassChannel, bar, 0, 0.4, root, v);
-                for (int e = 0; e < 4; ++e) w.Add(kBassChannel, bar, e + 0.5, 0.4, root + 12, v - 4);
+                for (int e = 0; e < 4; ++e)
+                    w.Add(kBassChannel, bar, e + 0.5, 0.4, root + 12, v - 4);
                 break;
             case BassPattern::kWalking: {
                 const int third = root + bar.chord.tones[1];
                 const int approach = next_root + (next_root > root ? -1 : 1);
                 const int keys[4] = {root, third, fifth > root ? fifth : root + 7, approach};
-                for (int q = 0; q < 4; ++q) w.Add(kBassChannel, bar, q, 0.9, keys[q], v - (q % 2) * 6);
+                for (int q = 0; q < 4; ++q)
+                    w.Add(kBassChannel, bar, q, 0.9, keys[q], v - (q % 2) * 6);
                 break;
             }
             case BassPattern::kSyncopated:
@@ -304,7 +316,8 @@ void WriteLead(const Style& style, const Arrangement& arr, PartWriter& w, Rng& r
     for (size_t b = 0; b + 1 < arr.bars.size(); ++b) {
         const Bar& bar = arr.bars[b];
         const bool instrumental = bar.kind == SectionKind::kIntro ||
-                                  bar.kind == SectionKind::kBreak || bar.kind == SectionKind::kOutro;
+                                  bar.kind == SectionKind::kBreak ||
+                                  bar.kind == SectionKind::kOutro;
         if (!instrumental) continue;
         if (bar.kind == SectionKind::kIntro && bar.index_in_section == 0 && bar.section_bars > 2) {
             continue;
@@ -319,8 +332,8 @@ void WriteLead(const Style& style, const Arrangement& arr, PartWriter& w, Rng& r
                 const int pc = PitchClass(key);
                 const bool in_scale = std::find(scale.begin(), scale.end(), pc) != scale.end();
                 if (!in_scale || (strong && !bar.chord.Contains(pc))) continue;
-                const double cost = std::abs(key - previous) + rng.Uniform(0, 3.5) +
-                                    (key == previous ? 2.0 : 0.0);
+                const double cost =
+                    std::abs(key - previous) + rng.Uniform(0, 3.5) + (key == previous ? 2.0 : 0.0);
                 if (cost < best_cost) {
                     best_cost = cost;
                     best = key;
@@ -344,18 +357,23 @@ struct Groove {
 
 Groove GrooveFor(DrumPattern pattern) {
     switch (pattern) {
-        case DrumPattern::kNone: return {};
+        case DrumPattern::kNone:
+            return {};
         case DrumPattern::kPop:
             return {{{36, "X.....x.X.x....."}, {38, "....X.......X..."}, {42, "x.x.x.x.x.x.x.x."}}};
         case DrumPattern::kRock:
             return {{{36, "X.x.....X.x....."}, {38, "....X.......X..."}, {42, "X.x.X.x.X.x.X.x."}}};
         case DrumPattern::kFourOnFloor:
-            return {{{36, "X...X...X...X..."}, {39, "....X.......X..."}, {46, "..x...x...x...x."},
+            return {{{36, "X...X...X...X..."},
+                     {39, "....X.......X..."},
+                     {46, "..x...x...x...x."},
                      {42, "o...o...o...o..."}}};
         case DrumPattern::kBoomBap:
             return {{{36, "X......x..X....."}, {38, "....X.......X..."}, {42, "x.x.x.x.x.x.x.x."}}};
         case DrumPattern::kJazzSwing:
-            return {{{51, "X...x.x.X...x.x."}, {44, "....x.......x..."}, {36, "o.......o......."},
+            return {{{51, "X...x.x.X...x.x."},
+                     {44, "....x.......x..."},
+                     {36, "o.......o......."},
                      {38, "..............o."}}};
         case DrumPattern::kFolk:
             return {{{36, "X.......x......."}, {37, "....x.......x..."}, {70, "x.o.x.o.x.o.x.o."}}};
@@ -374,7 +392,8 @@ Groove GrooveFor(DrumPattern pattern) {
 void WriteDrums(const Style& style, const Arrangement& arr, PartWriter& w) {
     if (style.programs.drum_kit < 0 || style.drums == DrumPattern::kNone) return;
     const Groove groove = GrooveFor(style.drums);
-    const bool fills = style.drums != DrumPattern::kJazzSwing && style.drums != DrumPattern::kBallad;
+    const bool fills =
+        style.drums != DrumPattern::kJazzSwing && style.drums != DrumPattern::kBallad;
     bool chorus_seen = false;
     for (size_t b = 0; b < arr.bars.size(); ++b) {
         const Bar& bar = arr.bars[b];
@@ -418,11 +437,16 @@ void WriteDrums(const Style& style, const Arrangement& arr, PartWriter& w) {
 
 const char* SectionName(SectionKind kind) {
     switch (kind) {
-        case SectionKind::kIntro: return "intro";
-        case SectionKind::kVerse: return "verse";
-        case SectionKind::kChorus: return "chorus";
-        case SectionKind::kBreak: return "break";
-        case SectionKind::kOutro: return "outro";
+        case SectionKind::kIntro:
+            return "intro";
+        case SectionKind::kVerse:
+            return "verse";
+        case SectionKind::kChorus:
+            return "chorus";
+        case SectionKind::kBreak:
+            return "break";
+        case SectionKind::kOutro:
+            return "outro";
     }
     return "verse";
 }
@@ -444,8 +468,8 @@ std::vector<std::string> Arrangement::SectionNames() const {
     return names;
 }
 
-Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lines,
-                            double duration, uint64_t seed) {
+Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lines, double duration,
+                            uint64_t seed) {
     Rng rng(Rng::Derive(seed, "arrangement"));
     Arrangement arr;
     arr.bpm = style.bpm;
@@ -482,7 +506,7 @@ Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lin
             bar.last_before_change = e < arr.bars.size() && i + 1 == e;
             const Progression& p =
                 bar.kind == SectionKind::kChorus || bar.kind == SectionKind::kBreak ? prog.chorus
-                                                                                     : prog.verse;
+                                                                                    : prog.verse;
             int degree = p[static_cast<size_t>(bar.index_in_section) % p.size()];
             // Cadence into a chorus on the dominant-function chord.
             if (bar.last_before_change && arr.bars[e].kind == SectionKind::kChorus &&
@@ -495,9 +519,10 @@ Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lin
                 bar.chord.tones[1] = 4;  // harmonic minor: the dominant is major
                 if (bar.chord.tones.size() > 3) bar.chord.tones[3] = 10;
             }
-            const double ramp = bar.kind == SectionKind::kOutro
-                                    ? 1.0 - 0.4 * bar.index_in_section / std::max(1, bar.section_bars)
-                                    : 1.0;
+            const double ramp =
+                bar.kind == SectionKind::kOutro
+                    ? 1.0 - 0.4 * bar.index_in_section / std::max(1, bar.section_bars)
+                    : 1.0;
             bar.energy = KindEnergy(bar.kind) * ramp;
         }
         b = e;
@@ -520,7 +545,8 @@ Score BuildBand(const Style& style, const Arrangement& arrangement, uint64_t see
         score.channels.push_back({kLeadChannel, style.programs.lead, false, 92, 76, reverb, 0});
     }
     if (style.programs.drum_kit >= 0 && style.drums != DrumPattern::kNone) {
-        score.channels.push_back({kDrumChannel, style.programs.drum_kit, true, 112, 64, reverb / 2, 0});
+        score.channels.push_back(
+            {kDrumChannel, style.programs.drum_kit, true, 112, 64, reverb / 2, 0});
     }
     PartWriter writer(score, style, arrangement.beat, rng);
     WriteChords(style, arrangement, writer, rng);
@@ -530,9 +556,10 @@ Score BuildBand(const Style& style, const Arrangement& arrangement, uint64_t see
     WriteDrums(style, arrangement, writer);
     // Nothing may sound past the end: the renderer stops there.
     for (Note& n : score.notes) n.end = std::min(n.end, arrangement.end);
-    score.notes.erase(std::remove_if(score.notes.begin(), score.notes.end(),
-                                     [&](const Note& n) { return n.start >= arrangement.end - 0.01; }),
-                      score.notes.end());
+    score.notes.erase(
+        std::remove_if(score.notes.begin(), score.notes.end(),
+                       [&](const Note& n) { return n.start >= arrangement.end - 0.01; }),
+        score.notes.end());
     std::stable_sort(score.notes.begin(), score.notes.end(),
                      [](const Note& a, const Note& b) { return a.start < b.start; });
     return score;

@@ -36,12 +36,12 @@ struct Bar {
     double start = 0;
     double length = 0;
     SectionKind kind = SectionKind::kIntro;
-    int section = 0;           ///< index of the section instance
+    int section = 0;  ///< index of the section instance
     int index_in_section = 0;
     int section_bars = 0;
     bool last_before_change = false;  ///< the next bar starts another section
     Chord chord;
-    double energy = 0.5;       ///< 0..1, this bar's intensity
+    double energy = 0.5;  ///< 0..1, this bar's intensity
 };
 
 /// @brief Tempo grid, bars and sections of a song.
@@ -56,8 +56,8 @@ struct Arrangement {
     std::vector<std::string> SectionNames() const;
 };
 
-Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lines,
-                            double duration, uint64_t seed);
+Arrangement PlanArrangement(const Style& style, const std::vector<LineSpan>& lines, double duration,
+                            uint64_t seed);
 
 /// The band: chords, bass, pad, lead (in the instrumental parts) and drums.
 Score BuildBand(const Style& style, const Arrangement& arrangement, uint64_t seed);

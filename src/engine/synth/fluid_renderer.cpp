@@ -40,7 +40,7 @@ struct FluidRenderer::Handles {
     std::unique_ptr<fluid_settings_t, decltype(&delete_fluid_settings)> settings{
         nullptr, delete_fluid_settings};
     std::unique_ptr<fluid_synth_t, decltype(&delete_fluid_synth)> synth{nullptr,
-                                                                         delete_fluid_synth};
+                                                                        delete_fluid_synth};
 };
 
 std::filesystem::path FindSoundFont(const std::string& configured) {
@@ -51,12 +51,13 @@ std::filesystem::path FindSoundFont(const std::string& configured) {
         }
         return configured;
     }
-    for (const char* candidate : {"/usr/share/sounds/sf2/FluidR3_GM.sf2",
-                                  "/usr/share/sounds/sf2/TimGM6mb.sf2"}) {
+    for (const char* candidate :
+         {"/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2"}) {
         if (std::filesystem::is_regular_file(candidate, ec)) return candidate;
     }
-    Fail("no General MIDI SoundFont installed (fluid-soundfont-gm or timgm6mb-soundfont); "
-         "set SOUNDFONT");
+    Fail(
+        "no General MIDI SoundFont installed (fluid-soundfont-gm or timgm6mb-soundfont); "
+        "set SOUNDFONT");
 }
 
 FluidRenderer::FluidRenderer(const std::filesystem::path& soundfont)
@@ -91,7 +92,8 @@ StereoBuffer FluidRenderer::Render(const Score& score, int64_t frames,
     fluid_synth_t* synth = handles_->synth.get();
     for (const ChannelSetup& ch : score.channels) {
         const int bank = ch.drums ? 128 : 0;
-        if (fluid_synth_program_select(synth, ch.channel, sfont_id_, bank, ch.program) != FLUID_OK &&
+        if (fluid_synth_program_select(synth, ch.channel, sfont_id_, bank, ch.program) !=
+                FLUID_OK &&
             fluid_synth_program_select(synth, ch.channel, sfont_id_, bank, 0) != FLUID_OK) {
             Fail("the SoundFont has no preset for program " + std::to_string(ch.program));
         }

@@ -31,7 +31,7 @@ std::filesystem::path FindSoundFont(const std::string& configured);
 /// @brief A FluidSynth instance with one SoundFont loaded; one per render (not shared
 /// between threads).
 class FluidRenderer {
-public:
+  public:
     explicit FluidRenderer(const std::filesystem::path& soundfont);
     ~FluidRenderer();
     FluidRenderer(const FluidRenderer&) = delete;
@@ -41,7 +41,7 @@ public:
     StereoBuffer Render(const Score& score, int64_t frames,
                         const std::function<void(double)>& progress, const CancelToken& cancel);
 
-private:
+  private:
     struct Handles;
     std::unique_ptr<Handles> handles_;
     int sfont_id_ = -1;

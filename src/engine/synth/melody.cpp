@@ -44,7 +44,8 @@ std::vector<VocalNote> PlanVocalRhythm(const std::vector<VocalLine>& lines, doub
         std::vector<double> onsets;
         for (int k = 0; k < n; ++k) {
             if (k > 0) {
-                const double ideal = onsets.back() + units[static_cast<size_t>(k - 1)] * eighth * scale;
+                const double ideal =
+                    onsets.back() + units[static_cast<size_t>(k - 1)] * eighth * scale;
                 onset = ideal;
                 if (grid) {
                     const double snapped = std::round(ideal / sixteenth) * sixteenth;
@@ -88,7 +89,8 @@ void AssignVocalPitches(std::vector<VocalNote>& notes, const std::vector<VocalLi
         for (size_t k = 0; k < count; ++k) {
             VocalNote& note = notes[i + k];
             const Chord& chord = arrangement.BarAt(note.start + 0.01).chord;
-            const double pos = count > 1 ? static_cast<double>(k) / static_cast<double>(count - 1) : 0.0;
+            const double pos =
+                count > 1 ? static_cast<double>(k) / static_cast<double>(count - 1) : 0.0;
             const double shape = pos <= peak_at ? pos / peak_at : (1.0 - pos) / (1.0 - peak_at);
             const double target = center + arc * shape;
             const double in_beat = std::fmod(note.start / beat, 1.0);
@@ -105,8 +107,8 @@ void AssignVocalPitches(std::vector<VocalNote>& notes, const std::vector<VocalLi
                 if (strong && !chord_tone) continue;
                 double cost = 0.5 * std::abs(key - target) + 0.45 * std::abs(key - previous) +
                               rng.Uniform(0.0, 2.5);
-                if (std::abs(key - previous) > 7) cost += 6;  // singable leaps only
-                if (key == previous && !last) cost += 1.6;  // a tune moves
+                if (std::abs(key - previous) > 7) cost += 6;                 // singable leaps only
+                if (key == previous && !last) cost += 1.6;                   // a tune moves
                 if (last && PitchClass(key - chord.root) == 0) cost -= 2.5;  // rest on the root
                 if (cost < best_cost) {
                     best_cost = cost;

@@ -21,8 +21,8 @@ namespace songd::engine::synth {
 
 /// @brief A lyric line as the melody writer sees it.
 struct VocalLine {
-    double start = 0;     ///< the LRC timestamp, seconds
-    double limit = 0;     ///< the singing must end by then (next line, or the song's end)
+    double start = 0;  ///< the LRC timestamp, seconds
+    double limit = 0;  ///< the singing must end by then (next line, or the song's end)
     int syllables = 0;
     bool chorus = false;
     uint64_t text_hash = 0;  ///< same text → same tune

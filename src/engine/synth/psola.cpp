@@ -10,7 +10,8 @@ float PeriodNear(const PitchTrack& t, double sample, float fallback) {
     const auto f = static_cast<int64_t>(std::llround(sample / t.hop));
     for (int64_t d = 0; d <= 2; ++d) {
         for (int64_t g : {f - d, f + d}) {
-            if (g >= 0 && g < static_cast<int64_t>(t.period.size()) && t.period[static_cast<size_t>(g)] > 0) {
+            if (g >= 0 && g < static_cast<int64_t>(t.period.size()) &&
+                t.period[static_cast<size_t>(g)] > 0) {
                 return t.period[static_cast<size_t>(g)];
             }
         }
@@ -64,7 +65,8 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
         const int64_t a0 = f * t.hop - w / 2;
         if (a0 < 0 || a0 + w + max_lag > n) continue;
         double e = 0;
-        for (int i = 0; i < w; ++i) e += double(x[static_cast<size_t>(a0 + i)]) * x[static_cast<size_t>(a0 + i)];
+        for (int i = 0; i < w; ++i)
+            e += double(x[static_cast<size_t>(a0 + i)]) * x[static_cast<size_t>(a0 + i)];
         energy[static_cast<size_t>(f)] = e;
         max_energy = std::max(max_energy, e);
     }
@@ -88,8 +90,10 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
         // The shortest lag close to the best one: avoids reading two periods as one.
         for (int lag = lo + 1; lag < hi; ++lag) {
             const float v = r[static_cast<size_t>(lag)];
-            if (v >= 0.85f * best && v >= r[static_cast<size_t>(lag - 1)] && v >= r[static_cast<size_t>(lag + 1)]) {
-                const float l = r[static_cast<size_t>(lag - 1)], c = v, h = r[static_cast<size_t>(lag + 1)];
+            if (v >= 0.85f * best && v >= r[static_cast<size_t>(lag - 1)] &&
+                v >= r[static_cast<size_t>(lag + 1)]) {
+                const float l = r[static_cast<size_t>(lag - 1)], c = v,
+                            h = r[static_cast<size_t>(lag + 1)];
                 const float denom = l - 2 * c + h;
                 const float shift = std::abs(denom) > 1e-9f ? 0.5f * (l - h) / denom : 0.0f;
                 return static_cast<float>(lag) + std::clamp(shift, -0.5f, 0.5f);
@@ -118,7 +122,9 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
     }
     int lo = min_lag, hi = max_lag, win = w;
     if (!probes.empty()) {
-        std::nth_element(probes.begin(), probes.begin() + static_cast<std::ptrdiff_t>(probes.size() / 2), probes.end());
+        std::nth_element(probes.begin(),
+                         probes.begin() + static_cast<std::ptrdiff_t>(probes.size() / 2),
+                         probes.end());
         const float base = probes[probes.size() / 2];
         lo = std::max(min_lag, static_cast<int>(0.7f * base));
         hi = std::min(max_lag, static_cast<int>(1.45f * base) + 1);
@@ -131,7 +137,8 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
     std::vector<float> smooth = t.period;
     for (size_t f = 1; f + 1 < t.period.size(); ++f) {
         float a = t.period[f - 1], b = t.period[f], c = t.period[f + 1];
-        if (a > 0 && b > 0 && c > 0) smooth[f] = std::max(std::min(a, b), std::min(std::max(a, b), c));
+        if (a > 0 && b > 0 && c > 0)
+            smooth[f] = std::max(std::min(a, b), std::min(std::max(a, b), c));
     }
     t.period = std::move(smooth);
 
@@ -186,7 +193,8 @@ void SingSyllable(const std::vector<float>& x, const PitchTrack& track, const Sy
         const double seconds = p / sr;
         // Vibrato comes in after a quarter second, as a singer settles on a long note.
         const double depth = note.vibrato_cents * std::clamp((seconds - 0.25) / 0.2, 0.0, 1.0);
-        const double freq = note.frequency * std::exp2(depth * std::sin(2 * M_PI * 5.5 * seconds) / 1200.0);
+        const double freq =
+            note.frequency * std::exp2(depth * std::sin(2 * M_PI * 5.5 * seconds) / 1200.0);
         const double t_out = sr / freq;
         const double q = map(p);
         int64_t center = std::llround(q);
@@ -194,7 +202,9 @@ void SingSyllable(const std::vector<float>& x, const PitchTrack& track, const Sy
         float gain = 1.0f;
         if (track.VoicedAt(q) && !track.marks.empty()) {
             auto it = std::lower_bound(track.marks.begin(), track.marks.end(), center);
-            if (it == track.marks.end() || (it != track.marks.begin() && center - *(it - 1) < *it - center)) --it;
+            if (it == track.marks.end() ||
+                (it != track.marks.begin() && center - *(it - 1) < *it - center))
+                --it;
             const size_t idx = static_cast<size_t>(it - track.marks.begin());
             const double t_in = track.mark_period[idx];
             if (std::abs(static_cast<double>(*it) - q) <= 2 * t_in) {
@@ -209,7 +219,8 @@ void SingSyllable(const std::vector<float>& x, const PitchTrack& track, const Sy
         for (int64_t i = -half; i < half; ++i) {
             const int64_t src = center + i, dst = at + i;
             if (src < 0 || src >= n_in || dst < 0 || dst >= n_out) continue;
-            const auto w = static_cast<float>(0.5 * (1.0 + std::cos(w_scale * static_cast<double>(i))));
+            const auto w =
+                static_cast<float>(0.5 * (1.0 + std::cos(w_scale * static_cast<double>(i))));
             out[static_cast<size_t>(dst)] += gain * w * x[static_cast<size_t>(src)];
         }
         p += t_out;
@@ -238,7 +249,8 @@ std::vector<float> Upsample2x(const std::vector<float>& x) {
     for (int64_t i = 0; i < n; ++i) {
         y[static_cast<size_t>(2 * i)] = x[static_cast<size_t>(i)];
         float acc = 0;
-        for (int k = 0; k < kTaps; ++k) acc += kCoeff[static_cast<size_t>(k)] * (at(i - k) + at(i + 1 + k));
+        for (int k = 0; k < kTaps; ++k)
+            acc += kCoeff[static_cast<size_t>(k)] * (at(i - k) + at(i + 1 + k));
         y[static_cast<size_t>(2 * i + 1)] = acc;
     }
     return y;

@@ -7,7 +7,7 @@ namespace {
 
 /// @brief Feedback comb filter with a one-pole low-pass in the loop (darker tails).
 class Comb {
-public:
+  public:
     explicit Comb(size_t delay) : buf_(delay, 0.0f) {}
     float Process(float x) {
         const float y = buf_[pos_];
@@ -17,7 +17,7 @@ public:
         return y;
     }
 
-private:
+  private:
     static constexpr float kFeedback = 0.78f;
     static constexpr float kDamp = 0.3f;
     std::vector<float> buf_;
@@ -27,7 +27,7 @@ private:
 
 /// @brief Schroeder allpass: diffuses the comb echoes without colouring them.
 class Allpass {
-public:
+  public:
     explicit Allpass(size_t delay) : buf_(delay, 0.0f) {}
     float Process(float x) {
         const float b = buf_[pos_];
@@ -36,7 +36,7 @@ public:
         return b - x;
     }
 
-private:
+  private:
     std::vector<float> buf_;
     size_t pos_ = 0;
 };

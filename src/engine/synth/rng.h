@@ -26,7 +26,7 @@ constexpr uint64_t Fnv1a(std::string_view text, uint64_t hash = 1469598103934665
 /// @brief Seeded PRNG (mt19937_64, whose output sequence the standard fixes) with
 /// hand-written distributions.
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed) : engine_(seed) {}
 
     /// An independent stream per purpose, so changing one part of the song does not
@@ -55,7 +55,7 @@ public:
         return items[static_cast<size_t>(Range(0, static_cast<int>(items.size()) - 1))];
     }
 
-private:
+  private:
     std::mt19937_64 engine_;
 };
 

@@ -37,8 +37,10 @@ struct ChildState {
 ChildState* g_child = nullptr;
 
 int ChildCallback(short* wav, int count, espeak_EVENT* events) {
-    if (wav != nullptr && count > 0) g_child->samples.insert(g_child->samples.end(), wav, wav + count);
-    for (espeak_EVENT* ev = events; ev != nullptr && ev->type != espeakEVENT_LIST_TERMINATED; ++ev) {
+    if (wav != nullptr && count > 0)
+        g_child->samples.insert(g_child->samples.end(), wav, wav + count);
+    for (espeak_EVENT* ev = events; ev != nullptr && ev->type != espeakEVENT_LIST_TERMINATED;
+         ++ev) {
         if (ev->type == espeakEVENT_WORD) {
             g_child->pending_word = true;
         } else if (ev->type == espeakEVENT_PHONEME) {
@@ -75,9 +77,9 @@ void Put(std::string& out, T value) {
     // initialises). A fixed seed here makes the voice depend on the text alone.
     srand(1);
     std::string out;
-    const int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, nullptr,
-                                       espeakINITIALIZE_PHONEME_EVENTS |
-                                           espeakINITIALIZE_DONT_EXIT);
+    const int rate =
+        espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, nullptr,
+                          espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT);
     if (rate <= 0) {
         const std::string msg = "espeak-ng failed to initialise (espeak-ng-data missing?)";
         Put(out, kErrorMagic);
@@ -126,7 +128,7 @@ void Put(std::string& out, T value) {
 
 /// @brief Incremental reader of the child's records.
 class RecordParser {
-public:
+  public:
     void Append(const char* data, size_t size) { buffer_.append(data, size); }
 
     /// Parses complete records into `out`; true once the end marker was read.
@@ -158,8 +160,8 @@ public:
                 uint8_t word = 0, len = 0;
                 if (!Get(pos, sample) || !Get(pos, word) || !Get(pos, len)) return false;
                 if (buffer_.size() < pos + len) return false;
-                speech.phonemes.push_back({std::clamp<int64_t>(sample, 0, n),
-                                           buffer_.substr(pos, len), word != 0});
+                speech.phonemes.push_back(
+                    {std::clamp<int64_t>(sample, 0, n), buffer_.substr(pos, len), word != 0});
                 pos += len;
             }
             out.push_back(std::move(speech));
@@ -171,7 +173,7 @@ public:
         }
     }
 
-private:
+  private:
     template <typename T>
     bool Get(size_t& pos, T& value) const {
         if (buffer_.size() < pos + sizeof(T)) return false;
@@ -186,7 +188,7 @@ private:
 
 /// @brief Owns the child process: killed and reaped on every exit path.
 class Child {
-public:
+  public:
     explicit Child(pid_t pid) : pid_(pid) {}
     ~Child() {
         if (pid_ > 0) {
@@ -204,13 +206,13 @@ public:
         return status;
     }
 
-private:
+  private:
     pid_t pid_;
 };
 
 /// @brief Closes a file descriptor on scope exit.
 class Fd {
-public:
+  public:
     explicit Fd(int fd = -1) : fd_(fd) {}
     ~Fd() { Close(); }
     Fd(const Fd&) = delete;
@@ -221,7 +223,7 @@ public:
         fd_ = -1;
     }
 
-private:
+  private:
     int fd_;
 };
 

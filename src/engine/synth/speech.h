@@ -31,7 +31,7 @@ struct SpeechRequest {
 /// @brief One phoneme and where it starts in the audio.
 struct Phoneme {
     int64_t sample = 0;
-    std::string name;         ///< espeak-ng phoneme mnemonic, e.g. "aI", "_|", "(en)"
+    std::string name;  ///< espeak-ng phoneme mnemonic, e.g. "aI", "_|", "(en)"
     bool word_start = false;
 };
 

@@ -9,12 +9,36 @@ namespace songd::engine::synth {
 namespace {
 
 enum class Instrument {
-    kPiano, kElectricPiano, kGuitar, kElectricGuitar, kStrings, kViolin, kCello, kSynth,
-    kSax, kFlute, kTrumpet, kOrgan, kHarp, kBass, kDrums, kErhu, kGuzheng
+    kPiano,
+    kElectricPiano,
+    kGuitar,
+    kElectricGuitar,
+    kStrings,
+    kViolin,
+    kCello,
+    kSynth,
+    kSax,
+    kFlute,
+    kTrumpet,
+    kOrgan,
+    kHarp,
+    kBass,
+    kDrums,
+    kErhu,
+    kGuzheng
 };
 
 enum class Kind {
-    kGenre, kMajor, kMinor, kEnergyUp, kEnergyDown, kSlow, kFast, kInstrument, kFemale, kMale
+    kGenre,
+    kMajor,
+    kMinor,
+    kEnergyUp,
+    kEnergyDown,
+    kSlow,
+    kFast,
+    kInstrument,
+    kFemale,
+    kMale
 };
 
 struct Keyword {
@@ -94,33 +118,85 @@ const Keyword kKeywords[] = {
     {"抒情", Kind::kGenre, G(Genre::kBallad)},
     {"情歌", Kind::kGenre, G(Genre::kBallad)},
     // Moods.
-    {"happy", Kind::kMajor}, {"hopeful", Kind::kMajor}, {"uplifting", Kind::kMajor},
-    {"joyful", Kind::kMajor}, {"cheerful", Kind::kMajor}, {"bright", Kind::kMajor},
-    {"sunny", Kind::kMajor}, {"warm", Kind::kMajor}, {"romantic", Kind::kMajor},
-    {"love", Kind::kMajor}, {"major", Kind::kMajor},
-    {"sad", Kind::kMinor}, {"melancholic", Kind::kMinor}, {"melancholy", Kind::kMinor},
-    {"dark", Kind::kMinor}, {"sorrowful", Kind::kMinor}, {"lonely", Kind::kMinor},
-    {"gloomy", Kind::kMinor}, {"moody", Kind::kMinor}, {"minor", Kind::kMinor},
-    {"energetic", Kind::kEnergyUp}, {"upbeat", Kind::kEnergyUp}, {"powerful", Kind::kEnergyUp},
-    {"intense", Kind::kEnergyUp}, {"epic", Kind::kEnergyUp}, {"aggressive", Kind::kEnergyUp},
-    {"calm", Kind::kEnergyDown}, {"relaxing", Kind::kEnergyDown}, {"relaxed", Kind::kEnergyDown},
-    {"peaceful", Kind::kEnergyDown}, {"soft", Kind::kEnergyDown}, {"gentle", Kind::kEnergyDown},
-    {"dreamy", Kind::kEnergyDown}, {"chill", Kind::kEnergyDown}, {"mellow", Kind::kEnergyDown},
-    {"slow", Kind::kSlow}, {"fast", Kind::kFast},
-    {"快乐", Kind::kMajor}, {"开心", Kind::kMajor}, {"欢快", Kind::kMajor}, {"愉快", Kind::kMajor},
-    {"希望", Kind::kMajor}, {"阳光", Kind::kMajor}, {"温暖", Kind::kMajor}, {"幸福", Kind::kMajor},
+    {"happy", Kind::kMajor},
+    {"hopeful", Kind::kMajor},
+    {"uplifting", Kind::kMajor},
+    {"joyful", Kind::kMajor},
+    {"cheerful", Kind::kMajor},
+    {"bright", Kind::kMajor},
+    {"sunny", Kind::kMajor},
+    {"warm", Kind::kMajor},
+    {"romantic", Kind::kMajor},
+    {"love", Kind::kMajor},
+    {"major", Kind::kMajor},
+    {"sad", Kind::kMinor},
+    {"melancholic", Kind::kMinor},
+    {"melancholy", Kind::kMinor},
+    {"dark", Kind::kMinor},
+    {"sorrowful", Kind::kMinor},
+    {"lonely", Kind::kMinor},
+    {"gloomy", Kind::kMinor},
+    {"moody", Kind::kMinor},
+    {"minor", Kind::kMinor},
+    {"energetic", Kind::kEnergyUp},
+    {"upbeat", Kind::kEnergyUp},
+    {"powerful", Kind::kEnergyUp},
+    {"intense", Kind::kEnergyUp},
+    {"epic", Kind::kEnergyUp},
+    {"aggressive", Kind::kEnergyUp},
+    {"calm", Kind::kEnergyDown},
+    {"relaxing", Kind::kEnergyDown},
+    {"relaxed", Kind::kEnergyDown},
+    {"peaceful", Kind::kEnergyDown},
+    {"soft", Kind::kEnergyDown},
+    {"gentle", Kind::kEnergyDown},
+    {"dreamy", Kind::kEnergyDown},
+    {"chill", Kind::kEnergyDown},
+    {"mellow", Kind::kEnergyDown},
+    {"slow", Kind::kSlow},
+    {"fast", Kind::kFast},
+    {"快乐", Kind::kMajor},
+    {"开心", Kind::kMajor},
+    {"欢快", Kind::kMajor},
+    {"愉快", Kind::kMajor},
+    {"希望", Kind::kMajor},
+    {"阳光", Kind::kMajor},
+    {"温暖", Kind::kMajor},
+    {"幸福", Kind::kMajor},
     {"浪漫", Kind::kMajor},
-    {"悲伤", Kind::kMinor}, {"伤感", Kind::kMinor}, {"忧伤", Kind::kMinor}, {"难过", Kind::kMinor},
-    {"忧郁", Kind::kMinor}, {"黑暗", Kind::kMinor}, {"孤独", Kind::kMinor}, {"思念", Kind::kMinor},
-    {"激情", Kind::kEnergyUp}, {"动感", Kind::kEnergyUp}, {"活力", Kind::kEnergyUp},
-    {"热血", Kind::kEnergyUp}, {"激昂", Kind::kEnergyUp},
-    {"安静", Kind::kEnergyDown}, {"平静", Kind::kEnergyDown}, {"舒缓", Kind::kEnergyDown},
-    {"轻柔", Kind::kEnergyDown}, {"放松", Kind::kEnergyDown}, {"宁静", Kind::kEnergyDown},
-    {"慢", Kind::kSlow}, {"快节奏", Kind::kFast}, {"快速", Kind::kFast},
+    {"悲伤", Kind::kMinor},
+    {"伤感", Kind::kMinor},
+    {"忧伤", Kind::kMinor},
+    {"难过", Kind::kMinor},
+    {"忧郁", Kind::kMinor},
+    {"黑暗", Kind::kMinor},
+    {"孤独", Kind::kMinor},
+    {"思念", Kind::kMinor},
+    {"激情", Kind::kEnergyUp},
+    {"动感", Kind::kEnergyUp},
+    {"活力", Kind::kEnergyUp},
+    {"热血", Kind::kEnergyUp},
+    {"激昂", Kind::kEnergyUp},
+    {"安静", Kind::kEnergyDown},
+    {"平静", Kind::kEnergyDown},
+    {"舒缓", Kind::kEnergyDown},
+    {"轻柔", Kind::kEnergyDown},
+    {"放松", Kind::kEnergyDown},
+    {"宁静", Kind::kEnergyDown},
+    {"慢", Kind::kSlow},
+    {"快节奏", Kind::kFast},
+    {"快速", Kind::kFast},
     // Singer.
-    {"female", Kind::kFemale}, {"woman", Kind::kFemale}, {"girl", Kind::kFemale},
-    {"male", Kind::kMale}, {"man", Kind::kMale}, {"boy", Kind::kMale},
-    {"女声", Kind::kFemale}, {"女生", Kind::kFemale}, {"男声", Kind::kMale}, {"男生", Kind::kMale},
+    {"female", Kind::kFemale},
+    {"woman", Kind::kFemale},
+    {"girl", Kind::kFemale},
+    {"male", Kind::kMale},
+    {"man", Kind::kMale},
+    {"boy", Kind::kMale},
+    {"女声", Kind::kFemale},
+    {"女生", Kind::kFemale},
+    {"男声", Kind::kMale},
+    {"男生", Kind::kMale},
     // Instruments.
     {"piano", Kind::kInstrument, I(Instrument::kPiano)},
     {"keys", Kind::kInstrument, I(Instrument::kPiano)},
@@ -183,32 +259,162 @@ struct GenreDefaults {
 // 56 trumpet, 65 alto sax, 73 flute, 81 saw lead, 88/89/90 pads, 105 banjo, 110 fiddle.
 // Kits: 0 standard, 16 power, 25 TR-808, 32 jazz, 40 brush.
 const GenreDefaults kGenres[] = {
-    {Genre::kPop, 96, 118, false, false, {0, 48, 33, 73, 0}, DrumPattern::kPop,
-     AccompPattern::kArpeggio, BassPattern::kRootFifth, 0.6, 0.0, 45},
-    {Genre::kRock, 112, 140, false, false, {29, -1, 34, 29, 0}, DrumPattern::kRock,
-     AccompPattern::kPower, BassPattern::kEighths, 0.8, 0.0, 35},
-    {Genre::kJazz, 100, 140, false, true, {0, -1, 32, 65, 32}, DrumPattern::kJazzSwing,
-     AccompPattern::kComp, BassPattern::kWalking, 0.5, 0.3, 40},
-    {Genre::kClassical, 72, 96, false, false, {48, 49, 43, 40, -1}, DrumPattern::kNone,
-     AccompPattern::kArpeggio, BassPattern::kWhole, 0.4, 0.0, 70},
-    {Genre::kElectronic, 122, 128, true, false, {81, 90, 38, 81, 25}, DrumPattern::kFourOnFloor,
-     AccompPattern::kStabs, BassPattern::kOffbeat, 0.9, 0.0, 45},
-    {Genre::kHipHop, 84, 96, true, false, {4, -1, 38, 0, 25}, DrumPattern::kBoomBap,
-     AccompPattern::kBlock, BassPattern::kSyncopated, 0.7, 0.12, 30},
-    {Genre::kFolk, 92, 112, false, false, {25, -1, 32, 73, 0}, DrumPattern::kFolk,
-     AccompPattern::kStrum, BassPattern::kRootFifth, 0.5, 0.0, 40},
-    {Genre::kAmbient, 64, 80, false, false, {0, 89, 38, 88, -1}, DrumPattern::kNone,
-     AccompPattern::kArpeggio, BassPattern::kWhole, 0.25, 0.0, 90},
-    {Genre::kRnb, 70, 90, true, true, {4, 48, 33, 65, 0}, DrumPattern::kHalfTime,
-     AccompPattern::kBlock, BassPattern::kSyncopated, 0.55, 0.1, 45},
-    {Genre::kMetal, 140, 176, true, false, {30, -1, 34, 30, 16}, DrumPattern::kMetal,
-     AccompPattern::kPower, BassPattern::kEighths, 1.0, 0.0, 25},
-    {Genre::kLofi, 72, 86, false, true, {4, -1, 33, 0, 0}, DrumPattern::kBoomBap,
-     AccompPattern::kBlock, BassPattern::kSyncopated, 0.35, 0.2, 50},
-    {Genre::kCountry, 100, 128, false, false, {25, -1, 32, 110, 0}, DrumPattern::kCountry,
-     AccompPattern::kStrum, BassPattern::kRootFifth, 0.6, 0.0, 35},
-    {Genre::kBallad, 64, 76, false, false, {0, 48, 33, 40, 0}, DrumPattern::kBallad,
-     AccompPattern::kArpeggio, BassPattern::kWhole, 0.35, 0.0, 65},
+    {Genre::kPop,
+     96,
+     118,
+     false,
+     false,
+     {0, 48, 33, 73, 0},
+     DrumPattern::kPop,
+     AccompPattern::kArpeggio,
+     BassPattern::kRootFifth,
+     0.6,
+     0.0,
+     45},
+    {Genre::kRock,
+     112,
+     140,
+     false,
+     false,
+     {29, -1, 34, 29, 0},
+     DrumPattern::kRock,
+     AccompPattern::kPower,
+     BassPattern::kEighths,
+     0.8,
+     0.0,
+     35},
+    {Genre::kJazz,
+     100,
+     140,
+     false,
+     true,
+     {0, -1, 32, 65, 32},
+     DrumPattern::kJazzSwing,
+     AccompPattern::kComp,
+     BassPattern::kWalking,
+     0.5,
+     0.3,
+     40},
+    {Genre::kClassical,
+     72,
+     96,
+     false,
+     false,
+     {48, 49, 43, 40, -1},
+     DrumPattern::kNone,
+     AccompPattern::kArpeggio,
+     BassPattern::kWhole,
+     0.4,
+     0.0,
+     70},
+    {Genre::kElectronic,
+     122,
+     128,
+     true,
+     false,
+     {81, 90, 38, 81, 25},
+     DrumPattern::kFourOnFloor,
+     AccompPattern::kStabs,
+     BassPattern::kOffbeat,
+     0.9,
+     0.0,
+     45},
+    {Genre::kHipHop,
+     84,
+     96,
+     true,
+     false,
+     {4, -1, 38, 0, 25},
+     DrumPattern::kBoomBap,
+     AccompPattern::kBlock,
+     BassPattern::kSyncopated,
+     0.7,
+     0.12,
+     30},
+    {Genre::kFolk,
+     92,
+     112,
+     false,
+     false,
+     {25, -1, 32, 73, 0},
+     DrumPattern::kFolk,
+     AccompPattern::kStrum,
+     BassPattern::kRootFifth,
+     0.5,
+     0.0,
+     40},
+    {Genre::kAmbient,
+     64,
+     80,
+     false,
+     false,
+     {0, 89, 38, 88, -1},
+     DrumPattern::kNone,
+     AccompPattern::kArpeggio,
+     BassPattern::kWhole,
+     0.25,
+     0.0,
+     90},
+    {Genre::kRnb,
+     70,
+     90,
+     true,
+     true,
+     {4, 48, 33, 65, 0},
+     DrumPattern::kHalfTime,
+     AccompPattern::kBlock,
+     BassPattern::kSyncopated,
+     0.55,
+     0.1,
+     45},
+    {Genre::kMetal,
+     140,
+     176,
+     true,
+     false,
+     {30, -1, 34, 30, 16},
+     DrumPattern::kMetal,
+     AccompPattern::kPower,
+     BassPattern::kEighths,
+     1.0,
+     0.0,
+     25},
+    {Genre::kLofi,
+     72,
+     86,
+     false,
+     true,
+     {4, -1, 33, 0, 0},
+     DrumPattern::kBoomBap,
+     AccompPattern::kBlock,
+     BassPattern::kSyncopated,
+     0.35,
+     0.2,
+     50},
+    {Genre::kCountry,
+     100,
+     128,
+     false,
+     false,
+     {25, -1, 32, 110, 0},
+     DrumPattern::kCountry,
+     AccompPattern::kStrum,
+     BassPattern::kRootFifth,
+     0.6,
+     0.0,
+     35},
+    {Genre::kBallad,
+     64,
+     76,
+     false,
+     false,
+     {0, 48, 33, 40, 0},
+     DrumPattern::kBallad,
+     AccompPattern::kArpeggio,
+     BassPattern::kWhole,
+     0.35,
+     0.0,
+     65},
 };
 
 struct Token {
@@ -297,7 +503,8 @@ void ApplyInstrument(Instrument instrument, Style& style) {
             p.chords = 0;
             if (style.accomp == AccompPattern::kPower || style.accomp == AccompPattern::kStrum ||
                 style.accomp == AccompPattern::kStabs) {
-                style.accomp = style.energy > 0.7 ? AccompPattern::kBlock : AccompPattern::kArpeggio;
+                style.accomp =
+                    style.energy > 0.7 ? AccompPattern::kBlock : AccompPattern::kArpeggio;
             }
             break;
         case Instrument::kElectricPiano:
@@ -313,16 +520,28 @@ void ApplyInstrument(Instrument instrument, Style& style) {
             p.chords = heavy ? p.chords : 27;
             if (!heavy) style.accomp = AccompPattern::kStrum;
             break;
-        case Instrument::kStrings: p.pad = 48; break;
-        case Instrument::kViolin: p.lead = 40; break;
-        case Instrument::kCello: p.lead = 42; break;
+        case Instrument::kStrings:
+            p.pad = 48;
+            break;
+        case Instrument::kViolin:
+            p.lead = 40;
+            break;
+        case Instrument::kCello:
+            p.lead = 42;
+            break;
         case Instrument::kSynth:
             p.pad = 89;
             if (style.genre == Genre::kElectronic) p.lead = 81;
             break;
-        case Instrument::kSax: p.lead = 65; break;
-        case Instrument::kFlute: p.lead = 73; break;
-        case Instrument::kTrumpet: p.lead = 56; break;
+        case Instrument::kSax:
+            p.lead = 65;
+            break;
+        case Instrument::kFlute:
+            p.lead = 73;
+            break;
+        case Instrument::kTrumpet:
+            p.lead = 56;
+            break;
         case Instrument::kOrgan:
             p.chords = 16;
             if (style.accomp == AccompPattern::kPower) style.accomp = AccompPattern::kBlock;
@@ -338,7 +557,9 @@ void ApplyInstrument(Instrument instrument, Style& style) {
             if (p.drum_kit < 0) p.drum_kit = 0;
             if (style.drums == DrumPattern::kNone) style.drums = DrumPattern::kBallad;
             break;
-        case Instrument::kErhu: p.lead = 110; break;
+        case Instrument::kErhu:
+            p.lead = 110;
+            break;
         case Instrument::kGuzheng:
             p.chords = 107;
             style.accomp = AccompPattern::kArpeggio;
@@ -350,19 +571,32 @@ void ApplyInstrument(Instrument instrument, Style& style) {
 
 const char* GenreName(Genre genre) {
     switch (genre) {
-        case Genre::kPop: return "pop";
-        case Genre::kRock: return "rock";
-        case Genre::kJazz: return "jazz";
-        case Genre::kClassical: return "classical";
-        case Genre::kElectronic: return "electronic";
-        case Genre::kHipHop: return "hip-hop";
-        case Genre::kFolk: return "folk";
-        case Genre::kAmbient: return "ambient";
-        case Genre::kRnb: return "r&b";
-        case Genre::kMetal: return "metal";
-        case Genre::kLofi: return "lo-fi";
-        case Genre::kCountry: return "country";
-        case Genre::kBallad: return "ballad";
+        case Genre::kPop:
+            return "pop";
+        case Genre::kRock:
+            return "rock";
+        case Genre::kJazz:
+            return "jazz";
+        case Genre::kClassical:
+            return "classical";
+        case Genre::kElectronic:
+            return "electronic";
+        case Genre::kHipHop:
+            return "hip-hop";
+        case Genre::kFolk:
+            return "folk";
+        case Genre::kAmbient:
+            return "ambient";
+        case Genre::kRnb:
+            return "r&b";
+        case Genre::kMetal:
+            return "metal";
+        case Genre::kLofi:
+            return "lo-fi";
+        case Genre::kCountry:
+            return "country";
+        case Genre::kBallad:
+            return "ballad";
     }
     return "pop";
 }
@@ -405,7 +639,8 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
         style.matched.emplace_back(m.keyword->word);
         switch (m.keyword->kind) {
             case Kind::kGenre:
-            case Kind::kInstrument: break;
+            case Kind::kInstrument:
+                break;
             case Kind::kMajor:
             case Kind::kMinor:
                 if (!mode_set) style.minor = m.keyword->kind == Kind::kMinor;
@@ -424,7 +659,9 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
                 style.energy -= 0.1;
                 tempo_factor *= 0.85;
                 break;
-            case Kind::kFast: tempo_factor *= 1.15; break;
+            case Kind::kFast:
+                tempo_factor *= 1.15;
+                break;
             case Kind::kFemale:
                 if (style.voice == 0) style.voice = 1;
                 break;

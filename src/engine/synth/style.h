@@ -19,14 +19,34 @@ namespace songd::engine::synth {
 
 /// @brief The genres the engine arranges for.
 enum class Genre {
-    kPop, kRock, kJazz, kClassical, kElectronic, kHipHop, kFolk, kAmbient, kRnb, kMetal,
-    kLofi, kCountry, kBallad
+    kPop,
+    kRock,
+    kJazz,
+    kClassical,
+    kElectronic,
+    kHipHop,
+    kFolk,
+    kAmbient,
+    kRnb,
+    kMetal,
+    kLofi,
+    kCountry,
+    kBallad
 };
 
 /// @brief Drum groove families (16 steps per bar).
 enum class DrumPattern {
-    kNone, kPop, kRock, kFourOnFloor, kBoomBap, kJazzSwing, kFolk, kHalfTime, kMetal,
-    kCountry, kBallad
+    kNone,
+    kPop,
+    kRock,
+    kFourOnFloor,
+    kBoomBap,
+    kJazzSwing,
+    kFolk,
+    kHalfTime,
+    kMetal,
+    kCountry,
+    kBallad
 };
 
 /// @brief How the chord instrument plays a bar.
@@ -37,8 +57,8 @@ enum class BassPattern { kWhole, kRootFifth, kEighths, kOffbeat, kWalking, kSync
 
 /// @brief General MIDI programs per part; -1 means the part is silent.
 struct Programs {
-    int chords = 0;    ///< accompaniment (piano, guitar, ...)
-    int pad = -1;      ///< sustained harmony (strings, synth pad)
+    int chords = 0;  ///< accompaniment (piano, guitar, ...)
+    int pad = -1;    ///< sustained harmony (strings, synth pad)
     int bass = 33;
     int lead = -1;     ///< melody in the intro, instrumental breaks and outro
     int drum_kit = 0;  ///< GM drum kit number (bank 128); -1 means no drums
@@ -49,16 +69,16 @@ struct Style {
     Genre genre = Genre::kPop;
     std::string genre_name = "pop";
     double bpm = 100;
-    int key = 0;           ///< tonic pitch class, 0 = C
+    int key = 0;  ///< tonic pitch class, 0 = C
     bool minor = false;
-    bool sevenths = false; ///< jazz-style four-note chords
+    bool sevenths = false;  ///< jazz-style four-note chords
     Programs programs;
     DrumPattern drums = DrumPattern::kPop;
     AccompPattern accomp = AccompPattern::kArpeggio;
     BassPattern bass = BassPattern::kRootFifth;
-    double energy = 0.6;   ///< 0..1: loudness, density, how early the drums come in
-    double swing = 0.0;    ///< 0..0.33 of an eighth note
-    int reverb = 40;       ///< MIDI CC91 send
+    double energy = 0.6;  ///< 0..1: loudness, density, how early the drums come in
+    double swing = 0.0;   ///< 0..0.33 of an eighth note
+    int reverb = 40;      ///< MIDI CC91 send
     /// Singer asked for: 0 = not said (the seed decides), 1 = female, 2 = male.
     int voice = 0;
     std::vector<std::string> matched;  ///< recognised keywords, in prompt order

@@ -30,7 +30,7 @@ namespace {
 
 /// @brief Forwards monotonic progress in [from, to] of the whole render.
 class Progress {
-public:
+  public:
     explicit Progress(const ProgressFn& fn) : fn_(fn) {}
     void Report(double percent) {
         const int p = std::clamp(static_cast<int>(percent), 0, 100);
@@ -41,7 +41,7 @@ public:
         Report(from + (to - from) * std::clamp(fraction, 0.0, 1.0));
     }
 
-private:
+  private:
     const ProgressFn& fn_;
     int last_ = -1;
 };
@@ -129,7 +129,8 @@ void WriteMono(const std::filesystem::path& path, const std::vector<float>& x, f
 }
 
 const char* KeyName(int pc) {
-    static const char* kNames[12] = {"C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"};
+    static const char* kNames[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
+                                     "F#", "G",  "Ab", "A",  "Bb", "B"};
     return kNames[PitchClass(pc)];
 }
 
@@ -154,16 +155,17 @@ std::string PlanJson(const Style& style, const Arrangement& arr, bool female,
                      const std::filesystem::path& soundfont, double vocal_gain_db) {
     std::ostringstream j;
     j << "{\n  \"genre\": " << JsonString(style.genre_name) << ",\n  \"bpm\": " << style.bpm
-      << ",\n  \"key\": " << JsonString(KeyName(style.key)) << ",\n  \"key_pitch_class\": " << style.key
+      << ",\n  \"key\": " << JsonString(KeyName(style.key))
+      << ",\n  \"key_pitch_class\": " << style.key
       << ",\n  \"mode\": " << JsonString(style.minor ? "minor" : "major")
       << ",\n  \"energy\": " << style.energy << ",\n  \"swing\": " << style.swing
       << ",\n  \"voice\": " << JsonString(female ? "female" : "male") << ",\n  \"programs\": {"
       << "\"chords\": " << style.programs.chords << ", \"pad\": " << style.programs.pad
       << ", \"bass\": " << style.programs.bass << ", \"lead\": " << style.programs.lead
-      << ", \"drum_kit\": "
-      << (style.drums == DrumPattern::kNone ? -1 : style.programs.drum_kit) << "},\n"
-      << "  \"vocal_gain_db\": " << vocal_gain_db << ",\n  \"soundfont\": "
-      << JsonString(soundfont.string()) << ",\n  \"sections\": [";
+      << ", \"drum_kit\": " << (style.drums == DrumPattern::kNone ? -1 : style.programs.drum_kit)
+      << "},\n"
+      << "  \"vocal_gain_db\": " << vocal_gain_db
+      << ",\n  \"soundfont\": " << JsonString(soundfont.string()) << ",\n  \"sections\": [";
     const auto names = arr.SectionNames();
     for (size_t i = 0; i < names.size(); ++i) j << (i ? ", " : "") << JsonString(names[i]);
     j << "],\n  \"matched\": [";
@@ -182,7 +184,8 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
-std::filesystem::path SynthEngine::Render(const RenderRequest& request, const ProgressFn& progress_fn,
+std::filesystem::path SynthEngine::Render(const RenderRequest& request,
+                                          const ProgressFn& progress_fn,
                                           const CancelToken& cancel) {
     Progress progress(progress_fn);
     progress.Report(0);
@@ -272,8 +275,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
                 progress.Stage(21, 35, static_cast<double>(i) / static_cast<double>(notes.size()));
             }
             const auto& note = notes[i];
-            const auto& ref = group_syllables[static_cast<size_t>(note.line)]
-                                             [static_cast<size_t>(note.syllable)];
+            const auto& ref =
+                group_syllables[static_cast<size_t>(note.line)][static_cast<size_t>(note.syllable)];
             if (!analysed[ref.request]) {
                 const auto& samples = speech[ref.request].samples;
                 float peak = 1.0f;
@@ -300,8 +303,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     // 5. The band.
     const Score score = BuildBand(style, arrangement, seed);
     FluidRenderer renderer(soundfont);
-    StereoBuffer band = renderer.Render(score, frames, [&](double f) { progress.Stage(36, 90, f); },
-                                        cancel);
+    StereoBuffer band = renderer.Render(
+        score, frames, [&](double f) { progress.Stage(36, 90, f); }, cancel);
 
     // 6. Mix: vocals a little above the band, a fade at the very end, peaks at -1 dBFS.
     // Some SoundFont samples carry a DC offset; a one-pole high-pass (~3 Hz) removes it.
@@ -317,7 +320,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     }
     const auto fade = static_cast<int64_t>(std::min(4.0, duration * 0.1) * kSampleRate);
     for (int64_t i = std::max<int64_t>(0, frames - fade); i < frames; ++i) {
-        const auto g = static_cast<float>(static_cast<double>(frames - i) / static_cast<double>(fade));
+        const auto g =
+            static_cast<float>(static_cast<double>(frames - i) / static_cast<double>(fade));
         band.left[static_cast<size_t>(i)] *= g * g;
         band.right[static_cast<size_t>(i)] *= g * g;
         vocals[static_cast<size_t>(i)] *= g * g;
@@ -326,16 +330,20 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request, const Pr
     int64_t vocal_frames = 0;
     for (int64_t i = 0; i < frames; ++i) {
         const auto k = static_cast<size_t>(i);
-        band_energy += 0.5 * (double(band.left[k]) * band.left[k] + double(band.right[k]) * band.right[k]);
+        band_energy +=
+            0.5 * (double(band.left[k]) * band.left[k] + double(band.right[k]) * band.right[k]);
     }
     for (const auto& n : notes) {
         const auto b = std::clamp<int64_t>(std::llround(n.start * kSampleRate), 0, frames);
         const auto e = std::clamp<int64_t>(std::llround(n.end * kSampleRate), b, frames);
-        for (int64_t i = b; i < e; ++i) vocal_energy += double(vocals[static_cast<size_t>(i)]) * vocals[static_cast<size_t>(i)];
+        for (int64_t i = b; i < e; ++i)
+            vocal_energy += double(vocals[static_cast<size_t>(i)]) * vocals[static_cast<size_t>(i)];
         vocal_frames += e - b;
     }
-    const double band_rms = std::sqrt(band_energy / static_cast<double>(std::max<int64_t>(1, frames)));
-    const double vocal_rms = std::sqrt(vocal_energy / static_cast<double>(std::max<int64_t>(1, vocal_frames)));
+    const double band_rms =
+        std::sqrt(band_energy / static_cast<double>(std::max<int64_t>(1, frames)));
+    const double vocal_rms =
+        std::sqrt(vocal_energy / static_cast<double>(std::max<int64_t>(1, vocal_frames)));
     const float vocal_gain =
         vocal_rms > 1e-9 && band_rms > 1e-9 ? static_cast<float>(1.4 * band_rms / vocal_rms) : 1.0f;
     for (auto& v : vocals) v *= vocal_gain;

@@ -22,13 +22,13 @@ namespace songd::engine::synth {
 
 /// @brief The built-in song engine.
 class SynthEngine : public Engine {
-public:
+  public:
     explicit SynthEngine(std::string soundfont = "") : soundfont_(std::move(soundfont)) {}
     std::string Name() const override { return "synth"; }
     std::filesystem::path Render(const RenderRequest& request, const ProgressFn& progress,
                                  const CancelToken& cancel) override;
 
-private:
+  private:
     std::string soundfont_;
 };
 

@@ -20,8 +20,7 @@ Style PopStyle() {
 TEST(ArrangementTest, SectionsFollowTheLyricTiming) {
     // Verse lines 8–16 s, chorus (repeated) 16–24 s, a 14 s gap, verse 38–42 s, then silence.
     const std::vector<LineSpan> lines = {
-        {8, 11.5, false}, {12, 15.5, false}, {16, 19.5, true}, {20, 23.5, true},
-        {38, 41.5, false}};
+        {8, 11.5, false}, {12, 15.5, false}, {16, 19.5, true}, {20, 23.5, true}, {38, 41.5, false}};
     const Arrangement a = PlanArrangement(PopStyle(), lines, 60, 1);
     ASSERT_EQ(a.bars.size(), 30u);
     EXPECT_EQ(a.BarAt(1).kind, SectionKind::kIntro);
@@ -32,7 +31,8 @@ TEST(ArrangementTest, SectionsFollowTheLyricTiming) {
     EXPECT_EQ(a.BarAt(39).kind, SectionKind::kVerse);
     EXPECT_EQ(a.BarAt(50).kind, SectionKind::kOutro);
     const auto names = a.SectionNames();
-    const std::vector<std::string> expected = {"intro", "verse", "chorus", "break", "verse", "outro"};
+    const std::vector<std::string> expected = {"intro", "verse", "chorus",
+                                               "break", "verse", "outro"};
     EXPECT_EQ(names, expected);
     // The song ends on the tonic.
     EXPECT_EQ(a.bars.back().chord.root, 0);
@@ -70,8 +70,8 @@ TEST(ArrangementTest, BandNotesAreInsideTheSongAndValidMidi) {
     for (const char* prompt : {"pop", "rock", "jazz", "classical", "edm", "hip hop", "folk",
                                "ambient", "r&b", "metal", "lofi", "country", "ballad"}) {
         const Style s = ParseStyle(prompt, 9);
-        const Arrangement a = PlanArrangement(s, {{5, 9, false}, {10, 14, true}, {15, 19, true}},
-                                              30, 9);
+        const Arrangement a =
+            PlanArrangement(s, {{5, 9, false}, {10, 14, true}, {15, 19, true}}, 30, 9);
         const Score band = BuildBand(s, a, 9);
         ASSERT_FALSE(band.notes.empty()) << prompt;
         for (const Note& n : band.notes) {
@@ -96,7 +96,8 @@ TEST(ArrangementTest, SameSeedSameBandOtherSeedDiffers) {
     auto notes_of = [&](uint64_t seed) {
         const Score band = BuildBand(s, PlanArrangement(s, lines, 30, seed), seed);
         std::vector<std::tuple<double, double, int, int, int>> out;
-        for (const Note& n : band.notes) out.emplace_back(n.start, n.end, n.channel, n.key, n.velocity);
+        for (const Note& n : band.notes)
+            out.emplace_back(n.start, n.end, n.channel, n.key, n.velocity);
         return out;
     };
     EXPECT_EQ(notes_of(11), notes_of(11));
@@ -115,8 +116,8 @@ TEST(MelodyTest, FirstSyllableOnTheTimestampAndNotesFitTheChords) {
         EXPECT_LE(notes[i].end, notes[i + 1].start + 1e-9);
     }
     EXPECT_LE(notes[6].end, 12.0);
-    const Arrangement a = PlanArrangement(s, {{8.3, notes[6].end, false}, {12.15, notes.back().end, true}},
-                                          20, 4);
+    const Arrangement a =
+        PlanArrangement(s, {{8.3, notes[6].end, false}, {12.15, notes.back().end, true}}, 20, 4);
     AssignVocalPitches(notes, lines, a, s, {57, 74}, 4);
     const auto scale = ScalePitchClasses(s.key, s.minor);
     for (const auto& n : notes) {

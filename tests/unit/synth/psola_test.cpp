@@ -42,7 +42,8 @@ double MeasurePeriod(const std::vector<float>& x, size_t begin, size_t length, i
     int best_lag = lo;
     for (int lag = lo; lag <= hi; ++lag) {
         double acc = 0;
-        for (size_t i = begin; i < begin + length; ++i) acc += double(x[i]) * x[i + static_cast<size_t>(lag)];
+        for (size_t i = begin; i < begin + length; ++i)
+            acc += double(x[i]) * x[i + static_cast<size_t>(lag)];
         if (acc > best) {
             best = acc;
             best_lag = lag;
@@ -112,16 +113,17 @@ TEST(PsolaTest, DegenerateNotesDoNothingAndNeverWriteOutside) {
     const PitchTrack t = AnalysePitch(x, kRate);
     std::vector<float> out(1000, 0.0f);
     Syllable s{0, static_cast<int64_t>(x.size()), 10, 20};
-    SingSyllable(x, t, s, {500, 500, 220.0, 20.0}, kRate, out);   // zero length
-    SingSyllable(x, t, s, {900, 5000, 220.0, 20.0}, kRate, out);  // runs past the buffer
-    SingSyllable(x, t, s, {-300, 100, 220.0, 20.0}, kRate, out);  // starts before it
+    SingSyllable(x, t, s, {500, 500, 220.0, 20.0}, kRate, out);           // zero length
+    SingSyllable(x, t, s, {900, 5000, 220.0, 20.0}, kRate, out);          // runs past the buffer
+    SingSyllable(x, t, s, {-300, 100, 220.0, 20.0}, kRate, out);          // starts before it
     SingSyllable(x, t, {5, 5, 5, 5}, {0, 800, 220.0, 20.0}, kRate, out);  // empty syllable
     SUCCEED();
 }
 
 TEST(UpsampleTest, KeepsSamplesAndInterpolatesASine) {
     std::vector<float> x(4000);
-    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::sin(2 * M_PI * 1000.0 * i / kRate));
+    for (size_t i = 0; i < x.size(); ++i)
+        x[i] = static_cast<float>(std::sin(2 * M_PI * 1000.0 * i / kRate));
     const auto y = Upsample2x(x);
     ASSERT_EQ(y.size(), 8000u);
     for (size_t i = 100; i < 3900; ++i) {

@@ -19,18 +19,24 @@ Speech FromPhonemes(const std::vector<std::tuple<int64_t, std::string, bool>>& p
 
 TEST(SyllabifyTest, OneSyllablePerVowelConsonantsSplitBetweenNeighbours) {
     // "hello world": h @ l oU | w 3: l d, then a pause.
-    const Speech s = FromPhonemes({{0, "h", true}, {100, "@", false}, {200, "l", false},
-                                   {300, "oU", false}, {500, "w", true}, {600, "3:", false},
-                                   {800, "l", false}, {900, "d", false}, {1000, "_:", false}},
+    const Speech s = FromPhonemes({{0, "h", true},
+                                   {100, "@", false},
+                                   {200, "l", false},
+                                   {300, "oU", false},
+                                   {500, "w", true},
+                                   {600, "3:", false},
+                                   {800, "l", false},
+                                   {900, "d", false},
+                                   {1000, "_:", false}},
                                   1200);
     const auto syl = Syllabify(s);
     ASSERT_EQ(syl.size(), 3u);
-    EXPECT_EQ(syl[0].begin, 0);       // "h@"
+    EXPECT_EQ(syl[0].begin, 0);  // "h@"
     EXPECT_EQ(syl[0].end, 200);
     EXPECT_EQ(syl[0].nucleus_begin, 100);
-    EXPECT_EQ(syl[1].begin, 200);     // "loU": one consonant between vowels is an onset
-    EXPECT_EQ(syl[1].end, 500);       // never across the word boundary
-    EXPECT_EQ(syl[2].begin, 500);     // "w3:ld" up to the pause
+    EXPECT_EQ(syl[1].begin, 200);  // "loU": one consonant between vowels is an onset
+    EXPECT_EQ(syl[1].end, 500);    // never across the word boundary
+    EXPECT_EQ(syl[2].begin, 500);  // "w3:ld" up to the pause
     EXPECT_EQ(syl[2].nucleus_begin, 600);
     EXPECT_EQ(syl[2].nucleus_end, 800);
     EXPECT_EQ(syl[2].end, 1000);
@@ -38,8 +44,11 @@ TEST(SyllabifyTest, OneSyllablePerVowelConsonantsSplitBetweenNeighbours) {
 
 TEST(SyllabifyTest, TwoConsonantsBetweenVowelsSplitOneEachWay) {
     // "window": w I n d oU
-    const Speech s = FromPhonemes({{0, "w", true}, {100, "I", false}, {200, "n", false},
-                                   {300, "d", false}, {400, "oU", false}},
+    const Speech s = FromPhonemes({{0, "w", true},
+                                   {100, "I", false},
+                                   {200, "n", false},
+                                   {300, "d", false},
+                                   {400, "oU", false}},
                                   600);
     const auto syl = Syllabify(s);
     ASSERT_EQ(syl.size(), 2u);
@@ -49,8 +58,12 @@ TEST(SyllabifyTest, TwoConsonantsBetweenVowelsSplitOneEachWay) {
 }
 
 TEST(SyllabifyTest, LanguageSwitchMarkersAndConsonantOnlyWordsAreHandled) {
-    const Speech s = FromPhonemes({{0, "(en)", false}, {0, "n", true}, {50, "i", false},
-                                   {150, "_|", false}, {150, "s", true}, {250, "(cmn)", false},
+    const Speech s = FromPhonemes({{0, "(en)", false},
+                                   {0, "n", true},
+                                   {50, "i", false},
+                                   {150, "_|", false},
+                                   {150, "s", true},
+                                   {250, "(cmn)", false},
                                    {250, "_", false}},
                                   300);
     const auto syl = Syllabify(s);
@@ -75,7 +88,8 @@ TEST(SplitByScriptTest, HanAndLatinRunsWithPunctuationAttached) {
 TEST(SpeakTest, EnglishAndMandarinSyllableCounts) {
     CancelToken cancel;
     size_t progress_calls = 0;
-    const auto speech = Speak({{"hello beautiful world", "en-us"}, {"我爱你中国", "cmn-latn-pinyin"},
+    const auto speech = Speak({{"hello beautiful world", "en-us"},
+                               {"我爱你中国", "cmn-latn-pinyin"},
                                {"hello beautiful world", "en-us"}},
                               cancel, [&](size_t) { ++progress_calls; });
     ASSERT_EQ(speech.size(), 3u);

@@ -11,9 +11,9 @@ struct StyleCase {
     const char* id;
     const char* prompt;
     Genre genre;
-    int minor;        ///< 1 minor, 0 major, -1 either (seed decides nothing here, genre does)
+    int minor;  ///< 1 minor, 0 major, -1 either (seed decides nothing here, genre does)
     double bpm_lo, bpm_hi;
-    int chords;       ///< expected chord program, -2 = don't care
+    int chords;  ///< expected chord program, -2 = don't care
     bool drums;
 };
 
@@ -66,14 +66,13 @@ TEST_P(StyleTableTest, PromptChoosesGenreModeTempoAndInstruments) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, StyleTableTest, ::testing::ValuesIn(kCases),
-                         [](const auto& info) {
-                             std::string id = info.param.id;
-                             for (auto& ch : id) {
-                                 if (ch == '-') ch = '_';
-                             }
-                             return id;
-                         });
+INSTANTIATE_TEST_SUITE_P(Cases, StyleTableTest, ::testing::ValuesIn(kCases), [](const auto& info) {
+    std::string id = info.param.id;
+    for (auto& ch : id) {
+        if (ch == '-') ch = '_';
+    }
+    return id;
+});
 
 TEST(StyleTest, SameSeedSameStyleOtherSeedsVary) {
     const Style a = ParseStyle("uplifting pop", 7), b = ParseStyle("uplifting pop", 7);

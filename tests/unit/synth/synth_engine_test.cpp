@@ -24,7 +24,7 @@ const char* kLyrics =
 
 /// @brief A fresh folder under the test temp dir, removed afterwards.
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& name)
         : path_(std::filesystem::path(::testing::TempDir()) / ("synth_" + name)) {
         std::filesystem::remove_all(path_);
@@ -33,7 +33,7 @@ public:
     ~TempDir() { std::filesystem::remove_all(path_); }
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
@@ -102,7 +102,8 @@ TEST(SynthEngineTest, ExactLengthSameSeedIdenticalOtherSeedDifferent) {
     SynthEngine engine;
     CancelToken cancel;
     std::vector<int> progress;
-    const auto pa = engine.Render(Request(a.path(), 42), [&](int p) { progress.push_back(p); }, cancel);
+    const auto pa = engine.Render(
+        Request(a.path(), 42), [&](int p) { progress.push_back(p); }, cancel);
     const auto pb = engine.Render(Request(b.path(), 42), nullptr, cancel);
     const auto pc = engine.Render(Request(c.path(), 43), nullptr, cancel);
     const WavInfo w = Inspect(pa);
@@ -174,7 +175,12 @@ TEST(SynthEngineTest, CancellationStopsTheRender) {
     SynthEngine engine;
     CancelToken cancel;
     try {
-        engine.Render(Request(d.path(), 1), [&](int p) { if (p >= 50) cancel.Cancel(); }, cancel);
+        engine.Render(
+            Request(d.path(), 1),
+            [&](int p) {
+                if (p >= 50) cancel.Cancel();
+            },
+            cancel);
         FAIL() << "expected the render to stop";
     } catch (const core::Error& e) {
         EXPECT_EQ(e.code(), core::ErrorCode::kRenderFailed);
@@ -205,9 +211,9 @@ TEST(SynthEngineTest, MissingSoundFontIsAClearError) {
 // Property: any valid LRC with any prompt renders a finite song of the exact length.
 std::string RandomText(Rng& rng) {
     static const std::vector<std::string> kPieces = {
-        "love", "night", "a", "I", "strengths", "rhythm", "月亮", "我们", "啦", "Привет", "こんにちは",
-        "안녕", "ñandú", "été", "42", "x", "ok!", "...", "—", "🎵", "tschüss", "Ωmega", "hmm", "shh",
-        "brrr", "aeiou", "Zzz"};
+        "love",   "night",      "a",       "I",     "strengths", "rhythm", "月亮", "我们",  "啦",
+        "Привет", "こんにちは", "안녕",    "ñandú", "été",       "42",     "x",    "ok!",   "...",
+        "—",      "🎵",          "tschüss", "Ωmega", "hmm",       "shh",    "brrr", "aeiou", "Zzz"};
     std::string text;
     const int words = rng.Range(1, 14);
     for (int w = 0; w < words; ++w) text += (w ? " " : "") + rng.Pick(kPieces);
@@ -228,7 +234,8 @@ std::string RandomLrc(Rng& rng, int length) {
         lrc << tag;
         std::string text = RandomText(rng);
         if (text.size() > 290) text.resize(290);
-        while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xc0) == 0x80) text.pop_back();
+        while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xc0) == 0x80)
+            text.pop_back();
         while (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xc0) text.pop_back();
         lrc << text << " la\n";
         if (rng.Chance(0.1)) lrc << "\n[ar:someone]\n";
@@ -238,9 +245,19 @@ std::string RandomLrc(Rng& rng, int length) {
 
 TEST(SynthEnginePropertyTest, RandomValidInputsRenderFiniteSongsOfExactLength) {
     static const std::vector<std::string> kPrompts = {
-        "", "sad slow piano ballad", "energetic EDM", "jazz", "metal 金属 激情", "calm ambient strings",
-        "lo-fi hip hop", "country fiddle", "r&b soul", "classical orchestral harp", "🎸🎸🎸",
-        "folk 民谣 女声", "rock male guitar drums bass sax flute trumpet organ"};
+        "",
+        "sad slow piano ballad",
+        "energetic EDM",
+        "jazz",
+        "metal 金属 激情",
+        "calm ambient strings",
+        "lo-fi hip hop",
+        "country fiddle",
+        "r&b soul",
+        "classical orchestral harp",
+        "🎸🎸🎸",
+        "folk 民谣 女声",
+        "rock male guitar drums bass sax flute trumpet organ"};
     Rng rng(20240601);
     for (int iteration = 0; iteration < 6; ++iteration) {
         const int length = iteration % 3 == 0 ? 95 : rng.Range(96, 140);
@@ -256,7 +273,8 @@ TEST(SynthEnginePropertyTest, RandomValidInputsRenderFiniteSongsOfExactLength) {
         CancelToken cancel;
         std::filesystem::path p;
         ASSERT_NO_THROW(p = engine.Render(r, nullptr, cancel))
-            << "prompt: " << r.style_prompt << "\nlyrics:\n" << r.lyrics;
+            << "prompt: " << r.style_prompt << "\nlyrics:\n"
+            << r.lyrics;
         const WavInfo w = Inspect(p);
         EXPECT_EQ(w.frames, TargetFrames(length));
         EXPECT_TRUE(w.finite);
