@@ -70,7 +70,7 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
         energy[static_cast<size_t>(f)] = e;
         max_energy = std::max(max_energy, e);
     }
-    std::vector<float> r(static_cast<size_t>(max_lag + 2), 0.0f);
+    std::vector<float> r(static_cast<size_t>(max_lag) + 2, 0.0f);
     // Normalised cross-correlation of frame f over lags [lo, hi] with a window of `win`
     // samples; the period in samples, or 0 when the frame is not clearly periodic.
     auto estimate = [&](int64_t f, int lo, int hi, int win) -> float {
@@ -90,10 +90,10 @@ PitchTrack AnalysePitch(const std::vector<float>& x, int sample_rate) {
         // The shortest lag close to the best one: avoids reading two periods as one.
         for (int lag = lo + 1; lag < hi; ++lag) {
             const float v = r[static_cast<size_t>(lag)];
-            if (v >= 0.85f * best && v >= r[static_cast<size_t>(lag - 1)] &&
-                v >= r[static_cast<size_t>(lag + 1)]) {
-                const float l = r[static_cast<size_t>(lag - 1)], c = v,
-                            h = r[static_cast<size_t>(lag + 1)];
+            if (v >= 0.85f * best && v >= r[static_cast<size_t>(lag) - 1] &&
+                v >= r[static_cast<size_t>(lag) + 1]) {
+                const float l = r[static_cast<size_t>(lag) - 1], c = v,
+                            h = r[static_cast<size_t>(lag) + 1];
                 const float denom = l - 2 * c + h;
                 const float shift = std::abs(denom) > 1e-9f ? 0.5f * (l - h) / denom : 0.0f;
                 return static_cast<float>(lag) + std::clamp(shift, -0.5f, 0.5f);

@@ -13,6 +13,7 @@ std::vector<int> ScalePitchClasses(int key, bool minor) {
     static constexpr int kMajor[7] = {0, 2, 4, 5, 7, 9, 11};
     static constexpr int kMinor[7] = {0, 2, 3, 5, 7, 8, 10};
     std::vector<int> pcs;
+    pcs.reserve(7);
     for (int i = 0; i < 7; ++i) pcs.push_back(PitchClass(key + (minor ? kMinor[i] : kMajor[i])));
     return pcs;
 }

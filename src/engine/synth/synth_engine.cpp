@@ -283,7 +283,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
                 for (int16_t s : samples) peak = std::max(peak, std::abs(static_cast<float>(s)));
                 auto& x = inputs[ref.request];
                 x.resize(samples.size());
-                for (size_t k = 0; k < samples.size(); ++k) x[k] = 0.5f * samples[k] / peak;
+                for (size_t k = 0; k < samples.size(); ++k)
+                    x[k] = 0.5f * static_cast<float>(samples[k]) / peak;
                 tracks[ref.request] = AnalysePitch(x, speech_rate);
                 analysed[ref.request] = true;
             }
@@ -361,7 +362,7 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
     cancel.ThrowIfCancelled();
     progress.Report(92);
 
-    const auto path = request.work_dir / "raw.wav";
+    auto path = request.work_dir / "raw.wav";
     WriteStereo(path, mix.left, mix.right, gain);
     if (request.write_stems) {
         // Stems at the mix's gain: the band alone, and the dry vocal (the mix adds the

@@ -148,5 +148,22 @@ TEST(MelodyTest, RepeatedLinesGetTheSameRhythm) {
     }
 }
 
+TEST(MelodyTest, ARepeatedLineComesBackWithTheSameTune) {
+    // Two chorus lines a whole number of 4-bar progressions apart (8 bars of 2 s) meet the
+    // same chords, so the tune must repeat exactly.
+    Style s = PopStyle();
+    const std::vector<VocalLine> lines = {{8.0, 12.0, 6, true, 77}, {24.0, 28.0, 6, true, 77}};
+    auto notes = PlanVocalRhythm(lines, s.bpm, 2);
+    ASSERT_EQ(notes.size(), 12u);
+    const Arrangement a =
+        PlanArrangement(s, {{8, notes[5].end, true}, {24, notes[11].end, true}}, 40, 2);
+    AssignVocalPitches(notes, lines, a, s, {57, 74}, 2);
+    for (size_t k = 0; k < 6; ++k) {
+        ASSERT_EQ(a.BarAt(notes[k].start + 0.01).chord.root,
+                  a.BarAt(notes[k + 6].start + 0.01).chord.root);
+        EXPECT_EQ(notes[k].key, notes[k + 6].key) << k;
+    }
+}
+
 }  // namespace
 }  // namespace songd::engine::synth
