@@ -23,17 +23,26 @@ with open(sys.argv[1], "w") as f:
 PY
 
 printf '%-8s %-30s %-12s %8s %8s %10s %8s\n' length style lyrics cpu_s wall_s realtime_x rss_mb
+# Each song is rendered `repeats` times; the lowest CPU time is reported, because on a
+# shared machine other processes only ever add to it (cache and core contention).
+repeats=${REPEATS:-3}
 run() {
   local length=$1 style=$2 lrc=$3
-  local stats
-  /usr/bin/time -o "$out/time" -f '%U %S %e %M' taskset -c 0 "$tool" --lyrics "$lrc" \
-    --style "$style" --length "$length" --seed 7 --out "$out/song" >/dev/null 2>&1
-  stats=$(tail -1 "$out/time")
-  read -r user sys wall rss <<<"$stats"
-  local cpu
-  cpu=$(echo "$user + $sys" | bc -l)
+  local best_cpu="" best_wall="" max_rss=0
+  for ((i = 0; i < repeats; i++)); do
+    /usr/bin/time -o "$out/time" -f '%U %S %e %M' taskset -c 0 "$tool" --lyrics "$lrc" \
+      --style "$style" --length "$length" --seed 7 --out "$out/song" >/dev/null 2>&1
+    read -r user sys wall rss <"$out/time"
+    local cpu
+    cpu=$(echo "$user + $sys" | bc -l)
+    if [[ -z $best_cpu ]] || (($(echo "$cpu < $best_cpu" | bc -l))); then
+      best_cpu=$cpu
+      best_wall=$wall
+    fi
+    ((rss > max_rss)) && max_rss=$rss
+  done
   printf '%-8s %-30s %-12s %8.2f %8.2f %10.1f %8.0f\n' "$length" "$style" "$(basename "$lrc")" \
-    "$cpu" "$wall" "$(echo "$length / $cpu" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+    "$best_cpu" "$best_wall" "$(echo "$length / $best_cpu" | bc -l)" "$(echo "$max_rss / 1024" | bc -l)"
 }
 run 95 "energetic EDM" "$fixtures/example.lrc"
 run 95 "sad slow piano ballad" "$fixtures/example.lrc"

@@ -351,13 +351,15 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
     // The mix: band, dry vocal in the centre, and the vocal's small room in stereo.
     StereoBuffer mix = SmallRoom(vocals, 0.2f);
     float peak = 0;
+    bool finite = true;  // checked per sample: std::max would silently skip a NaN
     for (int64_t i = 0; i < frames; ++i) {
         const auto k = static_cast<size_t>(i);
         mix.left[k] += band.left[k] + vocals[k];
         mix.right[k] += band.right[k] + vocals[k];
+        finite = finite && std::isfinite(mix.left[k]) && std::isfinite(mix.right[k]);
         peak = std::max({peak, std::abs(mix.left[k]), std::abs(mix.right[k])});
     }
-    if (!std::isfinite(peak)) Fail("the render produced non-finite samples");
+    if (!finite) Fail("the render produced non-finite samples");
     const float gain = peak > 0 ? 0.891f / peak : 1.0f;  // -1 dBFS
     cancel.ThrowIfCancelled();
     progress.Report(92);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "engine/synth/rng.h"
@@ -121,6 +122,22 @@ TEST(SynthEngineTest, ExactLengthSameSeedIdenticalOtherSeedDifferent) {
     for (size_t i = 1; i < progress.size(); ++i) EXPECT_GT(progress[i], progress[i - 1]);
     EXPECT_EQ(progress.back(), 100);
     EXPECT_FALSE(std::filesystem::exists(a.path() / "vocals.wav"));
+}
+
+TEST(SynthEngineTest, ConcurrentRendersAreIndependent) {
+    // Two workers rendering at once (as the service does) must not disturb each other:
+    // both give the file a render alone gives.
+    TempDir a("par_a"), b("par_b"), alone("par_alone");
+    SynthEngine engine;
+    CancelToken cancel;
+    const auto reference = engine.Render(Request(alone.path(), 9), nullptr, cancel);
+    std::filesystem::path pa, pb;
+    std::thread ta([&] { pa = engine.Render(Request(a.path(), 9), nullptr, cancel); });
+    std::thread tb([&] { pb = engine.Render(Request(b.path(), 9), nullptr, cancel); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(FirstDifference(pa, reference), -1);
+    EXPECT_EQ(FirstDifference(pb, reference), -1);
 }
 
 TEST(SynthEngineTest, LengthsOtherThan95FollowTheFormula) {
