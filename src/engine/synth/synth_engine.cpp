@@ -60,6 +60,18 @@ std::string NormaliseLine(const std::string& text) {
     return out;
 }
 
+/// One-pole high-pass at about 3 Hz: removes DC without touching anything audible.
+void RemoveDc(std::vector<float>& x) {
+    float x1 = 0, y1 = 0;
+    for (auto& v : x) {
+        float y = v - x1 + 0.9995f * y1;
+        if (std::abs(y) < 1e-20f) y = 0.0f;  // no denormals in long silences
+        x1 = v;
+        y1 = y;
+        v = y;
+    }
+}
+
 /// @brief One timed line (lines sharing a timestamp are sung as one).
 struct LyricGroup {
     double start = 0;
@@ -308,17 +320,10 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
         score, frames, [&](double f) { progress.Stage(36, 90, f); }, cancel);
 
     // 6. Mix: vocals a little above the band, a fade at the very end, peaks at -1 dBFS.
-    // Some SoundFont samples carry a DC offset; a one-pole high-pass (~3 Hz) removes it.
-    for (auto* channel : {&band.left, &band.right}) {
-        float x1 = 0, y1 = 0;
-        for (auto& v : *channel) {
-            float y = v - x1 + 0.9995f * y1;
-            if (std::abs(y) < 1e-20f) y = 0.0f;  // no denormals in long silences
-            x1 = v;
-            y1 = y;
-            v = y;
-        }
-    }
+    // Some SoundFont samples, and the speech, carry a DC offset.
+    RemoveDc(band.left);
+    RemoveDc(band.right);
+    RemoveDc(vocals);
     const auto fade = static_cast<int64_t>(std::min(4.0, duration * 0.1) * kSampleRate);
     for (int64_t i = std::max<int64_t>(0, frames - fade); i < frames; ++i) {
         const auto g =
