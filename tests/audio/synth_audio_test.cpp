@@ -167,6 +167,8 @@ struct VocalCase {
     uint64_t seed;
 };
 
+void PrintTo(const VocalCase& c, std::ostream* os) { *os << c.id; }
+
 class VocalStemTest : public ::testing::TestWithParam<VocalCase> {};
 
 TEST_P(VocalStemTest, VocalsAreLoudDuringLinesSilentInGapsAndInTune) {

@@ -80,6 +80,10 @@ struct ShiftCase {
     double from_hz, to_hz, seconds;
 };
 
+void PrintTo(const ShiftCase& c, std::ostream* os) {
+    *os << c.from_hz << " Hz -> " << c.to_hz << " Hz, " << c.seconds << " s";
+}
+
 class PsolaShiftTest : public ::testing::TestWithParam<ShiftCase> {};
 
 TEST_P(PsolaShiftTest, SungNoteHasTheTargetPeriodAndLength) {

@@ -45,6 +45,8 @@ const StyleCase kCases[] = {
     {"electric-piano", "pop with electric piano", Genre::kPop, 0, 96, 118, 4, true},
 };
 
+void PrintTo(const StyleCase& c, std::ostream* os) { *os << c.id; }
+
 class StyleTableTest : public ::testing::TestWithParam<StyleCase> {};
 
 TEST_P(StyleTableTest, PromptChoosesGenreModeTempoAndInstruments) {
