@@ -108,8 +108,9 @@ std::vector<IntendedNote> ReadNotes(const std::filesystem::path& csv) {
     std::getline(in, line);  // header
     while (std::getline(in, line)) {
         int l, s, midi;
-        double a, b, hz;
-        if (std::sscanf(line.c_str(), "%d,%d,%lf,%lf,%d,%lf", &l, &s, &a, &b, &midi, &hz) == 6) {
+        double a, b, vowel, hz;
+        if (std::sscanf(line.c_str(), "%d,%d,%lf,%lf,%lf,%d,%lf", &l, &s, &a, &b, &vowel, &midi,
+                        &hz) == 7) {
             notes.push_back({a, b, midi});
         }
     }

@@ -277,18 +277,41 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
         Fail("espeak-ng produced " + std::to_string(speech_rate) + " Hz audio, expected 22050 Hz");
     }
     std::vector<float> vocal22(static_cast<size_t>(frames / 2 + 2), 0.0f);
+    std::vector<std::pair<int64_t, int64_t>> sounding;  // each note's sounding span, in samples
     {
         std::vector<std::vector<float>> inputs(speech.size());
         std::vector<PitchTrack> tracks(speech.size());
         std::vector<bool> analysed(speech.size(), false);
+        auto syllable_of = [&](const VocalNote& note) -> const SyllableRef& {
+            return group_syllables[static_cast<size_t>(note.line)]
+                                  [static_cast<size_t>(note.syllable)];
+        };
+        // A singer starts the consonants ahead of the beat so the vowel lands on it: each
+        // syllable begins early by its onset consonants (at most 120 ms, and at most 40% of
+        // the note before, which then ends where this one begins).
+        sounding.assign(notes.size(), {0, 0});
+        for (size_t i = 0; i < notes.size(); ++i) {
+            const auto begin = static_cast<int64_t>(std::llround(notes[i].start * speech_rate));
+            const Syllable& syl = syllable_of(notes[i]).syllable;
+            double lead = std::min<double>(static_cast<double>(syl.nucleus_begin - syl.begin),
+                                           0.12 * speech_rate);
+            if (i > 0 && notes[i].start - notes[i - 1].end < 0.12) {
+                lead = std::min(lead, 0.4 * (notes[i - 1].end - notes[i - 1].start) * speech_rate);
+            }
+            const int64_t early = std::llround(std::max(0.0, lead));
+            sounding[i] = {std::max<int64_t>(0, begin - early),
+                           static_cast<int64_t>(std::llround(notes[i].end * speech_rate))};
+            if (i > 0) {
+                sounding[i - 1].second = std::min(sounding[i - 1].second, sounding[i].first);
+            }
+        }
         for (size_t i = 0; i < notes.size(); ++i) {
             if (i % 16 == 0) {
                 cancel.ThrowIfCancelled();
                 progress.Stage(21, 35, static_cast<double>(i) / static_cast<double>(notes.size()));
             }
             const auto& note = notes[i];
-            const auto& ref =
-                group_syllables[static_cast<size_t>(note.line)][static_cast<size_t>(note.syllable)];
+            const auto& ref = syllable_of(note);
             if (!analysed[ref.request]) {
                 const auto& samples = speech[ref.request].samples;
                 float peak = 1.0f;
@@ -301,8 +324,8 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
                 analysed[ref.request] = true;
             }
             SungNote sung;
-            sung.out_begin = std::llround(note.start * speech_rate);
-            sung.out_end = std::llround(note.end * speech_rate);
+            sung.out_begin = sounding[i].first;
+            sung.out_end = sounding[i].second;
             sung.frequency = MidiToHz(note.key);
             SingSyllable(inputs[ref.request], tracks[ref.request], ref.syllable, sung, speech_rate,
                          vocal22);
@@ -377,11 +400,16 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
         WriteStereo(request.work_dir / "band.wav", band.left, band.right, gain);
         WriteMono(request.work_dir / "vocals.wav", vocals, gain);
         std::ostringstream csv;
-        csv << "line,syllable,start_s,end_s,midi,hz\n";
-        for (const auto& n : notes) {
-            char row[160];
-            std::snprintf(row, sizeof row, "%d,%d,%.4f,%.4f,%d,%.3f\n", n.line, n.syllable, n.start,
-                          n.end, n.key, MidiToHz(n.key));
+        // start_s..end_s: when the syllable sounds (its onset consonants come early);
+        // vowel_s: the note's time on the beat grid, where the vowel begins.
+        csv << "line,syllable,start_s,end_s,vowel_s,midi,hz\n";
+        for (size_t i = 0; i < notes.size(); ++i) {
+            const auto& n = notes[i];
+            char row[200];
+            std::snprintf(row, sizeof row, "%d,%d,%.4f,%.4f,%.4f,%d,%.3f\n", n.line, n.syllable,
+                          static_cast<double>(sounding[i].first) / speech_rate,
+                          static_cast<double>(sounding[i].second) / speech_rate, n.start, n.key,
+                          MidiToHz(n.key));
             csv << row;
         }
         WriteText(request.work_dir / "vocal_notes.csv", csv.str());

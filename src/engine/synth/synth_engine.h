@@ -11,7 +11,8 @@
 /// or below -1 dBFS. The same request (seed included) gives byte-identical files. With
 /// `write_stems` it also writes into work_dir: vocals.wav (the dry vocal, mono float; the mix
 /// adds a small room reverb to it), band.wav (the band alone, stereo
-/// float), vocal_notes.csv (the intended note of every sung syllable) and synth_plan.json
+/// float), vocal_notes.csv (for every sung syllable: when it sounds, where its vowel falls on
+/// the beat, and its intended MIDI note) and synth_plan.json
 /// (tempo, key, mode, instruments, sections).
 
 #include <string>
