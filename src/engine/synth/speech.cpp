@@ -80,29 +80,31 @@ void Put(std::string& out, T value) {
     const int rate =
         espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, nullptr,
                           espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT);
-    if (rate <= 0) {
-        const std::string msg = "espeak-ng failed to initialise (espeak-ng-data missing?)";
+    auto fail = [&](const std::string& msg, int code) {
+        out.clear();
         Put(out, kErrorMagic);
         Put(out, static_cast<uint32_t>(msg.size()));
         out += msg;
         WriteAll(fd, out.data(), out.size());
-        _exit(3);
-    }
+        _exit(code);
+    };
+    if (rate <= 0) fail("espeak-ng failed to initialise (espeak-ng-data missing?)", 3);
     ChildState state;
     g_child = &state;
     espeak_SetSynthCallback(ChildCallback);
     for (const auto& request : requests) {
         state = ChildState{};
-        if (espeak_SetVoiceByName(request.voice.c_str()) == EE_OK) {
-            // A flat speaking pitch: the melody comes later, and a steady source pitch makes
-            // the pitch marks reliable.
-            espeak_SetParameter(espeakRANGE, 0, 0);
-            espeak_SetParameter(espeakRATE, 150, 0);
-            espeak_SetParameter(espeakPUNCTUATION, espeakPUNCT_NONE, 0);
-            espeak_Synth(request.text.c_str(), request.text.size() + 1, 0, POS_CHARACTER, 0,
-                         espeakCHARS_UTF8, nullptr, nullptr);
-            espeak_Synchronize();
+        if (espeak_SetVoiceByName(request.voice.c_str()) != EE_OK) {
+            fail("espeak-ng has no voice \"" + request.voice + "\"", 6);
         }
+        // A flat speaking pitch: the melody comes later, and a steady source pitch makes
+        // the pitch marks reliable.
+        espeak_SetParameter(espeakRANGE, 0, 0);
+        espeak_SetParameter(espeakRATE, 150, 0);
+        espeak_SetParameter(espeakPUNCTUATION, espeakPUNCT_NONE, 0);
+        espeak_Synth(request.text.c_str(), request.text.size() + 1, 0, POS_CHARACTER, 0,
+                     espeakCHARS_UTF8, nullptr, nullptr);
+        espeak_Synchronize();
         out.clear();
         Put(out, kRecordMagic);
         Put(out, static_cast<int32_t>(rate));

@@ -123,6 +123,17 @@ TEST(SpeakTest, TheCallersRandStateDoesNotChangeTheVoice) {
     EXPECT_EQ(a[0].samples, b[0].samples);
 }
 
+TEST(SpeakTest, AnUnknownVoiceIsAClearError) {
+    CancelToken cancel;
+    try {
+        Speak({{"hello", "en-us"}, {"hello", "xx-nonexistent"}}, cancel, nullptr);
+        FAIL() << "expected an error";
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::kRenderFailed);
+        EXPECT_NE(std::string(e.what()).find("xx-nonexistent"), std::string::npos) << e.what();
+    }
+}
+
 TEST(SpeakTest, CancelledBeforeStartThrowsTheCancelError) {
     CancelToken cancel;
     cancel.Cancel();
