@@ -49,7 +49,7 @@ struct Config {
 
     // Generation
     std::string device = "cpu";
-    std::string engine = "tone";              ///< synth|tone|diffrhythm
+    std::string engine = "synth";             ///< synth|tone|diffrhythm
     int workers = 2;
     int generation_timeout_seconds = 2400;
     int max_batch_size = 4;

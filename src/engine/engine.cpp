@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "core/error.h"
+#include "engine/synth/synth_engine.h"
 #include "engine/tone_engine.h"
 
 namespace songd::engine {
@@ -16,6 +17,7 @@ int64_t TargetFrames(int audio_length) {
 }
 
 std::unique_ptr<Engine> MakeEngine(const core::Config& config) {
+    if (config.engine == "synth") return std::make_unique<synth::SynthEngine>(config.soundfont);
     if (config.engine == "tone") {
         return std::make_unique<ToneEngine>(config.tone_render_ms, config.tone_fault);
     }
