@@ -53,22 +53,25 @@ int main(int argc, char** argv) {
     int jobs = 5;
     int length = 95;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::strcmp(argv[i], "--jobs") == 0) jobs = std::stoi(argv[i + 1]);
-        else if (std::strcmp(argv[i], "--length") == 0) length = std::stoi(argv[i + 1]);
+        if (std::strcmp(argv[i], "--jobs") == 0)
+            jobs = std::stoi(argv[i + 1]);
+        else if (std::strcmp(argv[i], "--length") == 0)
+            length = std::stoi(argv[i + 1]);
         else {
             std::cerr << "usage: songd_s3_service_benchmark [--jobs N] [--length SECONDS]\n";
             return 2;
         }
     }
     songd::testing::S3TestServer server({"songs"});
-    test::SongdProcess songd({{"S3_ENABLED", "true"},
-                              {"S3_BUCKET", "songs"},
-                              {"S3_ACCESS_KEY", "S3RVER"},
-                              {"S3_SECRET_KEY", "S3RVER"},
-                              {"S3_PREFIX", "songs/"},
-                              {"S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(server.s3rver_port())},
-                              {"S3_FORCE_PATH_STYLE", "true"},
-                              {"WORKERS", "1"}});
+    test::SongdProcess songd(
+        {{"S3_ENABLED", "true"},
+         {"S3_BUCKET", "songs"},
+         {"S3_ACCESS_KEY", "S3RVER"},
+         {"S3_SECRET_KEY", "S3RVER"},
+         {"S3_PREFIX", "songs/"},
+         {"S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(server.s3rver_port())},
+         {"S3_FORCE_PATH_STYLE", "true"},
+         {"WORKERS", "1"}});
     songd.Start();
     if (!songd.Running()) {
         std::cerr << "songd did not start:\n" << songd.Log();
@@ -104,7 +107,8 @@ int main(int argc, char** argv) {
             std::cerr << "job " << id << " did not reach S3: " << json::serialize(status) << "\n";
             return 1;
         }
-        auto completed_at = songd::core::ParseIso8601(std::string(status["completed_at"].as_string()));
+        auto completed_at =
+            songd::core::ParseIso8601(std::string(status["completed_at"].as_string()));
         int64_t uploaded_at = LogTime(songd.Log(), "s3_uploaded job_id=" + id);
         if (!completed_at || uploaded_at < 0) {
             std::cerr << "no completed_at or s3_uploaded line for " << id << "\n";

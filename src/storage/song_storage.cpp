@@ -192,8 +192,11 @@ void SongStorage::ReconcileLoop() {
                         ++stats_.reconciled;
                         --stats_.pending;
                         break;
-                    case UploadOutcome::kSkipped: break;  // the worker uploaded it, or is on it
-                    case UploadOutcome::kFailed: failed = true; break;
+                    case UploadOutcome::kSkipped:
+                        break;  // the worker uploaded it, or is on it
+                    case UploadOutcome::kFailed:
+                        failed = true;
+                        break;
                 }
                 if (failed) break;
             }

@@ -51,7 +51,9 @@ std::string ReadFile(const fs::path& path) {
     return ss.str();
 }
 
-std::string SongKey(const std::string& id) { return std::string(kPrefix) + id + "/output_fixed.wav"; }
+std::string SongKey(const std::string& id) {
+    return std::string(kPrefix) + id + "/output_fixed.wav";
+}
 
 json::object StatusOf(SongdProcess& s, const std::string& id) {
     auto r = Http("GET", s.Url("/api/v1/status/" + id));
@@ -96,7 +98,8 @@ int64_t ActiveJobs(SongdProcess& s) {
 
 size_t CountOccurrences(const std::string& text, const std::string& needle) {
     size_t n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
     return n;
 }
 
@@ -171,8 +174,8 @@ Exit RunToExit(const fs::path& dir, const std::vector<std::string>& args, const 
         return exit;
     }
     int status = 0;
-    bool exited = WaitFor([&] { return ::waitpid(pid, &status, WNOHANG) == pid; },
-                          std::chrono::seconds(60));
+    bool exited =
+        WaitFor([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(60));
     if (!exited) {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
@@ -184,7 +187,7 @@ Exit RunToExit(const fs::path& dir, const std::vector<std::string>& args, const 
 }
 
 class ServiceS3Test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         server_ = std::make_unique<S3TestServer>(std::vector<std::string>{kBucket});
         core::Config direct = server_->Config(kBucket, /*through_proxy=*/false);
@@ -259,7 +262,8 @@ TEST_F(ServiceS3Test, CompletedSongLandsInS3AndDownloadRedirectsToIt) {
     auto download = Http("GET", songd.Url("/api/v1/download/" + id));
     ASSERT_EQ(download.status, 302) << download.body;
     const std::string location = download.Header("location");
-    EXPECT_EQ(location.rfind("http://127.0.0.1:" + std::to_string(server_->proxy_port()) + "/", 0), 0u)
+    EXPECT_EQ(location.rfind("http://127.0.0.1:" + std::to_string(server_->proxy_port()) + "/", 0),
+              0u)
         << location;
     EXPECT_NE(location.find("X-Amz-Signature="), std::string::npos) << location;
     EXPECT_EQ(download.Header("cache-control"), "no-store");
@@ -332,9 +336,11 @@ TEST_F(ServiceS3Test, SongStaysLocalWhileS3IsDownAndTheReconcilerUploadsItLater)
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
     // The worker is done with the job (its upload attempt included) and that upload failed.
-    ASSERT_TRUE(WaitFor([&] {
-        return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
-    }, kJobDeadline));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+            return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
+        },
+        kJobDeadline));
     EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
     EXPECT_FALSE(bucket_->HeadObject(SongKey(id)).has_value());
 
@@ -373,9 +379,11 @@ TEST_F(ServiceS3Test, UnreachableS3AtStartKeepsSongsLocalUntilItAnswers) {
     const std::string id = Submit(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
-    ASSERT_TRUE(WaitFor([&] {
-        return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
-    }, kJobDeadline));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+            return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
+        },
+        kJobDeadline));
     EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
     auto local = Http("GET", songd.Url("/api/v1/download/" + id));
     ASSERT_EQ(local.status, 200) << local.body;
@@ -405,9 +413,11 @@ TEST_F(ServiceS3Test, Injected503sAreRetriedAndTheUploadSucceeds) {
     // in one upload.
     std::vector<std::string> song_faults;
     for (const auto& e : log) {
-        if (e.url.find(id + "/output_fixed.wav") != std::string::npos) song_faults.push_back(e.fault);
+        if (e.url.find(id + "/output_fixed.wav") != std::string::npos)
+            song_faults.push_back(e.fault);
     }
-    EXPECT_EQ(std::count(song_faults.begin(), song_faults.end(), "status"), 2) << song_faults.size();
+    EXPECT_EQ(std::count(song_faults.begin(), song_faults.end(), "status"), 2)
+        << song_faults.size();
     ASSERT_GE(song_faults.size(), 3u);
     EXPECT_EQ(song_faults.back(), "");
     EXPECT_EQ(SongUploads(log, id), 1u);
@@ -483,11 +493,14 @@ TEST_F(ServiceS3Test, KeyBrokenAfterStartIsReportedOnceAndTheReconcilerBacksOff)
     // Watch the upload attempts (one request each: a refused signature is never retried)
     // and note when each one shows up, until the hook's and four of the reconciler's are seen.
     std::vector<std::chrono::steady_clock::time_point> seen;
-    ASSERT_TRUE(WaitFor([&] {
-        size_t n = SongUploads(server_->Log(), id);
-        while (seen.size() < n) seen.push_back(std::chrono::steady_clock::now());
-        return seen.size() >= 5;
-    }, std::chrono::seconds(120))) << seen.size() << " attempts";
+    ASSERT_TRUE(WaitFor(
+        [&] {
+            size_t n = SongUploads(server_->Log(), id);
+            while (seen.size() < n) seen.push_back(std::chrono::steady_clock::now());
+            return seen.size() >= 5;
+        },
+        std::chrono::seconds(120)))
+        << seen.size() << " attempts";
     ASSERT_EQ(seen.size(), 5u) << "more than one attempt between two polls";
     // The reconciler runs every S3_RECONCILE_SECONDS=1 while uploads succeed; failing, it
     // doubles its pause each time (2, 4, 8 s between its attempts here). The gaps grow, and
@@ -497,10 +510,11 @@ TEST_F(ServiceS3Test, KeyBrokenAfterStartIsReportedOnceAndTheReconcilerBacksOff)
         gaps.push_back(std::chrono::duration<double>(seen[i] - seen[i - 1]).count());
     }
     for (size_t i = 1; i < gaps.size(); ++i) {
-        EXPECT_GT(gaps[i], gaps[i - 1]) << "gap " << i << ": " << gaps[i] << " s after "
-                                        << gaps[i - 1] << " s";
+        EXPECT_GT(gaps[i], gaps[i - 1])
+            << "gap " << i << ": " << gaps[i] << " s after " << gaps[i - 1] << " s";
     }
-    EXPECT_GT(gaps.back(), 2.5 * gaps.front()) << gaps.front() << " s, then " << gaps.back() << " s";
+    EXPECT_GT(gaps.back(), 2.5 * gaps.front())
+        << gaps.front() << " s, then " << gaps.back() << " s";
     EXPECT_GE(gaps.front(), 1.0);
     EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
     EXPECT_EQ(Metric(songd, "songd_s3_reconciled_total"), 0);
@@ -516,7 +530,8 @@ TEST_F(ServiceS3Test, KeyBrokenAfterStartIsReportedOnceAndTheReconcilerBacksOff)
     size_t lines_about_the_song = 0;
     std::istringstream lines(log);
     for (std::string line; std::getline(lines, line);) {
-        if (line.find(id) != std::string::npos && line.find("SignatureDoesNotMatch") != std::string::npos) {
+        if (line.find(id) != std::string::npos &&
+            line.find("SignatureDoesNotMatch") != std::string::npos) {
             ++lines_about_the_song;
         }
     }
@@ -541,8 +556,8 @@ TEST_F(ServiceS3Test, MigrateUploadsExactlyTheMissingSongsAndDryRunChangesNothin
         EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
     }
     ASSERT_EQ(songd.Stop(), 0);
-    const std::string& present = ids[0];       // already in S3 (put there by another way)
-    const std::string& lost = ids[3];          // neither local nor in S3
+    const std::string& present = ids[0];  // already in S3 (put there by another way)
+    const std::string& lost = ids[3];     // neither local nor in S3
     ASSERT_NO_THROW(bucket_->PutObjectFromFile(
         SongKey(present), songd.output_dir() / present / "output_fixed.wav",
         {.content_type = "audio/wav", .metadata = {{"job-id", present}}}));
@@ -629,8 +644,9 @@ TEST_F(ServiceS3Test, MigrateUploadsExactlyTheMissingSongsAndDryRunChangesNothin
     server_->ClearLog();
     auto again = songd.RunCommand({"migrate-s3"}, env);
     EXPECT_EQ(again.first, 0) << again.second;
-    EXPECT_NE(again.second.find("4 completed songs, 3 already in S3, 0 uploaded, 1 missing locally"),
-              std::string::npos)
+    EXPECT_NE(
+        again.second.find("4 completed songs, 3 already in S3, 0 uploaded, 1 missing locally"),
+        std::string::npos)
         << again.second;
     EXPECT_EQ(CountRequests(server_->Log(), "PUT", ""), 0u);
 
