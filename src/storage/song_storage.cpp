@@ -1,6 +1,7 @@
 #include "storage/song_storage.h"
 
 #include <chrono>
+#include <regex>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -66,18 +67,47 @@ void SongStorage::CheckAtStart() {
 }
 
 void SongStorage::LogOnce(const std::string& event, const std::string& message) {
+    // The same cause for another song, or with S3's new request id, is not news: compare the
+    // message without those.
+    static const std::regex kVarying(R"(s3://\S+|\[request id [^\]]*\])");
+    std::string cause = std::regex_replace(message, kVarying, "");
     {
         std::lock_guard lock(mutex_);
-        if (message == last_error_) return;
-        last_error_ = message;
+        if (cause == last_error_) {
+            core::LogEvent("debug", event, {{"error", message}, {"repeated", "true"}});
+            return;
+        }
+        last_error_ = cause;
     }
     core::LogEvent("error", event, {{"error", message}});
 }
 
 bool SongStorage::Upload(const jobs::Job& job) {
-    if (!client_) return false;
+    return UploadOnce(job, /*unless_recorded=*/false) == UploadOutcome::kUploaded;
+}
+
+SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool unless_recorded) {
+    if (!client_) return UploadOutcome::kFailed;
+    {
+        std::lock_guard lock(mutex_);
+        if (!uploading_.insert(job.id).second) return UploadOutcome::kSkipped;
+    }
+    struct Release {
+        SongStorage& self;
+        const std::string& id;
+        ~Release() {
+            std::lock_guard lock(self.mutex_);
+            self.uploading_.erase(id);
+        }
+    } release{*this, job.id};
     const fs::path song = LocalSong(config_, job.id);
     try {
+        // Another upload may have finished between the caller's read of the job and now.
+        if (unless_recorded) {
+            if (auto current = store_.Get(job.id); current && !current->s3_url.empty()) {
+                return UploadOutcome::kSkipped;
+            }
+        }
         const std::string key = client_->JobObjectKey(job.id, kSongFile);
         client_->PutObjectFromFile(key, song,
                                    {.content_type = "audio/wav", .metadata = {{"job-id", job.id}}});
@@ -95,12 +125,12 @@ bool SongStorage::Upload(const jobs::Job& job) {
             last_error_.clear();
         }
         core::LogEvent("info", "s3_uploaded", {{"job_id", job.id}, {"key", key}});
-        return true;
+        return UploadOutcome::kUploaded;
     } catch (const std::exception& e) {
         ++stats_.upload_failures;
         LogOnce("s3_upload_failed", std::string(e.what()) +
                                         " (the song stays local; the reconciler retries)");
-        return false;
+        return UploadOutcome::kFailed;
     }
 }
 
@@ -152,18 +182,28 @@ void SongStorage::ReconcileLoop() {
             auto ids = store_.CompletedWithoutS3(100);
             stats_.pending = static_cast<int64_t>(ids.size());
             for (const auto& id : ids) {
-                if (stopping_) return;
+                {
+                    std::lock_guard lock(mutex_);
+                    if (stopping_) return;
+                }
                 auto job = store_.Get(id);
-                if (!job || job->status != jobs::JobStatus::kCompleted) continue;
+                if (!job || job->status != jobs::JobStatus::kCompleted || !job->s3_url.empty()) {
+                    continue;
+                }
                 std::error_code ec;
                 if (!fs::exists(LocalSong(config_, id), ec)) continue;  // nothing to upload here
-                if (Upload(*job)) {
-                    ++stats_.reconciled;
-                    --stats_.pending;
-                } else {
-                    failed = true;
-                    break;
+                switch (UploadOnce(*job, /*unless_recorded=*/true)) {
+                    case UploadOutcome::kUploaded:
+                        ++stats_.reconciled;
+                        --stats_.pending;
+                        break;
+                    case UploadOutcome::kSkipped:
+                        break;  // the worker uploaded it, or is on it
+                    case UploadOutcome::kFailed:
+                        failed = true;
+                        break;
                 }
+                if (failed) break;
             }
         } catch (const std::exception& e) {
             LogOnce("s3_reconcile_failed", e.what());

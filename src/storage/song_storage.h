@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -79,6 +80,12 @@ public:
     std::string Prometheus() const;
 
 private:
+    enum class UploadOutcome { kUploaded, kFailed, kSkipped };
+    /// One upload per job at a time: the worker's upload right after completion and the
+    /// reconciler (which sees the job completed without s3_url meanwhile) must not both
+    /// send the song. kSkipped: another upload is in flight or, with `unless_recorded`, the
+    /// job has an s3_url by now.
+    UploadOutcome UploadOnce(const jobs::Job& job, bool unless_recorded);
     void ReconcileLoop();
     /// Logs an error once until its text changes (a wrong key is reported once, clearly).
     void LogOnce(const std::string& event, const std::string& message);
@@ -93,6 +100,7 @@ private:
     std::condition_variable wake_;
     bool stopping_ = false;
     std::string last_error_;
+    std::set<std::string> uploading_;  ///< job ids with an upload in flight
     std::thread reconciler_;
 };
 

@@ -464,7 +464,9 @@ void S3Client::Fail(const Call& call, const Response& response, int attempts) {
             detail += "; check S3_REGION and S3_ENDPOINT";
         }
     }
-    core::LogEvent(code == ErrorCode::kNotFound ? "warning" : "error", "s3_request_failed",
+    // Debug only: the detail travels in the exception and the caller reports it (once, for
+    // the reconciler), so a broken key does not fill the log with one error per attempt.
+    core::LogEvent("debug", "s3_request_failed",
                    {{"operation", call.operation},
                     {"object", S3Url(call.key)},
                     {"status", std::to_string(response.status)},
