@@ -94,7 +94,8 @@ class PaymentTest : public ::testing::Test {
                     const std::vector<std::string>& headers = {}, const std::string& body = "") {
         HttpResult r = Http(method, url, headers, body);
         std::string seen;
-        for (const auto& [name, value] : r.headers) seen += name + ": " + value + "\n";
+        for (const auto& [name, value] : r.headers)
+            seen.append(name).append(": ").append(value) += '\n';
         seen += r.body;
         const bool is_intent = url.find("/payments/") != std::string::npos &&
                                url.find("/intent") != std::string::npos && r.status == 200;
@@ -136,7 +137,7 @@ class PaymentTest : public ::testing::Test {
 
     /// A song submitted without any payment (202) and rendered.
     std::string CompletedJob(SongdProcess& s, const std::string& extra = "") {
-        const std::string id = Submit(s, extra);
+        std::string id = Submit(s, extra);
         WaitCompleted(s, id);
         return id;
     }
@@ -144,6 +145,7 @@ class PaymentTest : public ::testing::Test {
     /// Several songs, submitted together so the workers render them in parallel.
     std::vector<std::string> CompletedJobs(SongdProcess& s, int n) {
         std::vector<std::string> ids;
+        ids.reserve(static_cast<size_t>(n));
         for (int i = 0; i < n; ++i) ids.push_back(Submit(s));
         for (const auto& id : ids) WaitCompleted(s, id);
         return ids;
@@ -448,7 +450,7 @@ TEST_F(PaymentTest, IntentOfOneJobDoesNotUnlockAnother) {
 TEST_F(PaymentTest, SameIntentForTwoJobsConcurrentlyUnlocksExactlyOne) {
     SongdProcess& songd = StartSongd();
     const std::vector<std::string> all_jobs = CompletedJobs(songd, 6);
-    for (int round = 0; round < 3; ++round) {
+    for (size_t round = 0; round < 3; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
         const std::string jobs[2] = {all_jobs[2 * round], all_jobs[2 * round + 1]};
         const std::string intent = PaidIntent("");
@@ -462,11 +464,13 @@ TEST_F(PaymentTest, SameIntentForTwoJobsConcurrentlyUnlocksExactlyOne) {
         HttpResult results[2];
         std::latch start(2);
         std::vector<std::thread> threads;
+        threads.reserve(2);
         for (int i = 0; i < 2; ++i) {
-            threads.emplace_back([&, i] {
+            std::string url = songd.Url(kPrefix + "/download/" + jobs[i]);
+            url.append("?payment_intent_id=").append(intent);
+            threads.emplace_back([&start, &results, i, url] {
                 start.arrive_and_wait();
-                results[i] = Http("GET", songd.Url(kPrefix + "/download/" + jobs[i] +
-                                                   "?payment_intent_id=" + intent));
+                results[i] = Http("GET", url);
             });
         }
         for (auto& t : threads) t.join();
