@@ -149,7 +149,7 @@ const std::vector<std::string> kVariables = {
     "PRICE_CURRENCY", "STRIPE_API_BASE", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE",
     "S3_PRESIGN_EXPIRES", "S3_SESSION_TOKEN", "PREVIEW_SECONDS", "SOUNDFONT", "DIFFRHYTHM_HOME",
     "DIFFRHYTHM_PYTHON", "DIFFRHYTHM_MODE", "DIFFRHYTHM_GPUS", "IO_THREADS", "TONE_RENDER_MS",
-    "TONE_FAULT", "HTTP_READ_TIMEOUT", "S3_RECONCILE_SECONDS",
+    "TONE_FAULT", "HTTP_READ_TIMEOUT", "S3_RECONCILE_SECONDS", "STRIPE_TIMEOUT",
 };
 
 bool IsHostAddress(const std::string& s) {
@@ -379,6 +379,7 @@ Config LoadConfig(const Environment& env) {
         r.Fail("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret, "must start with whsec_");
     }
     r.Url("STRIPE_API_BASE", c.stripe_api_base, false);
+    r.Int("STRIPE_TIMEOUT", c.stripe_timeout_seconds, 1, 60);
     r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
     if (c.require_payment && c.stripe_secret_key.empty()) {
         r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",

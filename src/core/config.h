@@ -75,6 +75,7 @@ struct Config {
     std::string stripe_publishable_key;
     std::string stripe_webhook_secret;
     std::string stripe_api_base = "https://api.stripe.com";
+    int stripe_timeout_seconds = 10;          ///< STRIPE_TIMEOUT: per attempt, connect included
     bool require_payment = false;             ///< REQUIRE_PAYMENT_FOR_GENERATION
     int price_cents = 99;
     std::string price_currency = "usd";

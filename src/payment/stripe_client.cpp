@@ -85,6 +85,8 @@ StripeClientOptions StripeClientOptions::FromConfig(const core::Config& config) 
     StripeClientOptions options;
     options.api_base = config.stripe_api_base;
     options.secret_key = config.stripe_secret_key;
+    options.request_timeout = std::chrono::seconds(config.stripe_timeout_seconds);
+    options.connect_timeout = std::min(options.connect_timeout, options.request_timeout);
     return options;
 }
 

@@ -40,7 +40,7 @@ struct StripeClientOptions {
     std::chrono::milliseconds backoff_max{2000};
     int retry_after_seconds = 10;  ///< Retry-After of our 503 when Stripe gave none
 
-    /// STRIPE_API_BASE and STRIPE_SECRET_KEY; the rest keeps its defaults.
+    /// STRIPE_API_BASE, STRIPE_SECRET_KEY and STRIPE_TIMEOUT; the rest keeps its defaults.
     static StripeClientOptions FromConfig(const core::Config& config);
 };
 

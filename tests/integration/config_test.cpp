@@ -77,6 +77,7 @@ const std::vector<BadValue>& Cases() {
         {"TONE_FAULT", "explode", {}},
         {"HTTP_READ_TIMEOUT", "0", {}},
         {"S3_RECONCILE_SECONDS", "0", {}},
+        {"STRIPE_TIMEOUT", "0", {}},
     };
     return cases;
 }
