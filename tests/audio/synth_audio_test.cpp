@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -52,7 +53,8 @@ struct Rendered {
 Rendered RenderWithStems(const std::string& name, const std::string& lrc_file,
                          const std::string& style, uint64_t seed, int length = 95) {
     Rendered r;
-    r.dir = std::filesystem::path(::testing::TempDir()) / ("synth_audio_" + name);
+    r.dir = std::filesystem::path(::testing::TempDir()) /
+            ("synth_audio_" + name + "_" + std::to_string(getpid()));
     std::filesystem::remove_all(r.dir);
     std::filesystem::create_directories(r.dir);
     r.lyrics = ReadAll(std::filesystem::path(SONGD_AUDIO_FIXTURES) / lrc_file);

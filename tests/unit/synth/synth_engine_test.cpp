@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -27,7 +28,9 @@ const char* kLyrics =
 class TempDir {
   public:
     explicit TempDir(const std::string& name)
-        : path_(std::filesystem::path(::testing::TempDir()) / ("synth_" + name)) {
+        // The process id keeps two test runs at once (ctest -j, a sanitizer build) apart.
+        : path_(std::filesystem::path(::testing::TempDir()) /
+                ("synth_" + name + "_" + std::to_string(getpid()))) {
         std::filesystem::remove_all(path_);
         std::filesystem::create_directories(path_);
     }
