@@ -32,7 +32,7 @@ test-asan: deps
 		./$(BUILD_ASAN)/tests/songd_unit_tests --gtest_brief=1
 
 bench: build
-	bash bench/run.sh
+	bash bench/all.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp')
