@@ -58,8 +58,9 @@ public:
 
     CleanupReport Run() {
         ExpireDueJobs();
-        SweepLocalOrphans();
-        if (objects_) SweepObjectOrphans();
+        // Cancelled (shutdown): not even one more listing request.
+        if (!Cancelled()) SweepLocalOrphans();
+        if (objects_ && !Cancelled()) SweepObjectOrphans();
         FlushObjects();
         return report_;
     }
@@ -131,12 +132,20 @@ private:
             if (batch.empty()) return;
             std::vector<const jobs::ExpiringJob*> local_ok;
             for (const auto& job : batch) {
-                if (!core::IsJobId(job.id)) continue;  // never a path from a corrupt record
-                if (RemoveLocal(storage::JobDir(config_, job.id))) {
-                    local_ok.push_back(&job);
-                } else {
+                if (!core::IsJobId(job.id)) {
+                    // Never a path from a corrupt record; skipped for the rest of the pass
+                    // (else the next batch selects it again, forever).
                     failed.insert(job.id);
+                    ++report_.errors;
+                    core::LogEvent("error", "cleanup_bad_job_id", {{"job_id", job.id}});
+                    continue;
                 }
+                if (!RemoveLocal(storage::JobDir(config_, job.id))) {
+                    // The job stays live, so it keeps its S3 copy too; the next pass retries.
+                    failed.insert(job.id);
+                    continue;
+                }
+                local_ok.push_back(&job);
                 if (objects_) {
                     for (const char* file : storage::kJobFiles) {
                         pending_keys_.push_back(storage::ObjectKey(config_, job.id, file));
