@@ -340,6 +340,40 @@ INSTANTIATE_TEST_SUITE_P(
         return name;
     });
 
+TEST_F(CleanupTest, TheStorePagesDueJobsByCursorThroughTiesExactlyOnce) {
+    // 7 jobs sharing one expiry and 2 others: pages of 2 must return each due job once.
+    std::set<std::string> due;
+    for (int i = 0; i < 7; ++i) due.insert(AddCompleted(kNow - kDay));
+    due.insert(AddCompleted(kNow - 2 * kDay));
+    due.insert(AddFailed(kNow));
+    AddCompleted(kNow + 1);
+    std::vector<std::string> seen;
+    jobs::ExpiryCursor cursor;
+    for (int page = 0; page < 20; ++page) {
+        auto batch = store_->DueForExpiry(kNow, cursor, 2);
+        if (batch.empty()) break;
+        EXPECT_LE(batch.size(), 2u);
+        for (const auto& job : batch) {
+            EXPECT_GE(job.expires_at, cursor.expires_at);
+            seen.push_back(job.id);
+        }
+        cursor = {batch.back().expires_at, batch.back().id};
+    }
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), due);
+    EXPECT_EQ(seen.size(), due.size()) << "a job was returned twice";
+}
+
+TEST_F(CleanupTest, ADryRunOverJobsSharingOneExpiryReportsEachOnce) {
+    for (int i = 0; i < 10; ++i) AddCompleted(kNow - kDay);
+    CleanupOptions options;
+    options.dry_run = true;
+    options.batch_size = 3;
+    auto report = Run(nullptr, options);
+    EXPECT_EQ(report.jobs_expired, 10);
+    EXPECT_EQ(std::set<std::string>(lines_.begin(), lines_.end()).size(), 10u);
+    EXPECT_EQ(lines_.size(), 10u);
+}
+
 // ---- dry run -------------------------------------------------------------------------
 
 /// Everything a pass could change: every row, every local file, every object.
