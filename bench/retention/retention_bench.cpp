@@ -1,13 +1,14 @@
 // songd_retention_bench: one `songd cleanup` pass over N expired jobs, timed, with the peak
 // RSS of the songd process.
 //
-//   build/tests/s3/songd_retention_bench --jobs 100000 [--s3] [--upload-threads 4]
+//   build/tests/s3/songd_retention_bench --jobs 100000 [--s3] [--dry-run] [--upload-threads 4]
 //
 // Seeds N completed jobs past their expiry straight into a fresh SQLite store through the
 // JobStore API, writes each job's folder (a 1 KiB song), and with --s3 uploads each song to
 // s3rver (tests/s3/server). Then runs the real binary (`songd cleanup`) and measures the wall
 // time of the pass and its peak resident set (wait4's ru_maxrss), and checks the result:
-// every job expired, the output folder empty, the bucket empty.
+// every job expired, the output folder empty, the bucket empty. With --dry-run the pass is
+// `songd cleanup --dry-run` and the check is the opposite: nothing changed.
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -46,6 +47,7 @@ struct Options {
     bool s3 = false;
     int upload_threads = 4;
     bool keep = false;
+    bool dry_run = false;
 };
 
 /// Runs `songd args...` in `dir` with `env`; returns exit status, wall seconds and peak RSS.
@@ -113,9 +115,11 @@ int main(int argc, char** argv) {
             opt.upload_threads = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--keep") {
             opt.keep = true;
+        } else if (a == "--dry-run") {
+            opt.dry_run = true;
         } else {
-            std::cerr << "usage: songd_retention_bench --jobs N [--s3] [--upload-threads T] "
-                         "[--keep]\n";
+            std::cerr << "usage: songd_retention_bench --jobs N [--s3] [--dry-run] "
+                         "[--upload-threads T] [--keep]\n";
             return 2;
         }
     }
@@ -196,20 +200,28 @@ int main(int argc, char** argv) {
         }
     }
 
-    RunResult pass = RunSongd(dir, {"cleanup"}, env, dir / "cleanup.log");
+    std::vector<std::string> args = {"cleanup"};
+    if (opt.dry_run) args.push_back("--dry-run");
+    RunResult pass = RunSongd(dir, args, env, dir / "cleanup.log");
     const std::string summary = LastLine(dir / "cleanup.log");
 
     // Check the pass did its work.
     bool ok = pass.status == 0;
     songd::jobs::SqliteJobStore store(db);
     const auto stats = store.Stats();
-    if (stats.expired != opt.jobs || stats.completed != 0) {
-        std::cerr << "expected " << opt.jobs << " expired, got " << stats.expired << " expired and "
-                  << stats.completed << " completed\n";
+    const long want_expired = opt.dry_run ? 0 : opt.jobs;
+    if (stats.expired != want_expired || stats.completed != opt.jobs - want_expired) {
+        std::cerr << "expected " << want_expired << " expired, got " << stats.expired
+                  << " expired and " << stats.completed << " completed\n";
         ok = false;
     }
-    if (!fs::is_empty(out)) {
-        std::cerr << "output folder not empty\n";
+    long folders = 0;
+    for (const auto& entry : fs::directory_iterator(out)) {
+        (void)entry;
+        ++folders;
+    }
+    if (folders != (opt.dry_run ? opt.jobs : 0)) {
+        std::cerr << folders << " folders left in the output folder\n";
         ok = false;
     }
     long left_in_bucket = 0;
@@ -219,15 +231,15 @@ int main(int argc, char** argv) {
             ++left_in_bucket;
             return true;
         });
-        if (left_in_bucket != 0) {
+        if (left_in_bucket != (opt.dry_run ? opt.jobs : 0)) {
             std::cerr << left_in_bucket << " objects left in the bucket\n";
             ok = false;
         }
     }
     std::printf(
-        "jobs=%ld s3=%s seed_s=%.1f upload_s=%.1f pass_s=%.2f jobs_per_s=%.0f "
+        "jobs=%ld s3=%s dry_run=%s seed_s=%.1f upload_s=%.1f pass_s=%.2f jobs_per_s=%.0f "
         "peak_rss_mib=%.1f exit=%d ok=%s\n  %s\n",
-        opt.jobs, opt.s3 ? "yes" : "no", seed_seconds, upload_seconds, pass.seconds,
+        opt.jobs, opt.s3 ? "yes" : "no", opt.dry_run ? "yes" : "no", seed_seconds, upload_seconds, pass.seconds,
         static_cast<double>(opt.jobs) / pass.seconds, pass.max_rss_kib / 1024.0, pass.status,
         ok ? "yes" : "no", summary.c_str());
     if (!opt.keep) fs::remove_all(dir);
