@@ -185,12 +185,12 @@ std::unique_ptr<jobs::JobStore> OpenForCommand(const core::Config& config) {
     return jobs::OpenJobStore(config);
 }
 
-int Cleanup(const core::Config& config, bool dry_run, const std::string& as_of) {
+int Cleanup(const core::Config& config, bool dry_run, const std::optional<std::string>& as_of) {
     int64_t now = core::NowMillis();
-    if (!as_of.empty()) {
-        auto parsed = core::ParseIso8601(as_of);
+    if (as_of) {  // given but empty is refused too: it must not mean "now"
+        auto parsed = core::ParseIso8601(*as_of);
         if (!parsed) {
-            return FailStart("--as-of '" + as_of +
+            return FailStart("--as-of '" + *as_of +
                              "' is not an ISO 8601 time such as 2026-01-31T12:00:00Z");
         }
         now = *parsed;
@@ -277,7 +277,7 @@ int Main(int argc, char** argv) {
     bool cleanup_dry_run = false;
     std::string as_of;
     cleanup->add_flag("--dry-run", cleanup_dry_run, "report what would be deleted; change nothing");
-    cleanup->add_option("--as-of", as_of, "act as if it were this ISO 8601 time");
+    auto* as_of_option = cleanup->add_option("--as-of", as_of, "act as if it were this ISO 8601 time");
     auto* migrate = app.add_subcommand("migrate-s3", "upload finished songs that S3 does not have");
     bool migrate_dry_run = false;
     migrate->add_flag("--dry-run", migrate_dry_run, "report what would be uploaded; change nothing");
@@ -295,7 +295,10 @@ int Main(int argc, char** argv) {
     core::SetupLogging(config.log_level, config.log_format);
     if (generate.Parsed()) return generate.Run(config);
     if (serve->parsed()) return Serve(config);
-    if (cleanup->parsed()) return Cleanup(config, cleanup_dry_run, as_of);
+    if (cleanup->parsed()) {
+        return Cleanup(config, cleanup_dry_run,
+                       as_of_option->count() > 0 ? std::optional(as_of) : std::nullopt);
+    }
     if (migrate->parsed()) return MigrateS3(config, migrate_dry_run);
     return 0;
 }

@@ -50,6 +50,15 @@ struct ExpiringJob {
     JobStatus status;
     std::string output_file;
     std::string s3_url;
+    int64_t expires_at = 0;
+};
+
+/// @brief Where a retention pass is in the (expires_at, id) order: it asks for the jobs after
+/// the last one it saw, so jobs it leaves in place (dry run, a failed deletion) are not
+/// selected again and memory stays flat.
+struct ExpiryCursor {
+    int64_t expires_at = INT64_MIN;
+    std::string id;
 };
 
 /// @brief Outcome of binding a PaymentIntent to a job.
@@ -98,8 +107,10 @@ public:
     virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;
 
     // Retention.
-    /// Completed and failed jobs with expires_at ≤ now, oldest first, at most `limit`.
-    virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) = 0;
+    /// Completed and failed jobs with expires_at ≤ now after `after` in (expires_at, id)
+    /// order, at most `limit`.
+    virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
+                                                  int limit) = 0;
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
     /// Removes a job record (failed jobs past their expiry leave no tombstone).
     virtual bool DeleteJob(const std::string& id) = 0;

@@ -576,16 +576,18 @@ bool SqliteJobStore::RecordEvent(const std::string& event_id, int64_t now) {
                .Run() == 1;
 }
 
-std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, int limit) {
+std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,
+                                                      int limit) {
     auto conn = Acquire();
     Query q(*conn,
-            "SELECT id, status, output_file, s3_url FROM jobs WHERE status IN ('completed', "
-            "'failed') AND expires_at <= ? ORDER BY expires_at LIMIT ?");
-    q.Bind(now).Bind(limit);
+            "SELECT id, status, output_file, s3_url, expires_at FROM jobs WHERE status IN "
+            "('completed', 'failed') AND expires_at <= ? AND expires_at >= ? AND "
+            "(expires_at > ? OR id > ?) ORDER BY expires_at, id LIMIT ?");
+    q.Bind(now).Bind(after.expires_at).Bind(after.expires_at).Bind(after.id).Bind(limit);
     std::vector<ExpiringJob> out;
     while (q.Step()) {
         out.push_back({q.Text(0), ParseJobStatus(q.Text(1)).value_or(JobStatus::kFailed),
-                       q.Text(2), q.Text(3)});
+                       q.Text(2), q.Text(3), q.Int(4)});
     }
     return out;
 }

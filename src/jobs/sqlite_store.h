@@ -44,7 +44,8 @@ public:
                            int64_t now) override;
     bool SetPaymentStatus(const std::string& id, const std::string& status) override;
     bool RecordEvent(const std::string& event_id, int64_t now) override;
-    std::vector<ExpiringJob> DueForExpiry(int64_t now, int limit) override;
+    std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
+                                          int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;
     bool DeleteJob(const std::string& id) override;
     std::vector<std::string> CompletedWithoutS3(int limit) override;

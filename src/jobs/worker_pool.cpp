@@ -194,7 +194,8 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         completion.expires_at = now + config_.file_retention_days * core::kMillisPerDay;
         if (hooks_.before_complete) hooks_.before_complete(job, completion);
         fs::remove_all(work_dir, ec);
-        if (!store_.Complete(job.id, owner, completion, core::NowMillis())) {
+        // completed_at is the `now` expires_at counts from: expires_at = completed_at + retention.
+        if (!store_.Complete(job.id, owner, completion, now)) {
             outcome = "lease_lost";
         } else {
             outcome = "completed";

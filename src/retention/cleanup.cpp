@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <set>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -58,8 +57,9 @@ public:
 
     CleanupReport Run() {
         ExpireDueJobs();
-        SweepLocalOrphans();
-        if (objects_) SweepObjectOrphans();
+        // Cancelled (shutdown): not even one more listing request.
+        if (!Cancelled()) SweepLocalOrphans();
+        if (objects_ && !Cancelled()) SweepObjectOrphans();
         FlushObjects();
         return report_;
     }
@@ -119,24 +119,25 @@ private:
     }
 
     void ExpireDueJobs() {
-        // Due jobs leave the index as they are marked, so each batch asks again; a job
-        // whose deletion failed is skipped for the rest of this pass.
-        std::set<std::string> failed;
+        // Each batch asks for the jobs after the last one seen, so a job left in place (dry
+        // run, failed deletion) is not selected again in this pass and memory stays flat.
+        jobs::ExpiryCursor cursor;
         while (!Cancelled()) {
-            auto due = store_.DueForExpiry(options_.now, options_.batch_size + static_cast<int>(failed.size()));
-            std::vector<jobs::ExpiringJob> batch;
-            for (auto& job : due) {
-                if (!failed.count(job.id)) batch.push_back(std::move(job));
-            }
+            auto batch = store_.DueForExpiry(options_.now, cursor, options_.batch_size);
             if (batch.empty()) return;
+            cursor = {batch.back().expires_at, batch.back().id};
             std::vector<const jobs::ExpiringJob*> local_ok;
             for (const auto& job : batch) {
-                if (!core::IsJobId(job.id)) continue;  // never a path from a corrupt record
-                if (RemoveLocal(storage::JobDir(config_, job.id))) {
-                    local_ok.push_back(&job);
-                } else {
-                    failed.insert(job.id);
+                if (!core::IsJobId(job.id)) {
+                    // Never a path from a corrupt record.
+                    ++report_.errors;
+                    core::LogEvent("error", "cleanup_bad_job_id", {{"job_id", job.id}});
+                    continue;
                 }
+                if (!RemoveLocal(storage::JobDir(config_, job.id))) {
+                    continue;  // the job stays live, so it keeps its S3 copy too; next pass
+                }
+                local_ok.push_back(&job);
                 if (objects_) {
                     for (const char* file : storage::kJobFiles) {
                         pending_keys_.push_back(storage::ObjectKey(config_, job.id, file));
@@ -155,15 +156,12 @@ private:
                 pending_keys_ = std::move(rest);
             }
             for (const auto* job : local_ok) {
-                if (!objects_ok) {
-                    failed.insert(job->id);
-                    continue;
-                }
+                if (!objects_ok) continue;  // stays unexpired; the next pass retries
                 const bool is_failed = job->status == jobs::JobStatus::kFailed;
                 Item(std::string(options_.dry_run ? "would expire " : "expired ") +
                      (is_failed ? "failed job " : "job ") + job->id);
                 if (options_.dry_run) {
-                    failed.insert(job->id);  // not marked: keep it out of the next batch
+                    // nothing changes; the cursor moves past it
                 } else if (is_failed) {
                     store_.DeleteJob(job->id);
                 } else {

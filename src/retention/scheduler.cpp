@@ -1,5 +1,9 @@
 #include "retention/scheduler.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 
 #include "core/clock.h"
@@ -7,14 +11,56 @@
 
 namespace songd::retention {
 
+namespace {
+
+std::string HostName() {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    return host;
+}
+
+/// Frees the lock when its recorded holder is a process of this host that no longer
+/// exists. Safe against races: Unlock only removes the dead owner's row, and TryLock lets
+/// one contender win.
+bool FreeLockOfDeadHolder(jobs::JobStore& store) {
+    auto record = store.GetState(kLockHolderKey);
+    if (!record) return false;
+    const size_t a = record->find('\t');
+    const size_t b = a == std::string::npos ? a : record->find('\t', a + 1);
+    if (b == std::string::npos) return false;
+    if (record->substr(0, a) != HostName()) return false;
+    int pid = 0;
+    try {
+        pid = std::stoi(record->substr(a + 1, b - a - 1));
+    } catch (const std::exception&) {
+        return false;
+    }
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) return false;
+    const std::string owner = record->substr(b + 1);
+    store.Unlock(kLockName, owner);
+    core::LogEvent("warning", "cleanup_lock_taken_over",
+                   {{"dead_owner", owner}, {"pid", std::to_string(pid)}});
+    return true;
+}
+
+}  // namespace
+
+std::string LockHolderRecord(const std::string& owner, int pid) {
+    return HostName() + "\t" + std::to_string(pid) + "\t" + owner;
+}
+
 std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::JobStore& store,
                                            ObjectStore* objects, const CleanupOptions& options,
                                            const std::string& owner) {
+    // A dry run deletes nothing, so it needs no lock and writes nothing, not even a lock row.
+    if (options.dry_run) return RunCleanup(config, store, objects, options);
     const int64_t wall = core::NowMillis();
     // The lock outlives any sane pass; a node that died holding it frees it by expiry.
-    if (!store.TryLock(kLockName, owner, wall, wall + 6 * core::kMillisPerHour)) {
-        return std::nullopt;
-    }
+    const int64_t until = wall + 6 * core::kMillisPerHour;
+    bool locked = store.TryLock(kLockName, owner, wall, until);
+    if (!locked && FreeLockOfDeadHolder(store)) locked = store.TryLock(kLockName, owner, wall, until);
+    if (!locked) return std::nullopt;
+    store.SetState(kLockHolderKey, LockHolderRecord(owner, ::getpid()));
     CleanupReport report;
     try {
         report = RunCleanup(config, store, objects, options);
@@ -23,7 +69,11 @@ std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::Job
         throw;
     }
     const bool cancelled = options.cancel && options.cancel->load();
-    if (!options.dry_run && !cancelled) store.SetState(kLastRunKey, std::to_string(options.now));
+    // The time the pass ran, or the as-of time when earlier: a pass "as of next month" must
+    // not postpone the scheduled passes by a month.
+    if (!options.dry_run && !cancelled) {
+        store.SetState(kLastRunKey, std::to_string(std::min(options.now, core::NowMillis())));
+    }
     store.Unlock(kLockName, owner);
     return report;
 }

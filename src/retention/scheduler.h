@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,12 @@ constexpr const char* kLastRunKey = "cleanup.last_run_ms";
 constexpr const char* kLockName = "cleanup";
 /// Delay of the first pass after start, so start-up is not slowed by it.
 constexpr int64_t kStartDelayMs = 5000;
+
+/// Who holds the cleanup lock: "<host>\t<pid>\t<owner>", so a pass on the same host can
+/// take over a lock left by a process that died mid-pass (kill -9) instead of waiting for
+/// the lock to expire.
+constexpr const char* kLockHolderKey = "cleanup.lock_holder";
+std::string LockHolderRecord(const std::string& owner, int pid);
 
 /// Runs one pass under the cleanup lock and records it; nullopt when another node holds
 /// the lock. Used by the scheduler and by `songd cleanup`.

@@ -167,12 +167,12 @@ TEST_F(SqliteStoreTest, ExpiryStateAndLocks) {
     c.output_file = "x";
     c.expires_at = 500;
     store_->Complete(job.id, "w", c, 2);
-    EXPECT_TRUE(store_->DueForExpiry(499, 10).empty());
-    auto due = store_->DueForExpiry(500, 10);
+    EXPECT_TRUE(store_->DueForExpiry(499, {}, 10).empty());
+    auto due = store_->DueForExpiry(500, {}, 10);
     ASSERT_EQ(due.size(), 1u);
     EXPECT_TRUE(store_->MarkExpired(job.id, 600));
     EXPECT_EQ(store_->Get(job.id)->status, JobStatus::kExpired);
-    EXPECT_TRUE(store_->DueForExpiry(10000, 10).empty());
+    EXPECT_TRUE(store_->DueForExpiry(10000, {}, 10).empty());
 
     EXPECT_FALSE(store_->GetState("k"));
     store_->SetState("k", "v1");

@@ -131,7 +131,9 @@ class FakeJobStore final : public jobs::JobStore {
         return events_.insert(event_id).second;
     }
 
-    std::vector<jobs::ExpiringJob> DueForExpiry(int64_t, int) override { return {}; }
+    std::vector<jobs::ExpiringJob> DueForExpiry(int64_t, const jobs::ExpiryCursor&, int) override {
+        return {};
+    }
     bool MarkExpired(const std::string&, int64_t) override { return false; }
     bool DeleteJob(const std::string&) override { return false; }
     std::vector<std::string> CompletedWithoutS3(int) override { return {}; }
