@@ -127,9 +127,10 @@ int main(int argc, char** argv) {
     const fs::path dir = ::mkdtemp(tmpl);
     const fs::path out = dir / "output";
     const fs::path db = dir / "data" / "songd.db";
-    std::map<std::string, std::string> env = {
-        {"OUTPUT_DIR", out.string()}, {"DATABASE_URL", "sqlite:" + db.string()},
-        {"LOG_FORMAT", "text"},       {"FILE_RETENTION_DAYS", "30"}};
+    std::map<std::string, std::string> env = {{"OUTPUT_DIR", out.string()},
+                                              {"DATABASE_URL", "sqlite:" + db.string()},
+                                              {"LOG_FORMAT", "text"},
+                                              {"FILE_RETENTION_DAYS", "30"}};
 
     std::unique_ptr<songd::testing::S3TestServer> server;
     songd::core::Config s3_config;
@@ -239,9 +240,9 @@ int main(int argc, char** argv) {
     std::printf(
         "jobs=%ld s3=%s dry_run=%s seed_s=%.1f upload_s=%.1f pass_s=%.2f jobs_per_s=%.0f "
         "peak_rss_mib=%.1f exit=%d ok=%s\n  %s\n",
-        opt.jobs, opt.s3 ? "yes" : "no", opt.dry_run ? "yes" : "no", seed_seconds, upload_seconds, pass.seconds,
-        static_cast<double>(opt.jobs) / pass.seconds, pass.max_rss_kib / 1024.0, pass.status,
-        ok ? "yes" : "no", summary.c_str());
+        opt.jobs, opt.s3 ? "yes" : "no", opt.dry_run ? "yes" : "no", seed_seconds, upload_seconds,
+        pass.seconds, static_cast<double>(opt.jobs) / pass.seconds, pass.max_rss_kib / 1024.0,
+        pass.status, ok ? "yes" : "no", summary.c_str());
     if (!opt.keep) fs::remove_all(dir);
     return ok ? 0 : 1;
 }

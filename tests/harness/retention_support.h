@@ -50,11 +50,13 @@ inline std::string CompleteJob(SongdProcess& songd, bool wait_s3 = false) {
     EXPECT_EQ(r.status, 202) << r.body;
     if (r.status != 202) return "";
     const std::string id(boost::json::parse(r.body).at("job_id").as_string());
-    EXPECT_TRUE(WaitFor([&] {
-        auto doc = JobStatus(songd, id);
-        return doc["status"] == "completed" &&
-               (!wait_s3 || (doc["s3_url"].is_string() && !doc["s3_url"].as_string().empty()));
-    }, std::chrono::seconds(120)))
+    EXPECT_TRUE(WaitFor(
+        [&] {
+            auto doc = JobStatus(songd, id);
+            return doc["status"] == "completed" &&
+                   (!wait_s3 || (doc["s3_url"].is_string() && !doc["s3_url"].as_string().empty()));
+        },
+        std::chrono::seconds(120)))
         << "job " << id << " did not complete: " << boost::json::serialize(JobStatus(songd, id));
     return id;
 }
@@ -119,9 +121,10 @@ inline std::string DumpDatabase(const std::filesystem::path& db_path) {
         sqlite3_finalize(stmt);
     };
     std::vector<std::string> tables;
-    query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", [&](sqlite3_stmt* s) {
-        tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
-    });
+    query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+          [&](sqlite3_stmt* s) {
+              tables.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+          });
     for (const auto& table : tables) {
         out += "== " + table + "\n";
         query("SELECT * FROM \"" + table + "\" ORDER BY 1", [&](sqlite3_stmt* s) {

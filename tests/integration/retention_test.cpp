@@ -189,8 +189,8 @@ TEST(RetentionScheduler, ARestartedServiceCleansWhenTheLastPassIsOlderThanTheInt
 
     // Last pass 25 h ago: a pass runs within a minute of the start.
     const int64_t day_ago = now - 25 * kHour;
-    auto [code, output] = songd.RunCommand(
-        {"cleanup", "--as-of", core::FormatIso8601(day_ago)}, CommandEnv(songd));
+    auto [code, output] =
+        songd.RunCommand({"cleanup", "--as-of", core::FormatIso8601(day_ago)}, CommandEnv(songd));
     ASSERT_EQ(code, 0) << output;
     ASSERT_EQ(LastRunRecorded(songd), std::to_string(day_ago));
     const int64_t started = core::NowMillis();
@@ -205,8 +205,8 @@ TEST(RetentionScheduler, ARestartedServiceCleansWhenTheLastPassIsOlderThanTheInt
 
     // Last pass 1 h ago: no pass after the start, well past the start delay.
     const int64_t hour_ago = core::NowMillis() - kHour;
-    std::tie(code, output) = songd.RunCommand(
-        {"cleanup", "--as-of", core::FormatIso8601(hour_ago)}, CommandEnv(songd));
+    std::tie(code, output) =
+        songd.RunCommand({"cleanup", "--as-of", core::FormatIso8601(hour_ago)}, CommandEnv(songd));
     ASSERT_EQ(code, 0) << output;
     ASSERT_EQ(LastRunRecorded(songd), std::to_string(hour_ago));
     const size_t passes_logged = CountOf(songd.Log(), "cleanup_pass");

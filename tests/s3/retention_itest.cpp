@@ -29,22 +29,25 @@ int64_t Iso(const std::string& text) {
 }
 
 class RetentionS3Test : public ::testing::Test {
-protected:
+  protected:
     RetentionS3Test() : server_({kBucket}), client_(server_.Config(kBucket, false)) {}
 
     Env S3Env() const {
         const core::Config c = server_.Config(kBucket, false);
-        return Env{{"S3_ENABLED", "true"},          {"S3_BUCKET", c.s3_bucket},
-                   {"S3_REGION", c.s3_region},      {"S3_ACCESS_KEY", c.s3_access_key},
-                   {"S3_SECRET_KEY", c.s3_secret_key}, {"S3_PREFIX", c.s3_prefix},
-                   {"S3_ENDPOINT", c.s3_endpoint},  {"S3_FORCE_PATH_STYLE", "true"},
+        return Env{{"S3_ENABLED", "true"},
+                   {"S3_BUCKET", c.s3_bucket},
+                   {"S3_REGION", c.s3_region},
+                   {"S3_ACCESS_KEY", c.s3_access_key},
+                   {"S3_SECRET_KEY", c.s3_secret_key},
+                   {"S3_PREFIX", c.s3_prefix},
+                   {"S3_ENDPOINT", c.s3_endpoint},
+                   {"S3_FORCE_PATH_STYLE", "true"},
                    {"CLEANUP_ENABLED", "false"}};
     }
     Env CommandEnv(const SongdProcess& songd, Env extra = {}) const {
         for (const auto& [k, v] : S3Env()) extra.try_emplace(k, v);
         extra.try_emplace("OUTPUT_DIR", songd.output_dir().string());
-        extra.try_emplace("DATABASE_URL",
-                          "sqlite:" + (songd.dir() / "data" / "songd.db").string());
+        extra.try_emplace("DATABASE_URL", "sqlite:" + (songd.dir() / "data" / "songd.db").string());
         extra.try_emplace("LOG_FORMAT", "text");
         return extra;
     }
@@ -125,8 +128,8 @@ TEST_F(RetentionS3Test, ADueJobIsGoneLocallyAndInS3AndOneNotYetDueIsUntouched) {
     // Nothing else in the bucket was touched.
     auto bucket_after = Bucket();
     for (const auto& [key, digest] : bucket_before) {
-        const bool of_expired = key.find(due) != std::string::npos ||
-                                key.find(local_gone) != std::string::npos;
+        const bool of_expired =
+            key.find(due) != std::string::npos || key.find(local_gone) != std::string::npos;
         EXPECT_EQ(bucket_after.count(key), of_expired ? 0u : 1u) << key;
     }
 }
@@ -207,7 +210,8 @@ TEST_F(RetentionS3Test, DryRunChangesNeitherDiskNorBucketNorDatabase) {
     EXPECT_NE(output.find("1 orphan folders, 1 orphan objects"), std::string::npos) << output;
 
     // The real pass then does what the dry run said.
-    auto [real_code, real_output] = songd.RunCommand({"cleanup", "--as-of", as_of}, CommandEnv(songd));
+    auto [real_code, real_output] =
+        songd.RunCommand({"cleanup", "--as-of", as_of}, CommandEnv(songd));
     EXPECT_EQ(real_code, 0) << real_output;
     EXPECT_TRUE(Bucket().empty()) << real_output;
     EXPECT_TRUE(fs::is_empty(songd.output_dir()));

@@ -18,10 +18,10 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "fake_object_store.h"
 #include "jobs/sqlite_store.h"
 #include "retention/scheduler.h"
 #include "storage/layout.h"
-#include "fake_object_store.h"
 
 namespace songd::retention {
 namespace {
@@ -90,7 +90,7 @@ void MakeDeletable(const fs::path& dir) {
 }
 
 class CleanupTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/songd-retention-XXXXXX";
         dir_ = ::mkdtemp(tmpl);
@@ -166,9 +166,7 @@ protected:
         objects.Put(storage::ObjectKey(config_, id, storage::kSongFile), mtime, 1000);
         objects.Put(storage::ObjectKey(config_, id, storage::kPreviewFile), mtime, 200);
     }
-    bool HasLocal(const std::string& id) const {
-        return fs::exists(storage::JobDir(config_, id));
-    }
+    bool HasLocal(const std::string& id) const { return fs::exists(storage::JobDir(config_, id)); }
     bool HasObjects(const FakeObjectStore& objects, const std::string& id) const {
         return objects.Has(storage::ObjectKey(config_, id, storage::kSongFile));
     }
@@ -197,7 +195,7 @@ protected:
 struct DueCase {
     const char* id;
     bool failed;
-    int64_t expires_offset;  ///< expires_at - now
+    int64_t expires_offset;          ///< expires_at - now
     std::optional<JobStatus> after;  ///< nullopt: the record is gone
     bool files_kept;
 };
@@ -321,10 +319,8 @@ TEST_P(CleanupBatchTest, ExpiresEveryDueJobAcrossBatchBoundaries) {
 
 INSTANTIATE_TEST_SUITE_P(
     Batches, CleanupBatchTest,
-    ::testing::Values(BatchCase{"b01.none", 3, 0, {}},
-                      BatchCase{"b02.one", 1, 1, {4}},
-                      BatchCase{"b03.under", 3, 2, {8}},
-                      BatchCase{"b04.exact", 3, 3, {12}},
+    ::testing::Values(BatchCase{"b01.none", 3, 0, {}}, BatchCase{"b02.one", 1, 1, {4}},
+                      BatchCase{"b03.under", 3, 2, {8}}, BatchCase{"b04.exact", 3, 3, {12}},
                       BatchCase{"b05.one-over", 3, 4, {12, 4}},
                       BatchCase{"b06.several", 3, 7, {12, 12, 4}},
                       // 250 jobs × 4 keys = 1000 keys: exactly one full DeleteObjects call.
@@ -378,7 +374,7 @@ TEST_F(CleanupTest, ADryRunOverJobsSharingOneExpiryReportsEachOnce) {
 
 /// Everything a pass could change: every row, every local file, every object.
 struct Snapshot {
-    std::map<std::string, std::string> rows;  ///< id → status and version
+    std::map<std::string, std::string> rows;   ///< id → status and version
     std::map<std::string, std::string> files;  ///< path → size and mtime
     std::set<std::string> objects;
     std::optional<std::string> last_run;
@@ -408,9 +404,9 @@ TEST_F(CleanupTest, DryRunReportsEverythingAndChangesNothing) {
         for (const auto& entry : fs::recursive_directory_iterator(config_.output_dir)) {
             struct stat st {};
             ::lstat(entry.path().c_str(), &st);
-            s.files[entry.path().string()] =
-                std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
-                std::to_string(st.st_mtim.tv_nsec);
+            s.files[entry.path().string()] = std::to_string(st.st_size) + "@" +
+                                             std::to_string(st.st_mtim.tv_sec) + "." +
+                                             std::to_string(st.st_mtim.tv_nsec);
         }
         s.objects = objects.Keys();
         s.last_run = store_->GetState(kLastRunKey);

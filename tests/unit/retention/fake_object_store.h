@@ -19,7 +19,7 @@ namespace songd::retention::testing {
 
 /// @brief A bucket in a map, with fault switches.
 class FakeObjectStore : public ObjectStore {
-public:
+  public:
     void Put(const std::string& key, int64_t last_modified_ms, int64_t size = 100) {
         objects_[key] = {key, size, last_modified_ms};
     }
@@ -63,7 +63,7 @@ public:
     std::vector<size_t> delete_batches;  ///< keys per Delete call, in order
     std::vector<std::string> deleted;
 
-private:
+  private:
     std::map<std::string, StoredObject> objects_;
 };
 
