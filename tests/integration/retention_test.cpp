@@ -81,6 +81,10 @@ TEST(RetentionCommand, AJobPastItsRetentionIsExpiredAndOneNotYetDueIsUntouched) 
     EXPECT_EQ(gone.status, 410);
     EXPECT_EQ(gone.Header("content-type"), "application/problem+json");
     EXPECT_NE(gone.body.find("expired"), std::string::npos) << gone.body;
+    auto preview = Http("GET", songd.Url("/api/v1/preview/" + due));
+    EXPECT_EQ(preview.status, 410);
+    EXPECT_EQ(preview.Header("content-type"), "application/problem+json");
+    EXPECT_EQ(Http("GET", songd.Url("/api/v1/preview/" + kept)).status, 200);
 
     EXPECT_EQ(StatusField(songd, kept, "status"), "completed");
     EXPECT_EQ(TreeDigest(songd.output_dir() / kept), kept_files);
