@@ -27,7 +27,7 @@ test: build test-asan
 test-asan: deps
 	cmake -S . -B $(BUILD_ASAN) $(CMAKE_FLAGS) -DSONGD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
 		-DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" > /dev/null
-	cmake --build $(BUILD_ASAN) -j $(JOBS) --target songd_unit_tests
+	cmake --build $(BUILD_ASAN) -j $(JOBS) --target songd_unit_tests songd
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		./$(BUILD_ASAN)/tests/songd_unit_tests --gtest_brief=1
 
