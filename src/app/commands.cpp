@@ -1,19 +1,18 @@
 #include "app/commands.h"
 
-#include <CLI/CLI.hpp>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <optional>
 #include <thread>
 
+#include "app/generate_command.h"
 #include "audio/preview.h"
 #include "core/clock.h"
-
-#include "app/generate_command.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -46,7 +45,7 @@ int FailStart(const std::string& reason) {
 /// Holds an exclusive lock on "<db>.lock" while serving: a SQLite store belongs to one
 /// process, which is what lets a restart recover every job left processing at once.
 class ExclusiveLock {
-public:
+  public:
     explicit ExclusiveLock(const std::filesystem::path& path) {
         fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0) {
@@ -64,7 +63,7 @@ public:
         if (fd_ >= 0) ::close(fd_);
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -159,7 +158,7 @@ int Serve(const core::Config& config) {
                     {"database", config.IsPostgres() ? "postgresql" : config.database_url},
                     {"output_dir", config.output_dir.string()},
                     {"s3", songs->s3_enabled() ? "s3://" + config.s3_bucket + "/" + config.s3_prefix
-                                                : "off"}});
+                                               : "off"}});
 
     std::thread signal_thread([&] {
         int sig = 0;
@@ -215,7 +214,8 @@ int Cleanup(const core::Config& config, bool dry_run, const std::optional<std::s
 }
 
 int MigrateS3(const core::Config& config, bool dry_run) {
-    if (!config.s3_enabled) return FailStart("migrate-s3 needs S3_ENABLED=true and the S3_* settings");
+    if (!config.s3_enabled)
+        return FailStart("migrate-s3 needs S3_ENABLED=true and the S3_* settings");
     try {
         auto store = OpenForCommand(config);
         storage::SongStorage songs(config, *store);
@@ -242,8 +242,8 @@ int MigrateS3(const core::Config& config, bool dry_run) {
                     continue;
                 }
                 if (dry_run) {
-                    std::cout << "would upload " << job.id << " to s3://" << config.s3_bucket
-                              << "/" << key << "\n";
+                    std::cout << "would upload " << job.id << " to s3://" << config.s3_bucket << "/"
+                              << key << "\n";
                     ++uploaded;
                 } else if (songs.Upload(job)) {
                     std::cout << "uploaded " << job.id << " to s3://" << config.s3_bucket << "/"
@@ -256,8 +256,9 @@ int MigrateS3(const core::Config& config, bool dry_run) {
             std::cerr << "checked " << seen << " songs\r" << std::flush;
         }
         std::cout << (dry_run ? "dry run: " : "") << seen << " completed songs, " << present
-                  << " already in S3, " << uploaded << (dry_run ? " would be uploaded, " : " uploaded, ")
-                  << missing_local << " missing locally, " << failed << " failed" << std::endl;
+                  << " already in S3, " << uploaded
+                  << (dry_run ? " would be uploaded, " : " uploaded, ") << missing_local
+                  << " missing locally, " << failed << " failed" << std::endl;
         return failed > 0 ? 1 : 0;
     } catch (const std::exception& e) {
         return FailStart(e.what());
@@ -277,17 +278,19 @@ int Main(int argc, char** argv) {
     bool cleanup_dry_run = false;
     std::string as_of;
     cleanup->add_flag("--dry-run", cleanup_dry_run, "report what would be deleted; change nothing");
-    auto* as_of_option = cleanup->add_option("--as-of", as_of, "act as if it were this ISO 8601 time");
+    auto* as_of_option =
+        cleanup->add_option("--as-of", as_of, "act as if it were this ISO 8601 time");
     auto* migrate = app.add_subcommand("migrate-s3", "upload finished songs that S3 does not have");
     bool migrate_dry_run = false;
-    migrate->add_flag("--dry-run", migrate_dry_run, "report what would be uploaded; change nothing");
+    migrate->add_flag("--dry-run", migrate_dry_run,
+                      "report what would be uploaded; change nothing");
     CLI11_PARSE(app, argc, argv);
 
     core::Config config;
     try {
-        auto env = core::ReadEnvironment(env_file.empty() ? std::filesystem::path(".env")
-                                                          : std::filesystem::path(env_file),
-                                         !env_file.empty());
+        auto env = core::ReadEnvironment(
+            env_file.empty() ? std::filesystem::path(".env") : std::filesystem::path(env_file),
+            !env_file.empty());
         config = core::LoadConfig(env);
     } catch (const core::ConfigError& e) {
         return FailStart(e.what());

@@ -1,7 +1,8 @@
 #include "core/config.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -27,7 +28,7 @@ std::string Trim(std::string_view s) {
 
 /// Reads variables and turns the first bad one into a ConfigError.
 class Reader {
-public:
+  public:
     explicit Reader(const Environment& env) : env_(env) {}
 
     const std::string* Raw(const std::string& name) const {
@@ -126,7 +127,8 @@ public:
         auto* v = Raw(name);
         if (!v) return;
         std::string s = Trim(*v);
-        bool ok = !s.empty() && s.front() == '/' && s.find_first_of(" ?#%\t") == std::string::npos &&
+        bool ok = !s.empty() && s.front() == '/' &&
+                  s.find_first_of(" ?#%\t") == std::string::npos &&
                   s.find("//") == std::string::npos;
         if (ok && s.size() > 1 && s.back() == '/') ok = false;
         if (ok && s == "/" && !allow_root) ok = false;
@@ -134,22 +136,64 @@ public:
         out = (s == "/") ? "" : s;
     }
 
-private:
+  private:
     const Environment& env_;
 };
 
 const std::vector<std::string> kVariables = {
-    "HOST", "PORT", "API_PREFIX", "DEBUG", "DEVICE", "LOG_LEVEL", "LOG_FORMAT",
-    "ENABLE_RATE_LIMIT", "RATE_LIMIT_PER_HOUR", "API_KEY", "CORS_ORIGINS", "ENABLE_METRICS",
-    "METRICS_PATH", "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET",
-    "REQUIRE_PAYMENT_FOR_GENERATION", "S3_ENABLED", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY",
-    "S3_SECRET_KEY", "S3_PREFIX", "FILE_RETENTION_DAYS", "CLEANUP_ENABLED",
-    "CLEANUP_INTERVAL_HOURS", "GENERATION_TIMEOUT", "MAX_BATCH_SIZE", "DEFAULT_AUDIO_LENGTH",
-    "MAX_AUDIO_LENGTH", "OUTPUT_DIR", "DATABASE_URL", "WORKERS", "ENGINE", "PRICE_CENTS",
-    "PRICE_CURRENCY", "STRIPE_API_BASE", "S3_ENDPOINT", "S3_FORCE_PATH_STYLE",
-    "S3_PRESIGN_EXPIRES", "S3_SESSION_TOKEN", "PREVIEW_SECONDS", "SOUNDFONT", "DIFFRHYTHM_HOME",
-    "DIFFRHYTHM_PYTHON", "DIFFRHYTHM_MODE", "DIFFRHYTHM_GPUS", "IO_THREADS", "TONE_RENDER_MS",
-    "TONE_FAULT", "HTTP_READ_TIMEOUT", "S3_RECONCILE_SECONDS", "STRIPE_TIMEOUT",
+    "HOST",
+    "PORT",
+    "API_PREFIX",
+    "DEBUG",
+    "DEVICE",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "ENABLE_RATE_LIMIT",
+    "RATE_LIMIT_PER_HOUR",
+    "API_KEY",
+    "CORS_ORIGINS",
+    "ENABLE_METRICS",
+    "METRICS_PATH",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "REQUIRE_PAYMENT_FOR_GENERATION",
+    "S3_ENABLED",
+    "S3_BUCKET",
+    "S3_REGION",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_PREFIX",
+    "FILE_RETENTION_DAYS",
+    "CLEANUP_ENABLED",
+    "CLEANUP_INTERVAL_HOURS",
+    "GENERATION_TIMEOUT",
+    "MAX_BATCH_SIZE",
+    "DEFAULT_AUDIO_LENGTH",
+    "MAX_AUDIO_LENGTH",
+    "OUTPUT_DIR",
+    "DATABASE_URL",
+    "WORKERS",
+    "ENGINE",
+    "PRICE_CENTS",
+    "PRICE_CURRENCY",
+    "STRIPE_API_BASE",
+    "S3_ENDPOINT",
+    "S3_FORCE_PATH_STYLE",
+    "S3_PRESIGN_EXPIRES",
+    "S3_SESSION_TOKEN",
+    "PREVIEW_SECONDS",
+    "SOUNDFONT",
+    "DIFFRHYTHM_HOME",
+    "DIFFRHYTHM_PYTHON",
+    "DIFFRHYTHM_MODE",
+    "DIFFRHYTHM_GPUS",
+    "IO_THREADS",
+    "TONE_RENDER_MS",
+    "TONE_FAULT",
+    "HTTP_READ_TIMEOUT",
+    "S3_RECONCILE_SECONDS",
+    "STRIPE_TIMEOUT",
 };
 
 bool IsHostAddress(const std::string& s) {
@@ -165,9 +209,9 @@ bool IsHostAddress(const std::string& s) {
 const std::vector<std::string>& ConfigVariableNames() { return kVariables; }
 
 bool IsSecretVariable(const std::string& name) {
-    static const std::set<std::string> kSecrets = {"API_KEY", "STRIPE_SECRET_KEY",
-                                                   "STRIPE_WEBHOOK_SECRET", "S3_SECRET_KEY",
-                                                   "S3_SESSION_TOKEN", "DATABASE_URL"};
+    static const std::set<std::string> kSecrets = {
+        "API_KEY",       "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+        "S3_SECRET_KEY", "S3_SESSION_TOKEN",  "DATABASE_URL"};
     return kSecrets.count(name) > 0;
 }
 
@@ -197,9 +241,8 @@ Environment ReadEnvFile(const std::filesystem::path& path) {
         std::string key = Trim(s.substr(0, eq));
         std::string value = Trim(s.substr(eq + 1));
         bool key_ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
-                      std::all_of(key.begin(), key.end(), [](unsigned char c) {
-                          return std::isalnum(c) || c == '_';
-                      });
+                      std::all_of(key.begin(), key.end(),
+                                  [](unsigned char c) { return std::isalnum(c) || c == '_'; });
         if (!key_ok) throw ConfigError(where + ": '" + key + "' is not a variable name");
         if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
             char quote = value.front();
@@ -264,9 +307,9 @@ Config LoadConfig(const Environment& env) {
             auto comma = list.find(',', start);
             std::string origin = Trim(list.substr(start, comma - start));
             if (!origin.empty()) {
-                bool ok = origin == "*" || ((origin.rfind("http://", 0) == 0 ||
-                                             origin.rfind("https://", 0) == 0) &&
-                                            origin.find_first_of(" /", 8) == std::string::npos);
+                bool ok = origin == "*" ||
+                          ((origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0) &&
+                           origin.find_first_of(" /", 8) == std::string::npos);
                 if (!ok) {
                     r.Fail("CORS_ORIGINS", *v,
                            "must be * or a comma-separated list of origins such as "
@@ -290,7 +333,8 @@ Config LoadConfig(const Environment& env) {
         std::string d = Lower(Trim(*v));
         bool ok = d == "cpu" || d == "cuda" || d == "mps";
         if (!ok && d.rfind("cuda:", 0) == 0 && d.size() > 5) {
-            ok = std::all_of(d.begin() + 5, d.end(), [](unsigned char ch) { return std::isdigit(ch); });
+            ok = std::all_of(d.begin() + 5, d.end(),
+                             [](unsigned char ch) { return std::isdigit(ch); });
         }
         if (!ok) r.Fail("DEVICE", *v, "must be cpu, cuda, cuda:N or mps");
         c.device = d;
@@ -333,7 +377,8 @@ Config LoadConfig(const Environment& env) {
             auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), gpu);
             if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || gpu < 0 ||
                 gpu > 255) {
-                r.Fail("DIFFRHYTHM_GPUS", *v, "must be a comma-separated list of GPU indexes such as 0,1");
+                r.Fail("DIFFRHYTHM_GPUS", *v,
+                       "must be a comma-separated list of GPU indexes such as 0,1");
             }
             c.diffrhythm_gpus.push_back(gpu);
             if (comma == std::string::npos) break;
@@ -343,7 +388,8 @@ Config LoadConfig(const Environment& env) {
     r.Int("TONE_RENDER_MS", c.tone_render_ms, 0, 600000);
     r.Choice("TONE_FAULT", c.tone_fault, {"none", "nan", "silence", "error"});
     if (c.engine == "diffrhythm" && c.diffrhythm_home.empty()) {
-        r.Fail("DIFFRHYTHM_HOME", "", "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
+        r.Fail("DIFFRHYTHM_HOME", "",
+               "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
     }
 
     if (auto* v = r.Raw("OUTPUT_DIR")) {
@@ -388,9 +434,8 @@ Config LoadConfig(const Environment& env) {
     r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
     if (auto* v = r.Raw("PRICE_CURRENCY")) {
         std::string cur = Lower(Trim(*v));
-        if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(), [](unsigned char ch) {
-                return std::isalpha(ch);
-            })) {
+        if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(),
+                                            [](unsigned char ch) { return std::isalpha(ch); })) {
             r.Fail("PRICE_CURRENCY", *v, "must be a three-letter ISO currency code such as usd");
         }
         c.price_currency = cur;
@@ -408,9 +453,10 @@ Config LoadConfig(const Environment& env) {
     }
     if (auto* v = r.Raw("S3_REGION")) {
         std::string region = Trim(*v);
-        bool ok = !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
-            return std::islower(ch) || std::isdigit(ch) || ch == '-';
-        });
+        bool ok =
+            !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
+                return std::islower(ch) || std::isdigit(ch) || ch == '-';
+            });
         if (!ok) r.Fail("S3_REGION", *v, "must be a region name such as us-east-1");
         c.s3_region = region;
     }
@@ -431,8 +477,10 @@ Config LoadConfig(const Environment& env) {
     r.Int("S3_RECONCILE_SECONDS", c.s3_reconcile_seconds, 1, 86400);
     if (c.s3_enabled) {
         if (c.s3_bucket.empty()) r.Fail("S3_BUCKET", "", "must be set when S3_ENABLED=true");
-        if (c.s3_access_key.empty()) r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
-        if (c.s3_secret_key.empty()) r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
+        if (c.s3_access_key.empty())
+            r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
+        if (c.s3_secret_key.empty())
+            r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
     }
 
     r.Int("FILE_RETENTION_DAYS", c.file_retention_days, 1, 36500);

@@ -21,7 +21,7 @@ namespace songd::core {
 
 /// @brief A configuration value that is not allowed; `what()` is the one-line message.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -36,7 +36,7 @@ struct Config {
     bool debug = false;
     int io_threads = 1;
     int http_read_timeout_seconds = 15;  ///< a client that sends nothing is dropped after this
-    std::string api_key;                      ///< empty: no key required
+    std::string api_key;                 ///< empty: no key required
     std::vector<std::string> cors_origins{"*"};
     bool enable_rate_limit = true;
     int rate_limit_per_hour = 10;
@@ -44,22 +44,22 @@ struct Config {
     std::string metrics_path = "/api/v1/metrics";
 
     // Logging
-    std::string log_level = "info";           ///< trace|debug|info|warning|error|critical
-    std::string log_format = "json";          ///< json|text
+    std::string log_level = "info";   ///< trace|debug|info|warning|error|critical
+    std::string log_format = "json";  ///< json|text
 
     // Generation
     std::string device = "cpu";
-    std::string engine = "synth";             ///< synth|tone|diffrhythm
+    std::string engine = "synth";  ///< synth|tone|diffrhythm
     int workers = 2;
     int generation_timeout_seconds = 2400;
     int max_batch_size = 4;
     int default_audio_length = 95;
     int max_audio_length = 285;
     int preview_seconds = 30;
-    std::string soundfont;                    ///< empty: best installed
+    std::string soundfont;  ///< empty: best installed
     std::string diffrhythm_home;
     std::string diffrhythm_python = "python3";
-    std::string diffrhythm_mode = "worker";   ///< worker|cli
+    std::string diffrhythm_mode = "worker";  ///< worker|cli
     std::vector<int> diffrhythm_gpus;
     /// Test engine `tone` only: spread the render over this many ms, and inject a fault
     /// (none|nan|silence|error) so tests can watch in-flight jobs and failure paths.
@@ -75,8 +75,8 @@ struct Config {
     std::string stripe_publishable_key;
     std::string stripe_webhook_secret;
     std::string stripe_api_base = "https://api.stripe.com";
-    int stripe_timeout_seconds = 10;          ///< STRIPE_TIMEOUT: per attempt, connect included
-    bool require_payment = false;             ///< REQUIRE_PAYMENT_FOR_GENERATION
+    int stripe_timeout_seconds = 10;  ///< STRIPE_TIMEOUT: per attempt, connect included
+    bool require_payment = false;     ///< REQUIRE_PAYMENT_FOR_GENERATION
     int price_cents = 99;
     std::string price_currency = "usd";
 
@@ -88,7 +88,7 @@ struct Config {
     std::string s3_secret_key;
     std::string s3_session_token;
     std::string s3_prefix = "songs/";
-    std::string s3_endpoint;                  ///< empty: AWS
+    std::string s3_endpoint;  ///< empty: AWS
     bool s3_force_path_style = false;
     int s3_presign_expires = 3600;
     int s3_reconcile_seconds = 30;  ///< how often songs that did not reach S3 are retried

@@ -15,23 +15,23 @@ namespace songd::core {
 
 /// @brief What went wrong, independent of any transport.
 enum class ErrorCode {
-    kInvalidInput,         ///< request or value fails validation (422)
-    kMalformedRequest,     ///< body is not parseable at all (400)
-    kNotFound,             ///< no such resource (404)
-    kMethodNotAllowed,     ///< route exists, method does not (405)
-    kConflict,             ///< state forbids the action, e.g. job not completed (409)
-    kGone,                 ///< resource existed and was deleted, e.g. expired job (410)
-    kPayloadTooLarge,      ///< body over the limit (413)
-    kUnsupportedMediaType, ///< body is not JSON (415)
-    kUnauthorized,         ///< missing or wrong API key (401)
-    kForbidden,            ///< feature disabled or not allowed (403)
-    kPaymentRequired,      ///< download needs a paid job (402)
-    kRateLimited,          ///< too many requests (429)
-    kUpstreamUnavailable,  ///< a dependency (Stripe, S3, database) is down (503)
-    kBadSignature,         ///< webhook signature invalid (400)
-    kTimeout,              ///< generation exceeded GENERATION_TIMEOUT
-    kRenderFailed,         ///< the engine or audio finishing failed
-    kInternal,             ///< a bug or an unexpected fault (500)
+    kInvalidInput,          ///< request or value fails validation (422)
+    kMalformedRequest,      ///< body is not parseable at all (400)
+    kNotFound,              ///< no such resource (404)
+    kMethodNotAllowed,      ///< route exists, method does not (405)
+    kConflict,              ///< state forbids the action, e.g. job not completed (409)
+    kGone,                  ///< resource existed and was deleted, e.g. expired job (410)
+    kPayloadTooLarge,       ///< body over the limit (413)
+    kUnsupportedMediaType,  ///< body is not JSON (415)
+    kUnauthorized,          ///< missing or wrong API key (401)
+    kForbidden,             ///< feature disabled or not allowed (403)
+    kPaymentRequired,       ///< download needs a paid job (402)
+    kRateLimited,           ///< too many requests (429)
+    kUpstreamUnavailable,   ///< a dependency (Stripe, S3, database) is down (503)
+    kBadSignature,          ///< webhook signature invalid (400)
+    kTimeout,               ///< generation exceeded GENERATION_TIMEOUT
+    kRenderFailed,          ///< the engine or audio finishing failed
+    kInternal,              ///< a bug or an unexpected fault (500)
 };
 
 /// @brief One invalid field of a request: where (`loc`) and why (`msg`), as FastAPI reports it.
@@ -42,9 +42,8 @@ struct FieldError {
 
 /// @brief The error type domain code throws.
 class Error : public std::runtime_error {
-public:
-    Error(ErrorCode code, std::string detail)
-        : std::runtime_error(detail), code_(code) {}
+  public:
+    Error(ErrorCode code, std::string detail) : std::runtime_error(detail), code_(code) {}
 
     /// A validation error naming the fields; the detail summarises the first.
     static Error Invalid(std::vector<FieldError> fields);
@@ -66,7 +65,7 @@ public:
         return *this;
     }
 
-private:
+  private:
     ErrorCode code_;
     std::vector<FieldError> fields_;
     std::optional<int> retry_after_;

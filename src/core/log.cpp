@@ -15,11 +15,21 @@ std::string JsonEscape(const std::string& s) {
     out.reserve(s.size() + 2);
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -67,14 +77,14 @@ void LogEvent(const std::string& level, const std::string& event,
     logger->log(lvl, "{}", line);
 }
 
-
 std::string RedactSecrets(std::string text) {
     // Fast path: most log values carry no secret-looking prefix at all.
     if (text.find("sk_") == std::string::npos && text.find("rk_") == std::string::npos &&
         text.find("whsec_") == std::string::npos && text.find("_secret_") == std::string::npos) {
         return text;
     }
-    static const std::regex kSecret(R"((sk|rk)_(live|test)_[A-Za-z0-9]+|whsec_[A-Za-z0-9+/=]+|pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+)");
+    static const std::regex kSecret(
+        R"((sk|rk)_(live|test)_[A-Za-z0-9]+|whsec_[A-Za-z0-9+/=]+|pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+)");
     return std::regex_replace(text, kSecret, "[redacted]");
 }
 

@@ -7,8 +7,8 @@
 ///   engine::CancelToken cancel(deadline);
 ///   auto raw = engine->Render(request, [](int pct) { ... }, cancel);  // a WAV in work_dir
 ///
-/// Render runs on a worker thread (several at once: WORKERS) and may block for minutes; it must check
-/// `cancel.Cancelled()` often (at least every second of work) and then throw
+/// Render runs on a worker thread (several at once: WORKERS) and may block for minutes; it must
+/// check `cancel.Cancelled()` often (at least every second of work) and then throw
 /// core::Error(kTimeout or kRenderFailed).
 
 #include <atomic>
@@ -27,9 +27,9 @@ namespace songd::engine {
 /// @brief Everything an engine needs for one render.
 struct RenderRequest {
     std::string job_id;
-    std::string lyrics;        ///< LRC, already validated by engine::ParseLrc
+    std::string lyrics;  ///< LRC, already validated by engine::ParseLrc
     std::string style_prompt;
-    int audio_length = 95;     ///< seconds, 95 or 96..285
+    int audio_length = 95;  ///< seconds, 95 or 96..285
     uint64_t seed = 0;
     int batch_size = 1;
     std::string preset = "high";
@@ -44,7 +44,7 @@ using ProgressFn = std::function<void(int percent)>;
 
 /// @brief Cooperative cancellation: a deadline, plus an explicit stop (shutdown).
 class CancelToken {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     explicit CancelToken(std::optional<Clock::time_point> deadline = std::nullopt)
         : deadline_(deadline) {}
@@ -56,14 +56,14 @@ public:
     /// Throws the right core::Error when cancelled; engines call this in their loops.
     void ThrowIfCancelled() const;
 
-private:
+  private:
     std::optional<Clock::time_point> deadline_;
     std::atomic<bool> stopped_{false};
 };
 
 /// @brief A song renderer.
 class Engine {
-public:
+  public:
     virtual ~Engine() = default;
     virtual std::string Name() const = 0;
     /// Renders and returns the path of the raw audio (any format libsndfile reads; float WAV

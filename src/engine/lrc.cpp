@@ -114,9 +114,9 @@ bool HasLetter(std::string_view text) {
 
 std::string FormatLrcTime(int64_t time_ms) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "[%02lld:%02lld.%02lld]", static_cast<long long>(time_ms / 60000),
-                  static_cast<long long>(time_ms / 1000 % 60),
-                  static_cast<long long>(time_ms % 1000 / 10));
+    std::snprintf(
+        buf, sizeof buf, "[%02lld:%02lld.%02lld]", static_cast<long long>(time_ms / 60000),
+        static_cast<long long>(time_ms / 1000 % 60), static_cast<long long>(time_ms % 1000 / 10));
     return buf;
 }
 

@@ -19,7 +19,7 @@ namespace songd::engine {
 struct LrcLine {
     int source_line = 0;  ///< 1-based line number in the submitted text
     int64_t time_ms = 0;
-    std::string text;     ///< trimmed, valid UTF-8, contains at least one letter
+    std::string text;  ///< trimmed, valid UTF-8, contains at least one letter
 };
 
 constexpr size_t kMaxLyricsChars = 20000;

@@ -14,7 +14,8 @@ namespace songd::engine {
 
 std::filesystem::path ToneEngine::Render(const RenderRequest& request, const ProgressFn& progress,
                                          const CancelToken& cancel) {
-    if (fault_ == "error") throw core::Error(core::ErrorCode::kRenderFailed, "injected engine fault");
+    if (fault_ == "error")
+        throw core::Error(core::ErrorCode::kRenderFailed, "injected engine fault");
     const int64_t frames = TargetFrames(request.audio_length);
     auto path = request.work_dir / "raw.wav";
     SF_INFO info{};
@@ -22,15 +23,16 @@ std::filesystem::path ToneEngine::Render(const RenderRequest& request, const Pro
     info.channels = 2;
     info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
     std::unique_ptr<SNDFILE, int (*)(SNDFILE*)> file(sf_open(path.c_str(), SFM_WRITE, &info),
-                                                      sf_close);
+                                                     sf_close);
     if (!file) {
         throw core::Error(core::ErrorCode::kRenderFailed,
                           std::string("cannot write raw audio: ") + sf_strerror(nullptr));
     }
     // I–V–vi–IV in C major, two seconds a chord, the seed picking the starting chord.
-    static constexpr double kChords[4][3] = {
-        {261.63, 329.63, 392.00}, {196.00, 246.94, 293.66}, {220.00, 261.63, 329.63},
-        {174.61, 220.00, 261.63}};
+    static constexpr double kChords[4][3] = {{261.63, 329.63, 392.00},
+                                             {196.00, 246.94, 293.66},
+                                             {220.00, 261.63, 329.63},
+                                             {174.61, 220.00, 261.63}};
     const int64_t chord_frames = 2 * kSampleRate;
     const int steps = 20;
     const int64_t block = (frames + steps - 1) / steps;
@@ -56,7 +58,8 @@ std::filesystem::path ToneEngine::Render(const RenderRequest& request, const Pro
         if (sf_writef_float(file.get(), buf.data(), end - begin) != end - begin) {
             throw core::Error(core::ErrorCode::kRenderFailed, "short write of raw audio");
         }
-        if (render_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(render_ms_ / steps));
+        if (render_ms_ > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(render_ms_ / steps));
         if (progress) progress((step + 1) * 100 / steps);
     }
     return path;

@@ -10,14 +10,14 @@ namespace songd::engine {
 
 /// @brief Fast deterministic test engine with optional pacing and fault injection.
 class ToneEngine : public Engine {
-public:
+  public:
     explicit ToneEngine(int render_ms = 0, std::string fault = "none")
         : render_ms_(render_ms), fault_(std::move(fault)) {}
     std::string Name() const override { return "tone"; }
     std::filesystem::path Render(const RenderRequest& request, const ProgressFn& progress,
                                  const CancelToken& cancel) override;
 
-private:
+  private:
     int render_ms_;
     std::string fault_;
 };

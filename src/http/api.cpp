@@ -67,7 +67,8 @@ Prepared Api::Prepare(Request& request) {
         } else {
             std::string allow;
             for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
-            if (std::find(match.allowed.begin(), match.allowed.end(), "GET") != match.allowed.end()) {
+            if (std::find(match.allowed.begin(), match.allowed.end(), "GET") !=
+                match.allowed.end()) {
                 allow += ", HEAD";
             }
             Response r = ProblemResponse(405, "method " + request.method + " is not allowed on " +
@@ -87,11 +88,12 @@ Prepared Api::Prepare(Request& request) {
             }
         }
         if (config.enable_rate_limit) {
-            if (auto wait = limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
-                Response r = ProblemResponse(
-                    429, "rate limit of " + std::to_string(config.rate_limit_per_hour) +
-                             " generations per hour exceeded; retry in " + std::to_string(*wait) +
-                             " s");
+            if (auto wait =
+                    limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
+                Response r = ProblemResponse(429, "rate limit of " +
+                                                      std::to_string(config.rate_limit_per_hour) +
+                                                      " generations per hour exceeded; retry in " +
+                                                      std::to_string(*wait) + " s");
                 r.SetHeader("Retry-After", std::to_string(*wait));
                 prepared.early = std::move(r);
                 return prepared;

@@ -39,20 +39,20 @@ struct ApiContext {
     jobs::WorkerPool* workers = nullptr;  ///< null when this process runs no workers
     Metrics& metrics;
     std::atomic<bool>& shutting_down;
-    std::function<std::string()> extra_metrics;  ///< more Prometheus lines (S3, retention…)
-    storage::SongStorage* storage = nullptr;     ///< local files and the optional S3 copy
-    payment::PaymentService* payments = nullptr; ///< Stripe: verification, intents
-    payment::WebhookHandler* webhook = nullptr;  ///< Stripe events
+    std::function<std::string()> extra_metrics;   ///< more Prometheus lines (S3, retention…)
+    storage::SongStorage* storage = nullptr;      ///< local files and the optional S3 copy
+    payment::PaymentService* payments = nullptr;  ///< Stripe: verification, intents
+    payment::WebhookHandler* webhook = nullptr;   ///< Stripe events
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.
 class RateLimiter {
-public:
+  public:
     explicit RateLimiter(int per_hour) : per_hour_(per_hour) {}
     /// nullopt when allowed; otherwise seconds until the next request is allowed.
     std::optional<int> Take(const std::string& client, std::chrono::steady_clock::time_point now);
 
-private:
+  private:
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point updated;
@@ -71,7 +71,7 @@ struct Prepared {
 
 /// @brief Route table plus middleware.
 class Api {
-public:
+  public:
     explicit Api(ApiContext context);
 
     Prepared Prepare(Request& request);
@@ -83,7 +83,7 @@ public:
     Router& router() { return router_; }
     ApiContext& context() { return context_; }
 
-private:
+  private:
     void AddCorsHeaders(const Request& request, Response& response) const;
 
     ApiContext context_;

@@ -24,8 +24,8 @@ bool IEquals(std::string_view a, std::string_view b);
 /// @brief A parsed request.
 struct Request {
     std::string method;
-    std::string target;   ///< as received, e.g. "/api/v1/status/x?y=1"
-    std::string path;     ///< percent-decoded path, without the query
+    std::string target;  ///< as received, e.g. "/api/v1/status/x?y=1"
+    std::string path;    ///< percent-decoded path, without the query
     std::vector<std::pair<std::string, std::string>> query;  ///< decoded
     HeaderList headers;
     std::string body;

@@ -17,13 +17,13 @@ namespace songd::http {
 
 /// @brief Request counters by method, route and status, and a duration histogram.
 class Metrics {
-public:
+  public:
     void ObserveRequest(const std::string& method, const std::string& route, int status,
                         double seconds);
     /// Prometheus text; `extra` is appended (gauges computed by the caller).
     std::string Render(const std::string& extra) const;
 
-private:
+  private:
     static constexpr std::array<double, 10> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                         0.025,  0.05,  0.1,    0.5,   2.5};
     mutable std::mutex mutex_;

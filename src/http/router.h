@@ -22,7 +22,7 @@ enum class Run { kInline, kBlocking };
 
 /// @brief The routing table.
 class Router {
-public:
+  public:
     struct Route {
         std::string method;
         std::string pattern;
@@ -34,7 +34,7 @@ public:
 
     /// @brief Result of a lookup.
     struct Match {
-        const Route* route = nullptr;   ///< null: see allowed
+        const Route* route = nullptr;      ///< null: see allowed
         std::vector<std::string> allowed;  ///< methods allowed on the path (405), empty: 404
     };
 
@@ -43,7 +43,7 @@ public:
     Match Find(Request& request) const;
     const std::vector<Route>& routes() const { return routes_; }
 
-private:
+  private:
     std::vector<Route> routes_;
 };
 

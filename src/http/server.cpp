@@ -6,7 +6,6 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -69,10 +68,11 @@ Server::~Server() {
 
 void Server::Listen() {
     boost::system::error_code ec;
-    auto address = net::ip::make_address(impl_->config.host == "localhost" ? "127.0.0.1"
-                                                                           : impl_->config.host,
-                                         ec);
-    if (ec) throw core::Error(core::ErrorCode::kInternal, "HOST " + impl_->config.host + ": " + ec.message());
+    auto address = net::ip::make_address(
+        impl_->config.host == "localhost" ? "127.0.0.1" : impl_->config.host, ec);
+    if (ec)
+        throw core::Error(core::ErrorCode::kInternal,
+                          "HOST " + impl_->config.host + ": " + ec.message());
     tcp::endpoint endpoint(address, static_cast<uint16_t>(impl_->config.port));
     auto& acc = impl_->acceptor;
     acc.open(endpoint.protocol(), ec);
@@ -80,9 +80,9 @@ void Server::Listen() {
     if (!ec) acc.bind(endpoint, ec);
     if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-        throw core::Error(core::ErrorCode::kInternal,
-                          "cannot listen on " + impl_->config.host + ":" +
-                              std::to_string(impl_->config.port) + ": " + ec.message());
+        throw core::Error(core::ErrorCode::kInternal, "cannot listen on " + impl_->config.host +
+                                                          ":" + std::to_string(impl_->config.port) +
+                                                          ": " + ec.message());
     }
     impl_->bound_port = acc.local_endpoint().port();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
@@ -93,7 +93,8 @@ uint16_t Server::port() const { return impl_->bound_port; }
 void Server::Run() {
     auto work = net::make_work_guard(impl_->ioc);
     std::vector<std::thread> threads;
-    for (int i = 1; i < impl_->config.io_threads; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+    for (int i = 1; i < impl_->config.io_threads; ++i)
+        threads.emplace_back([this] { impl_->ioc.run(); });
     impl_->ioc.run();
     for (auto& t : threads) t.join();
 }
@@ -176,8 +177,8 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
         if (!ec) {
             auto& header = parser.get();
             if (parser.content_length() && *parser.content_length() > limits.body_limit) {
-                early = ProblemResponse(413, "the body is larger than " +
-                                                 std::to_string(limits.body_limit) + " bytes");
+                early = ProblemResponse(
+                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
                 early->close = true;
             } else if (!parser.is_done()) {
                 auto expect = header[bhttp::field::expect];
@@ -194,12 +195,13 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
         }
         if (ec) {
             if (ec == bhttp::error::body_limit) {
-                early = ProblemResponse(413, "the body is larger than " +
-                                                 std::to_string(limits.body_limit) + " bytes");
+                early = ProblemResponse(
+                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
             } else if (ec == bhttp::error::header_limit) {
                 early = ProblemResponse(431, "the request line and headers are larger than " +
                                                  std::to_string(limits.header_limit) + " bytes");
-            } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+            } else if (ec.category() ==
+                           bhttp::make_error_code(bhttp::error::bad_target).category() &&
                        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
                 early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
             } else {

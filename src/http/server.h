@@ -20,15 +20,15 @@ namespace songd::http {
 
 /// Limits applied to every connection.
 struct ServerLimits {
-    uint64_t body_limit = 1024 * 1024;     ///< 413 above
-    uint32_t header_limit = 64 * 1024;     ///< 431 above
-    int read_timeout_seconds = 15;         ///< idle or slow clients are dropped
+    uint64_t body_limit = 1024 * 1024;  ///< 413 above
+    uint32_t header_limit = 64 * 1024;  ///< 431 above
+    int read_timeout_seconds = 15;      ///< idle or slow clients are dropped
     int write_timeout_seconds = 60;
 };
 
 /// @brief The HTTP server.
 class Server {
-public:
+  public:
     Server(const core::Config& config, Api& api, ServerLimits limits = {});
     ~Server();
     void Listen();
@@ -38,7 +38,7 @@ public:
     /// Thread-safe; idempotent.
     void Shutdown();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -4,11 +4,16 @@ namespace songd::jobs {
 
 const char* JobStatusName(JobStatus status) {
     switch (status) {
-        case JobStatus::kQueued: return "queued";
-        case JobStatus::kProcessing: return "processing";
-        case JobStatus::kCompleted: return "completed";
-        case JobStatus::kFailed: return "failed";
-        case JobStatus::kExpired: return "expired";
+        case JobStatus::kQueued:
+            return "queued";
+        case JobStatus::kProcessing:
+            return "processing";
+        case JobStatus::kCompleted:
+            return "completed";
+        case JobStatus::kFailed:
+            return "failed";
+        case JobStatus::kExpired:
+            return "expired";
     }
     return "failed";
 }

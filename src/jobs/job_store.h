@@ -66,7 +66,7 @@ enum class BindResult { kBound, kAlreadyBoundHere, kBoundToOtherJob, kJobAlready
 
 /// @brief The durable job store.
 class JobStore {
-public:
+  public:
     virtual ~JobStore() = default;
 
     /// Inserts a queued job. With an idempotency key already used for the same request hash,
@@ -94,7 +94,7 @@ public:
     /// used `max_attempts`. `all_processing` requeues every processing job regardless of its
     /// lease (a single-process store after a crash). Returns how many jobs it touched.
     virtual int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
-                             int64_t fail_expires_at) = 0;
+                                     int64_t fail_expires_at) = 0;
 
     /// Sets the S3 location of a completed job.
     virtual bool SetS3Url(const std::string& id, const std::string& s3_url) = 0;

@@ -79,7 +79,7 @@ constexpr const char* kJobColumns =
 
 /// One sqlite3 handle with its prepared statements.
 class SqliteConnection {
-public:
+  public:
     explicit SqliteConnection(const std::filesystem::path& path) {
         int rc = sqlite3_open_v2(path.c_str(), &db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -135,7 +135,7 @@ public:
         return stmt;
     }
 
-private:
+  private:
     sqlite3* db_ = nullptr;
     std::map<std::string, sqlite3_stmt*> statements_;
 };
@@ -144,7 +144,7 @@ namespace {
 
 /// Binds parameters by position and steps a cached statement.
 class Query {
-public:
+  public:
     Query(SqliteConnection& conn, const std::string& sql) : conn_(conn), stmt_(conn.Prepare(sql)) {}
     ~Query() { sqlite3_reset(stmt_); }
 
@@ -191,7 +191,7 @@ public:
         return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : "";
     }
 
-private:
+  private:
     SqliteConnection& conn_;
     sqlite3_stmt* stmt_;
     int index_ = 0;
@@ -199,7 +199,7 @@ private:
 
 /// A write transaction; rolls back unless committed.
 class Transaction {
-public:
+  public:
     explicit Transaction(SqliteConnection& conn) : conn_(conn) { conn_.Exec("BEGIN IMMEDIATE"); }
     ~Transaction() {
         if (!done_) sqlite3_exec(conn_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -209,7 +209,7 @@ public:
         done_ = true;
     }
 
-private:
+  private:
     SqliteConnection& conn_;
     bool done_ = false;
 };
@@ -258,7 +258,7 @@ std::optional<Job> GetWith(SqliteConnection& conn, const std::string& id) {
 
 /// A pooled connection, returned on destruction.
 class SqliteJobStore::Lease {
-public:
+  public:
     Lease(SqliteJobStore& store, std::unique_ptr<SqliteConnection> conn)
         : store_(store), conn_(std::move(conn)) {}
     ~Lease() {
@@ -268,7 +268,7 @@ public:
     SqliteConnection& operator*() { return *conn_; }
     SqliteConnection* operator->() { return conn_.get(); }
 
-private:
+  private:
     SqliteJobStore& store_;
     std::unique_ptr<SqliteConnection> conn_;
 };
@@ -278,9 +278,9 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path) : path_(path) 
         std::error_code ec;
         std::filesystem::create_directories(path.parent_path(), ec);
         if (ec) {
-            throw core::Error(core::ErrorCode::kInternal, "cannot create directory " +
-                                                               path.parent_path().string() + ": " +
-                                                               ec.message());
+            throw core::Error(
+                core::ErrorCode::kInternal,
+                "cannot create directory " + path.parent_path().string() + ": " + ec.message());
         }
     }
     auto conn = Acquire();
@@ -336,7 +336,8 @@ CreateResult SqliteJobStore::Create(const Job& job) {
     auto conn = Acquire();
     Transaction tx(*conn);
     if (!job.idempotency_key.empty()) {
-        Query q(*conn, std::string("SELECT ") + kJobColumns + " FROM jobs WHERE idempotency_key = ?");
+        Query q(*conn,
+                std::string("SELECT ") + kJobColumns + " FROM jobs WHERE idempotency_key = ?");
         q.Bind(job.idempotency_key);
         if (q.Step()) {
             Job existing = ReadJob(q);
@@ -370,10 +371,11 @@ std::optional<Job> SqliteJobStore::Get(const std::string& id) {
 
 int64_t SqliteJobStore::QueuePosition(const std::string& id) {
     auto conn = Acquire();
-    Query q(*conn,
-            "SELECT COUNT(*) FROM jobs j, (SELECT created_at, rowid AS r FROM jobs WHERE id = ? AND "
-            "status = 'queued') me WHERE j.status = 'queued' AND (j.created_at < me.created_at OR "
-            "(j.created_at = me.created_at AND j.rowid <= me.r))");
+    Query q(
+        *conn,
+        "SELECT COUNT(*) FROM jobs j, (SELECT created_at, rowid AS r FROM jobs WHERE id = ? AND "
+        "status = 'queued') me WHERE j.status = 'queued' AND (j.created_at < me.created_at OR "
+        "(j.created_at = me.created_at AND j.rowid <= me.r))");
     q.Bind(id);
     return q.Step() ? q.Int(0) : 0;
 }
@@ -387,11 +389,21 @@ QueueStats SqliteJobStore::Stats() {
         int64_t n = q.Int(1);
         if (!status) continue;
         switch (*status) {
-            case JobStatus::kQueued: s.queued = n; break;
-            case JobStatus::kProcessing: s.processing = n; break;
-            case JobStatus::kCompleted: s.completed = n; break;
-            case JobStatus::kFailed: s.failed = n; break;
-            case JobStatus::kExpired: s.expired = n; break;
+            case JobStatus::kQueued:
+                s.queued = n;
+                break;
+            case JobStatus::kProcessing:
+                s.processing = n;
+                break;
+            case JobStatus::kCompleted:
+                s.completed = n;
+                break;
+            case JobStatus::kFailed:
+                s.failed = n;
+                break;
+            case JobStatus::kExpired:
+                s.expired = n;
+                break;
         }
     }
     return s;
@@ -438,11 +450,11 @@ bool SqliteJobStore::SetProgress(const std::string& id, const std::string& owner
     return Query(*conn,
                  "UPDATE jobs SET progress = ?, version = version + 1 WHERE id = ? AND "
                  "status = 'processing' AND lease_owner = ? AND progress <> ?")
-                   .Bind(progress)
-                   .Bind(id)
-                   .Bind(owner)
-                   .Bind(progress)
-                   .Run() == 1;
+               .Bind(progress)
+               .Bind(id)
+               .Bind(owner)
+               .Bind(progress)
+               .Run() == 1;
 }
 
 bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, const Completion& c,
@@ -487,10 +499,11 @@ bool SqliteJobStore::Fail(const std::string& id, const std::string& owner, const
 
 bool SqliteJobStore::Release(const std::string& id, const std::string& owner) {
     auto conn = Acquire();
-    return Query(*conn,
-                 "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), progress = 0, "
-                 "started_at = 0, lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                 "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+    return Query(
+               *conn,
+               "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), progress = 0, "
+               "started_at = 0, lease_owner = '', lease_expires_at = 0, version = version + 1 "
+               "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
                .Bind(id)
                .Bind(owner)
                .Run() == 1;
@@ -500,25 +513,27 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
                                          int64_t fail_expires_at) {
     auto conn = Acquire();
     Transaction tx(*conn);
-    const std::string where = all_processing
-                                  ? "status = 'processing'"
-                                  : "status = 'processing' AND lease_expires_at < ?";
+    const std::string where =
+        all_processing ? "status = 'processing'" : "status = 'processing' AND lease_expires_at < ?";
     auto bind_now = [&](Query& q) -> Query& { return all_processing ? q : q.Bind(now); };
     int failed = 0, requeued = 0;
     {
-        Query q(*conn, "UPDATE jobs SET status = 'failed', completed_at = ?, expires_at = ?, "
-                       "updated_at = ?, error_code = 'worker_lost', error = 'the worker "
-                       "processing this job stopped ' || attempts || ' times; giving up', "
-                       "lease_owner = '', lease_expires_at = 0, version = version + 1 WHERE " +
-                           where + " AND attempts >= ?");
+        Query q(*conn,
+                "UPDATE jobs SET status = 'failed', completed_at = ?, expires_at = ?, "
+                "updated_at = ?, error_code = 'worker_lost', error = 'the worker "
+                "processing this job stopped ' || attempts || ' times; giving up', "
+                "lease_owner = '', lease_expires_at = 0, version = version + 1 WHERE " +
+                    where + " AND attempts >= ?");
         q.Bind(now).Bind(fail_expires_at).Bind(now);
         bind_now(q).Bind(max_attempts);
         failed = q.Run();
     }
     {
-        Query q(*conn, "UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
-                       "lease_owner = '', lease_expires_at = 0, updated_at = ?, "
-                       "version = version + 1 WHERE " + where);
+        Query q(*conn,
+                "UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
+                "lease_owner = '', lease_expires_at = 0, updated_at = ?, "
+                "version = version + 1 WHERE " +
+                    where);
         q.Bind(now);
         bind_now(q);
         requeued = q.Run();
@@ -542,8 +557,8 @@ BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string&
     {
         Query q(*conn, "SELECT id FROM jobs WHERE paid_intent_id = ?");
         q.Bind(intent_id);
-        if (q.Step()) return q.Text(0) == id ? BindResult::kAlreadyBoundHere
-                                              : BindResult::kBoundToOtherJob;
+        if (q.Step())
+            return q.Text(0) == id ? BindResult::kAlreadyBoundHere : BindResult::kBoundToOtherJob;
     }
     auto job = GetWith(*conn, id);
     if (!job) return BindResult::kNoSuchJob;
@@ -562,7 +577,8 @@ BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string&
 bool SqliteJobStore::SetPaymentStatus(const std::string& id, const std::string& status) {
     auto conn = Acquire();
     return Query(*conn,
-                 "UPDATE jobs SET payment_status = ?, version = version + 1 WHERE id = ? AND paid = 0")
+                 "UPDATE jobs SET payment_status = ?, version = version + 1 WHERE id = ? AND paid "
+                 "= 0")
                .Bind(status)
                .Bind(id)
                .Run() == 1;
@@ -586,8 +602,8 @@ std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryC
     q.Bind(now).Bind(after.expires_at).Bind(after.expires_at).Bind(after.id).Bind(limit);
     std::vector<ExpiringJob> out;
     while (q.Step()) {
-        out.push_back({q.Text(0), ParseJobStatus(q.Text(1)).value_or(JobStatus::kFailed),
-                       q.Text(2), q.Text(3), q.Int(4)});
+        out.push_back({q.Text(0), ParseJobStatus(q.Text(1)).value_or(JobStatus::kFailed), q.Text(2),
+                       q.Text(3), q.Int(4)});
     }
     return out;
 }
@@ -619,7 +635,7 @@ std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
 }
 
 std::vector<Job> SqliteJobStore::ListByStatus(JobStatus status, const std::string& after_id,
-                                             int limit) {
+                                              int limit) {
     auto conn = Acquire();
     Query q(*conn, std::string("SELECT ") + kJobColumns +
                        " FROM jobs WHERE status = ? AND id > ? ORDER BY id LIMIT ?");

@@ -21,7 +21,7 @@ class SqliteConnection;
 
 /// @brief JobStore on one SQLite file.
 class SqliteJobStore : public JobStore {
-public:
+  public:
     explicit SqliteJobStore(const std::filesystem::path& path);
     ~SqliteJobStore() override;
 
@@ -61,7 +61,7 @@ public:
     /// Current schema version (for tests of migrations).
     int SchemaVersion();
 
-private:
+  private:
     class Lease;
     Lease Acquire();
     void Return(std::unique_ptr<SqliteConnection> conn);

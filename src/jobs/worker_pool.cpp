@@ -13,7 +13,10 @@ namespace fs = std::filesystem;
 
 WorkerPool::WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
                        std::string node_id, JobHooks hooks)
-    : config_(config), store_(store), engine_(engine), node_id_(std::move(node_id)),
+    : config_(config),
+      store_(store),
+      engine_(engine),
+      node_id_(std::move(node_id)),
       hooks_(std::move(hooks)) {}
 
 WorkerPool::~WorkerPool() { Stop(); }
@@ -24,9 +27,10 @@ void WorkerPool::Start(bool exclusive_store) {
     int recovered = store_.RecoverExpiredLeases(now, kMaxAttempts, exclusive_store, fail_expiry);
     if (recovered > 0) {
         stats_.requeued += recovered;
-        core::LogEvent("warning", "jobs_recovered",
-                       {{"count", std::to_string(recovered)},
-                        {"reason", exclusive_store ? "previous process stopped" : "lease expired"}});
+        core::LogEvent(
+            "warning", "jobs_recovered",
+            {{"count", std::to_string(recovered)},
+             {"reason", exclusive_store ? "previous process stopped" : "lease expired"}});
     }
     for (int i = 0; i < config_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
     threads_.emplace_back([this] { HeartbeatLoop(); });
@@ -134,7 +138,9 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         if (stopping_) flight->cancel->Cancel();
     }
     core::LogEvent("info", "job_transition",
-                   {{"job_id", job.id}, {"from", "queued"}, {"to", "processing"},
+                   {{"job_id", job.id},
+                    {"from", "queued"},
+                    {"to", "processing"},
                     {"attempt", std::to_string(job.attempts)}});
 
     const fs::path job_dir = config_.output_dir / job.id;
@@ -174,7 +180,8 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
             try {
                 store_.SetProgress(job.id, owner, progress);
             } catch (const std::exception& e) {
-                core::LogEvent("warning", "progress_failed", {{"job_id", job.id}, {"error", e.what()}});
+                core::LogEvent("warning", "progress_failed",
+                               {{"job_id", job.id}, {"error", e.what()}});
             }
         };
         fs::path raw = engine_.Render(request, report, *flight->cancel);
@@ -240,7 +247,9 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     stats_.render_millis += millis;
     core::LogEvent("info", "job_transition",
-                   {{"job_id", job.id}, {"from", "processing"}, {"to", outcome},
+                   {{"job_id", job.id},
+                    {"from", "processing"},
+                    {"to", outcome},
                     {"duration_ms", std::to_string(millis)}});
     std::lock_guard lock(mutex_);
     in_flight_.erase(owner);

@@ -50,7 +50,7 @@ struct WorkerStats {
 
 /// @brief The pool of generation workers of one node.
 class WorkerPool {
-public:
+  public:
     WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
                std::string node_id, JobHooks hooks = {});
     ~WorkerPool();
@@ -66,7 +66,7 @@ public:
     int Active() const { return active_.load(); }
     const WorkerStats& stats() const { return stats_; }
 
-private:
+  private:
     struct InFlight {
         std::string job_id;
         std::shared_ptr<engine::CancelToken> cancel;

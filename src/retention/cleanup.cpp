@@ -41,7 +41,8 @@ int64_t NewestMtime(const fs::path& path) {
     int64_t newest = mtime(path);
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
-        for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+        for (fs::recursive_directory_iterator it(path, ec), end; !ec && it != end;
+             it.increment(ec)) {
             newest = std::max(newest, mtime(it->path()));
         }
     }
@@ -49,10 +50,13 @@ int64_t NewestMtime(const fs::path& path) {
 }
 
 class Pass {
-public:
+  public:
     Pass(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
          const CleanupOptions& options)
-        : config_(config), store_(store), objects_(objects), options_(options),
+        : config_(config),
+          store_(store),
+          objects_(objects),
+          options_(options),
           retention_ms_(config.file_retention_days * core::kMillisPerDay) {}
 
     CleanupReport Run() {
@@ -64,7 +68,7 @@ public:
         return report_;
     }
 
-private:
+  private:
     bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
 
     void Item(const std::string& line) {
@@ -195,8 +199,8 @@ private:
             if (age <= retention_ms_) continue;  // young files are never touched
             if (RemoveLocal(it->path())) {
                 ++report_.orphan_folders;
-                Item(std::string(options_.dry_run ? "would delete" : "deleted") +
-                     " orphan " + it->path().string());
+                Item(std::string(options_.dry_run ? "would delete" : "deleted") + " orphan " +
+                     it->path().string());
             }
         }
     }
@@ -211,8 +215,8 @@ private:
                 if (Owned(owner)) return true;
                 if (options_.now - object.last_modified_ms <= retention_ms_) return true;
                 ++report_.orphan_objects;
-                Item(std::string(options_.dry_run ? "would delete" : "deleted") +
-                     " orphan s3://" + config_.s3_bucket + "/" + object.key);
+                Item(std::string(options_.dry_run ? "would delete" : "deleted") + " orphan s3://" +
+                     config_.s3_bucket + "/" + object.key);
                 QueueObject(object.key);
                 return true;
             });
@@ -237,11 +241,10 @@ std::string CleanupReport::Summary(bool dry_run) const {
     std::string verb = dry_run ? "would delete" : "deleted";
     return std::string(dry_run ? "dry run: " : "") + std::to_string(jobs_expired) +
            " jobs expired, " + std::to_string(failed_jobs_removed) + " failed jobs removed, " +
-           verb + " " + std::to_string(files_deleted) + " files (" +
-           std::to_string(bytes_deleted) + " bytes) and " + std::to_string(objects_deleted) +
-           " S3 objects, " + std::to_string(orphan_folders) + " orphan folders, " +
-           std::to_string(orphan_objects) + " orphan objects, " + std::to_string(errors) +
-           " errors";
+           verb + " " + std::to_string(files_deleted) + " files (" + std::to_string(bytes_deleted) +
+           " bytes) and " + std::to_string(objects_deleted) + " S3 objects, " +
+           std::to_string(orphan_folders) + " orphan folders, " + std::to_string(orphan_objects) +
+           " orphan objects, " + std::to_string(errors) + " errors";
 }
 
 void RetentionStats::Add(const CleanupReport& r, int64_t when) {

@@ -22,8 +22,8 @@
 namespace songd::retention {
 
 struct CleanupOptions {
-    int64_t now = 0;        ///< the pass acts as if it were this time
-    bool dry_run = false;   ///< report what would go; change nothing
+    int64_t now = 0;       ///< the pass acts as if it were this time
+    bool dry_run = false;  ///< report what would go; change nothing
     int batch_size = 500;
     /// Set from another thread to stop the pass between batches (shutdown).
     const std::atomic<bool>* cancel = nullptr;
@@ -32,11 +32,11 @@ struct CleanupOptions {
 };
 
 struct CleanupReport {
-    int64_t jobs_expired = 0;        ///< completed jobs now `expired`
-    int64_t failed_jobs_removed = 0; ///< failed job records removed
-    int64_t files_deleted = 0;       ///< local files
-    int64_t bytes_deleted = 0;       ///< local bytes
-    int64_t objects_deleted = 0;     ///< S3 keys sent for deletion
+    int64_t jobs_expired = 0;         ///< completed jobs now `expired`
+    int64_t failed_jobs_removed = 0;  ///< failed job records removed
+    int64_t files_deleted = 0;        ///< local files
+    int64_t bytes_deleted = 0;        ///< local bytes
+    int64_t objects_deleted = 0;      ///< S3 keys sent for deletion
     int64_t orphan_folders = 0;
     int64_t orphan_objects = 0;
     int64_t errors = 0;

@@ -19,7 +19,7 @@ struct StoredObject {
 
 /// @brief Remote storage as retention sees it.
 class ObjectStore {
-public:
+  public:
     virtual ~ObjectStore() = default;
     /// Visits every object under `prefix`; `visit` returns false to stop.
     virtual void List(const std::string& prefix,

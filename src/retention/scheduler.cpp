@@ -58,7 +58,8 @@ std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::Job
     // The lock outlives any sane pass; a node that died holding it frees it by expiry.
     const int64_t until = wall + 6 * core::kMillisPerHour;
     bool locked = store.TryLock(kLockName, owner, wall, until);
-    if (!locked && FreeLockOfDeadHolder(store)) locked = store.TryLock(kLockName, owner, wall, until);
+    if (!locked && FreeLockOfDeadHolder(store))
+        locked = store.TryLock(kLockName, owner, wall, until);
     if (!locked) return std::nullopt;
     store.SetState(kLockHolderKey, LockHolderRecord(owner, ::getpid()));
     CleanupReport report;
@@ -79,9 +80,11 @@ std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::Job
 }
 
 CleanupScheduler::CleanupScheduler(const core::Config& config, jobs::JobStore& store,
-                                   ObjectStore* objects, RetentionStats& stats,
-                                   std::string node_id)
-    : config_(config), store_(store), objects_(objects), stats_(stats),
+                                   ObjectStore* objects, RetentionStats& stats, std::string node_id)
+    : config_(config),
+      store_(store),
+      objects_(objects),
+      stats_(stats),
       node_id_(std::move(node_id)) {}
 
 CleanupScheduler::~CleanupScheduler() { Stop(); }
@@ -116,7 +119,8 @@ void CleanupScheduler::Loop() {
         if (next > now) {
             std::unique_lock lock(mutex_);
             // Wake at least hourly: another node may have run a pass meanwhile.
-            auto wait = std::chrono::milliseconds(std::min<int64_t>(next - now, core::kMillisPerHour));
+            auto wait =
+                std::chrono::milliseconds(std::min<int64_t>(next - now, core::kMillisPerHour));
             if (wake_.wait_for(lock, wait, [this] { return stopping_.load(); })) return;
             continue;
         }
@@ -132,13 +136,16 @@ void CleanupScheduler::Loop() {
             } else {
                 // Another node is cleaning; look again in a minute.
                 std::unique_lock lock(mutex_);
-                if (wake_.wait_for(lock, std::chrono::minutes(1), [this] { return stopping_.load(); })) return;
+                if (wake_.wait_for(lock, std::chrono::minutes(1),
+                                   [this] { return stopping_.load(); }))
+                    return;
             }
         } catch (const std::exception& e) {
             ++stats_.errors;
             core::LogEvent("error", "cleanup_failed", {{"error", e.what()}});
             std::unique_lock lock(mutex_);
-            if (wake_.wait_for(lock, std::chrono::minutes(5), [this] { return stopping_.load(); })) return;
+            if (wake_.wait_for(lock, std::chrono::minutes(5), [this] { return stopping_.load(); }))
+                return;
         }
     }
 }

@@ -42,14 +42,14 @@ std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::Job
 
 /// @brief The background scheduler of `songd serve`.
 class CleanupScheduler {
-public:
+  public:
     CleanupScheduler(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
                      RetentionStats& stats, std::string node_id);
     ~CleanupScheduler();
     void Start();
     void Stop();
 
-private:
+  private:
     void Loop();
 
     const core::Config& config_;

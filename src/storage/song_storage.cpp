@@ -16,7 +16,7 @@ namespace {
 
 /// Retention's ObjectStore on the S3 client.
 class S3Objects : public retention::ObjectStore {
-public:
+  public:
     explicit S3Objects(s3::S3Client& client) : client_(client) {}
     void List(const std::string& prefix,
               const std::function<bool(const retention::StoredObject&)>& visit) override {
@@ -33,7 +33,7 @@ public:
         return static_cast<int>(failures.size());
     }
 
-private:
+  private:
     s3::S3Client& client_;
 };
 
@@ -57,9 +57,10 @@ void SongStorage::CheckAtStart() {
         client_->CheckBucket();
     } catch (const core::Error& e) {
         if (e.code() == core::ErrorCode::kUpstreamUnavailable) {
-            core::LogEvent("warning", "s3_unreachable_at_start",
-                           {{"error", e.what()},
-                            {"effect", "songs stay local until S3 answers; the reconciler uploads them"}});
+            core::LogEvent(
+                "warning", "s3_unreachable_at_start",
+                {{"error", e.what()},
+                 {"effect", "songs stay local until S3 answers; the reconciler uploads them"}});
             return;
         }
         throw;
@@ -114,9 +115,9 @@ SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool un
         const fs::path preview = JobDir(config_, job.id) / kPreviewFile;
         std::error_code ec;
         if (fs::exists(preview, ec)) {
-            client_->PutObjectFromFile(client_->JobObjectKey(job.id, kPreviewFile), preview,
-                                       {.content_type = "audio/mpeg",
-                                        .metadata = {{"job-id", job.id}}});
+            client_->PutObjectFromFile(
+                client_->JobObjectKey(job.id, kPreviewFile), preview,
+                {.content_type = "audio/mpeg", .metadata = {{"job-id", job.id}}});
         }
         store_.SetS3Url(job.id, client_->S3Url(key));
         ++stats_.uploads;
@@ -128,8 +129,8 @@ SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool un
         return UploadOutcome::kUploaded;
     } catch (const std::exception& e) {
         ++stats_.upload_failures;
-        LogOnce("s3_upload_failed", std::string(e.what()) +
-                                        " (the song stays local; the reconciler retries)");
+        LogOnce("s3_upload_failed",
+                std::string(e.what()) + " (the song stays local; the reconciler retries)");
         return UploadOutcome::kFailed;
     }
 }
@@ -141,8 +142,9 @@ std::optional<std::string> SongStorage::PresignedDownload(const jobs::Job& job) 
 }
 
 std::string SongStorage::PresignedPreview(const jobs::Job& job) const {
-    return client_->PresignGet(client_->JobObjectKey(job.id, kPreviewFile),
-                               {.content_disposition = "inline; filename=\"preview-" + job.id + ".mp3\""});
+    return client_->PresignGet(
+        client_->JobObjectKey(job.id, kPreviewFile),
+        {.content_disposition = "inline; filename=\"preview-" + job.id + ".mp3\""});
 }
 
 bool SongStorage::RestoreLocal(const jobs::Job& job) {

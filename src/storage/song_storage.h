@@ -42,7 +42,7 @@ struct StorageStats {
 
 /// @brief Local files plus the optional S3 copy.
 class SongStorage {
-public:
+  public:
     SongStorage(const core::Config& config, jobs::JobStore& store);
     /// For tests: a given client (or none).
     SongStorage(const core::Config& config, jobs::JobStore& store,
@@ -79,7 +79,7 @@ public:
     const StorageStats& stats() const { return stats_; }
     std::string Prometheus() const;
 
-private:
+  private:
     enum class UploadOutcome { kUploaded, kFailed, kSkipped };
     /// One upload per job at a time: the worker's upload right after completion and the
     /// reconciler (which sees the job completed without s3_url meanwhile) must not both

@@ -54,7 +54,8 @@ HttpResult Http(const std::string& method, const std::string& url,
     if (method == "HEAD") curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
     if (!body.empty() || method == "POST") {
         curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
-        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(body.size()));
     }
     curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);

@@ -109,8 +109,10 @@ pid_t Spawn(const fs::path& dir, const std::vector<std::string>& args,
 void SongdProcess::Start() {
     ASSERT_LT(pid_, 0) << "already running";
     for (int attempt = 0; attempt < 3; ++attempt) {
-        if (env_.count("PORT") == 0 || attempt > 0) port_ = FreePort();
-        else port_ = std::stoi(env_["PORT"]);
+        if (env_.count("PORT") == 0 || attempt > 0)
+            port_ = FreePort();
+        else
+            port_ = std::stoi(env_["PORT"]);
         auto env = env_;
         env["PORT"] = std::to_string(port_);
         const size_t log_before = Log().size();

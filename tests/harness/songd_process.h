@@ -23,7 +23,7 @@ using Env = std::map<std::string, std::string>;
 
 /// @brief A songd server process owned by a test.
 class SongdProcess {
-public:
+  public:
     explicit SongdProcess(std::map<std::string, std::string> env = {});
     ~SongdProcess();
 
@@ -48,7 +48,7 @@ public:
     std::pair<int, std::string> RunCommand(const std::vector<std::string>& args,
                                            const std::map<std::string, std::string>& env) const;
 
-private:
+  private:
     std::map<std::string, std::string> env_;
     std::filesystem::path dir_;
     int port_ = 0;

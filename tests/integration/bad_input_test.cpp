@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
 #include <set>
 #include <thread>
 
@@ -50,7 +49,7 @@ std::string Body(const std::string& fields) {
 }
 
 class BadInput : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         songd_ = new SongdProcess(Env{{"HTTP_READ_TIMEOUT", "2"}});
         songd_->Start();
@@ -70,39 +69,96 @@ TEST_F(BadInput, EveryBadRequestGetsAProblemAndChangesNothing) {
         {"malformed-json", "POST", g, "{\"lyrics\": ", json_header, 422, "not valid JSON"},
         {"json-array", "POST", g, "[1,2]", json_header, 422, "JSON object"},
         {"empty-body", "POST", g, "", json_header, 422, "not valid JSON"},
-        {"missing-lyrics", "POST", g, R"({"style_prompt":"pop"})", json_header, 422, "body.lyrics: Field required"},
-        {"missing-style", "POST", g, "{\"lyrics\":\"" + kLyrics + "\"}", json_header, 422, "body.style_prompt: Field required"},
-        {"lyrics-number", "POST", g, R"({"lyrics":12345678901,"style_prompt":"pop"})", json_header, 422, "valid string"},
-        {"length-string", "POST", g, Body(R"(,"audio_length":"95")"), json_header, 422, "valid integer"},
-        {"length-fraction", "POST", g, Body(R"(,"audio_length":95.5)"), json_header, 422, "valid integer"},
-        {"length-94", "POST", g, Body(R"(,"audio_length":94)"), json_header, 422, "exactly 95 or between 96-285"},
-        {"length-286", "POST", g, Body(R"(,"audio_length":286)"), json_header, 422, "exactly 95 or between 96-285"},
+        {"missing-lyrics", "POST", g, R"({"style_prompt":"pop"})", json_header, 422,
+         "body.lyrics: Field required"},
+        {"missing-style", "POST", g, "{\"lyrics\":\"" + kLyrics + "\"}", json_header, 422,
+         "body.style_prompt: Field required"},
+        {"lyrics-number", "POST", g, R"({"lyrics":12345678901,"style_prompt":"pop"})", json_header,
+         422, "valid string"},
+        {"length-string", "POST", g, Body(R"(,"audio_length":"95")"), json_header, 422,
+         "valid integer"},
+        {"length-fraction", "POST", g, Body(R"(,"audio_length":95.5)"), json_header, 422,
+         "valid integer"},
+        {"length-94", "POST", g, Body(R"(,"audio_length":94)"), json_header, 422,
+         "exactly 95 or between 96-285"},
+        {"length-286", "POST", g, Body(R"(,"audio_length":286)"), json_header, 422,
+         "exactly 95 or between 96-285"},
         {"batch-0", "POST", g, Body(R"(,"batch_size":0)"), json_header, 422, "batch_size"},
         {"batch-too-big", "POST", g, Body(R"(,"batch_size":99)"), json_header, 422, "batch_size"},
-        {"preset-unknown", "POST", g, Body(R"(,"preset":"extreme")"), json_header, 422, "preset must be one of"},
-        {"master-unknown", "POST", g, Body(R"(,"master_preset":"quiet")"), json_header, 422, "master_preset must be one of"},
-        {"auto-master-string", "POST", g, Body(R"(,"auto_master":"yes")"), json_header, 422, "valid boolean"},
+        {"preset-unknown", "POST", g, Body(R"(,"preset":"extreme")"), json_header, 422,
+         "preset must be one of"},
+        {"master-unknown", "POST", g, Body(R"(,"master_preset":"quiet")"), json_header, 422,
+         "master_preset must be one of"},
+        {"auto-master-string", "POST", g, Body(R"(,"auto_master":"yes")"), json_header, 422,
+         "valid boolean"},
         {"seed-negative", "POST", g, Body(R"(,"seed":-1)"), json_header, 422, "seed"},
-        {"intent-malformed", "POST", g, Body(R"(,"payment_intent_id":"../x")"), json_header, 422, "pi_"},
-        {"style-too-short", "POST", g, "{\"lyrics\":\"" + kLyrics + "\",\"style_prompt\":\"a\"}", json_header, 422, "at least 3"},
-        {"empty-lyric-line", "POST", g, R"({"lyrics":"[00:05.00]Hello there\n[00:07.00]","style_prompt":"pop"})", json_header, 422, "line 2: a timed line needs words"},
-        {"letterless-line", "POST", g, R"({"lyrics":"[00:05.00]Hello there\n[00:07.00] ... 123 !","style_prompt":"pop"})", json_header, 422, "line 2: a timed line needs words"},
-        {"timestamp-past-end", "POST", g, R"({"lyrics":"[00:05.00]Hello there\n[01:40.00]too late","style_prompt":"pop"})", json_header, 422, "line 2: timestamp [01:40.00]"},
-        {"untimed-line", "POST", g, R"({"lyrics":"[00:05.00]Hello there\nno time here","style_prompt":"pop"})", json_header, 422, "line 2: expected a timestamp"},
+        {"intent-malformed", "POST", g, Body(R"(,"payment_intent_id":"../x")"), json_header, 422,
+         "pi_"},
+        {"style-too-short", "POST", g, "{\"lyrics\":\"" + kLyrics + "\",\"style_prompt\":\"a\"}",
+         json_header, 422, "at least 3"},
+        {"empty-lyric-line", "POST", g,
+         R"({"lyrics":"[00:05.00]Hello there\n[00:07.00]","style_prompt":"pop"})", json_header, 422,
+         "line 2: a timed line needs words"},
+        {"letterless-line", "POST", g,
+         R"({"lyrics":"[00:05.00]Hello there\n[00:07.00] ... 123 !","style_prompt":"pop"})",
+         json_header, 422, "line 2: a timed line needs words"},
+        {"timestamp-past-end", "POST", g,
+         R"({"lyrics":"[00:05.00]Hello there\n[01:40.00]too late","style_prompt":"pop"})",
+         json_header, 422, "line 2: timestamp [01:40.00]"},
+        {"untimed-line", "POST", g,
+         R"({"lyrics":"[00:05.00]Hello there\nno time here","style_prompt":"pop"})", json_header,
+         422, "line 2: expected a timestamp"},
         {"not-json-type", "POST", g, Body(""), {"Content-Type: text/plain"}, 415, "must be JSON"},
-        {"bad-idempotency-key", "POST", g, Body(""), {"Content-Type: application/json", "Idempotency-Key: a b"}, 422, "Idempotency-Key"},
-        {"body-over-1mib", "POST", g, std::string(1024 * 1024 + 10, 'x'), json_header, 413, "larger than 1048576"},
+        {"bad-idempotency-key",
+         "POST",
+         g,
+         Body(""),
+         {"Content-Type: application/json", "Idempotency-Key: a b"},
+         422,
+         "Idempotency-Key"},
+        {"body-over-1mib", "POST", g, std::string(1024 * 1024 + 10, 'x'), json_header, 413,
+         "larger than 1048576"},
         {"traversal-status", "GET", "/api/v1/status/..%2F..%2Fetc%2Fpasswd", "", {}, 404, ""},
         {"traversal-download", "GET", "/api/v1/download/..%2F..%2Fetc%2Fpasswd", "", {}, 404, ""},
         {"dotdot-download", "GET", "/api/v1/download/..", "", {}, 404, "not a job id"},
-        {"long-id-status", "GET", "/api/v1/status/" + std::string(10000, 'a'), "", {}, 404, "not a job id"},
-        {"long-id-download", "GET", "/api/v1/download/" + std::string(10000, 'a'), "", {}, 404, "not a job id"},
-        {"unknown-job", "GET", "/api/v1/status/00000000-0000-4000-8000-000000000000", "", {}, 404, "not found"},
+        {"long-id-status",
+         "GET",
+         "/api/v1/status/" + std::string(10000, 'a'),
+         "",
+         {},
+         404,
+         "not a job id"},
+        {"long-id-download",
+         "GET",
+         "/api/v1/download/" + std::string(10000, 'a'),
+         "",
+         {},
+         404,
+         "not a job id"},
+        {"unknown-job",
+         "GET",
+         "/api/v1/status/00000000-0000-4000-8000-000000000000",
+         "",
+         {},
+         404,
+         "not found"},
         {"unknown-route", "GET", "/api/v1/nothing-here", "", {}, 404, "no endpoint"},
         {"root-unknown", "GET", "/etc/passwd", "", {}, 404, "no endpoint"},
         {"wrong-method-generate", "GET", g, "", {}, 405, "not allowed"},
-        {"wrong-method-status", "DELETE", "/api/v1/status/00000000-0000-4000-8000-000000000000", "", {}, 405, "not allowed"},
-        {"bad-format", "GET", "/api/v1/download/00000000-0000-4000-8000-000000000000?format=ogg", "", {}, 404, "not found"},
+        {"wrong-method-status",
+         "DELETE",
+         "/api/v1/status/00000000-0000-4000-8000-000000000000",
+         "",
+         {},
+         405,
+         "not allowed"},
+        {"bad-format",
+         "GET",
+         "/api/v1/download/00000000-0000-4000-8000-000000000000?format=ogg",
+         "",
+         {},
+         404,
+         "not found"},
     };
     const std::string before = StoreFingerprint(*songd_);
     for (const auto& c : cases) {
@@ -139,13 +195,15 @@ TEST_F(BadInput, EveryProblemIsListedForFastApiClients) {
     auto errors = json::parse(r.body).at("errors").as_array();
     std::set<std::string> fields;
     for (auto& e : errors) fields.insert(std::string(e.at("loc").as_array().at(1).as_string()));
-    EXPECT_EQ(fields, (std::set<std::string>{"lyrics", "style_prompt", "audio_length", "batch_size"}));
+    EXPECT_EQ(fields,
+              (std::set<std::string>{"lyrics", "style_prompt", "audio_length", "batch_size"}));
 }
 
 TEST_F(BadInput, DownloadOfUnfinishedOrUnknownFormatJob) {
     SongdProcess slow(Env{{"TONE_RENDER_MS", "20000"}, {"WORKERS", "1"}});
     slow.Start();
-    auto created = Http("POST", slow.Url("/api/v1/generate"), {"Content-Type: application/json"}, Body(""));
+    auto created =
+        Http("POST", slow.Url("/api/v1/generate"), {"Content-Type: application/json"}, Body(""));
     std::string id(json::parse(created.body).at("job_id").as_string());
     auto r = Http("GET", slow.Url("/api/v1/download/" + id));
     EXPECT_EQ(r.status, 409);
@@ -163,7 +221,8 @@ TEST_F(BadInput, SilentClientIsDroppedAndOthersAreServed) {
     idle.join();
     EXPECT_EQ(silent, "<closed>");
     // A client that stalls halfway through its headers is dropped as well.
-    std::string partial = RawExchange(songd_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n", 10000);
+    std::string partial =
+        RawExchange(songd_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n", 10000);
     EXPECT_EQ(partial.find("HTTP/1.1 200"), std::string::npos);
     EXPECT_NE(partial.find("<closed>"), std::string::npos);
     EXPECT_EQ(Http("GET", songd_->Url("/healthz")).status, 200);

@@ -1,12 +1,13 @@
 // A bad configuration value stops `songd serve` with one line naming the variable
 // (acceptance 5 of the service core). Every variable has a case; a new variable without
 // one fails the test.
+#include "core/config.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
 
-#include "core/config.h"
 #include "harness/songd_process.h"
 
 namespace songd::test {

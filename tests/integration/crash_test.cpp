@@ -3,9 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <boost/json.hpp>
-
 #include <atomic>
+#include <boost/json.hpp>
 #include <map>
 #include <regex>
 #include <thread>
@@ -35,8 +34,8 @@ std::string Submit(SongdProcess& s, int length) {
 
 int CountCompletions(const std::string& log, const std::string& id) {
     std::regex re("job_id=" + id + " from=processing to=completed");
-    return static_cast<int>(std::distance(std::sregex_iterator(log.begin(), log.end(), re),
-                                          std::sregex_iterator()));
+    return static_cast<int>(
+        std::distance(std::sregex_iterator(log.begin(), log.end(), re), std::sregex_iterator()));
 }
 
 TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
@@ -56,8 +55,10 @@ TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
                 auto r = Http("GET", songd.Url("/api/v1/download/" + ids[i]));
                 if (r.status == 200) {
                     WavInfo wav = ParseWav(r.body);
-                    if (!wav.valid || wav.frames != engine::TargetFrames(lengths[i])) ++bad_downloads;
-                    else ++good_downloads;
+                    if (!wav.valid || wav.frames != engine::TargetFrames(lengths[i]))
+                        ++bad_downloads;
+                    else
+                        ++good_downloads;
                 }
             }
         }
@@ -89,7 +90,8 @@ TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
     EXPECT_EQ(bad_downloads, 0);
     EXPECT_GT(good_downloads, 0);
     // The interrupted job was recovered at start, not after a lease timeout.
-    EXPECT_NE(log.find("jobs_recovered count=1 reason=previous process stopped"), std::string::npos);
+    EXPECT_NE(log.find("jobs_recovered count=1 reason=previous process stopped"),
+              std::string::npos);
     // The first job was attempted twice; its attempt count shows in the log.
     EXPECT_NE(log.find("job_id=" + ids[0] + " from=queued to=processing attempt=2"),
               std::string::npos);
@@ -117,7 +119,8 @@ TEST(Crash, SigtermRequeuesInFlightJobsAndExitsCleanly) {
     ASSERT_TRUE(WaitFor([&] { return StatusName(songd, id) == "processing"; }));
     auto started = std::chrono::steady_clock::now();
     EXPECT_EQ(songd.Stop(), 0);
-    auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     RecordProperty("shutdown_seconds", std::to_string(seconds));
     const std::string log = songd.Log();
     EXPECT_NE(log.find("job_id=" + id + " from=processing to=requeued"), std::string::npos) << log;

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
 #include <set>
 
 #include "engine/engine.h"
@@ -40,7 +39,8 @@ TEST(Lifecycle, GenerateProgressDownloadConditionalAndRange) {
                   GenerateBody(length));
     ASSERT_EQ(r.status, 202) << r.body;
     auto accepted = json::parse(r.body).as_object();
-    for (const char* field : {"job_id", "status", "queue_position", "estimated_wait_minutes", "message"}) {
+    for (const char* field :
+         {"job_id", "status", "queue_position", "estimated_wait_minutes", "message"}) {
         EXPECT_TRUE(accepted.contains(field)) << field;
     }
     const std::string id(accepted["job_id"].as_string());
@@ -68,10 +68,10 @@ TEST(Lifecycle, GenerateProgressDownloadConditionalAndRange) {
 
     auto done = StatusOf(songd, id);
     EXPECT_EQ(done["progress"].as_int64(), 100);
-    for (const char* field : {"job_id", "status", "created_at", "started_at", "completed_at",
-                              "output_file", "s3_url", "error", "queue_position",
-                              "estimated_wait_minutes", "progress", "expires_at", "payment",
-                              "download_url", "preview_url", "audio"}) {
+    for (const char* field :
+         {"job_id", "status", "created_at", "started_at", "completed_at", "output_file", "s3_url",
+          "error", "queue_position", "estimated_wait_minutes", "progress", "expires_at", "payment",
+          "download_url", "preview_url", "audio"}) {
         EXPECT_TRUE(done.contains(field)) << field;
     }
     EXPECT_EQ(done["output_file"].as_string(), id + "/output_fixed.wav");
@@ -173,7 +173,8 @@ TEST(Lifecycle, NoPreviewWhenDisabled) {
 TEST(Lifecycle, IdempotencyKeyReturnsTheSameJob) {
     SongdProcess songd;
     songd.Start();
-    std::vector<std::string> headers = {"Content-Type: application/json", "Idempotency-Key: abc-123"};
+    std::vector<std::string> headers = {"Content-Type: application/json",
+                                        "Idempotency-Key: abc-123"};
     std::string a = Submit(songd, GenerateBody(), headers);
     auto replay = Http("POST", songd.Url("/api/v1/generate"), headers, GenerateBody());
     EXPECT_EQ(replay.status, 202);
@@ -190,8 +191,8 @@ TEST(Lifecycle, IdempotencyKeyReturnsTheSameJob) {
 }
 
 TEST(Lifecycle, AliasAndApiKeyAndRateLimit) {
-    SongdProcess songd(Env{{"API_KEY", "k3y-for-tests"}, {"ENABLE_RATE_LIMIT", "true"},
-                        {"RATE_LIMIT_PER_HOUR", "2"}});
+    SongdProcess songd(Env{
+        {"API_KEY", "k3y-for-tests"}, {"ENABLE_RATE_LIMIT", "true"}, {"RATE_LIMIT_PER_HOUR", "2"}});
     songd.Start();
     auto no_key = Http("POST", songd.Url("/api/generate"), {"Content-Type: application/json"},
                        GenerateBody());
@@ -220,8 +221,7 @@ TEST(Lifecycle, CorsSecurityHeadersDocsAndMetrics) {
     auto other = Http("GET", songd.Url("/api/v1/queue"), {"Origin: https://evil.example"});
     EXPECT_EQ(other.Header("access-control-allow-origin"), "");
     auto preflight = Http("OPTIONS", songd.Url("/api/v1/generate"),
-                          {"Origin: https://app.example.com",
-                           "Access-Control-Request-Method: POST",
+                          {"Origin: https://app.example.com", "Access-Control-Request-Method: POST",
                            "Access-Control-Request-Headers: content-type, x-api-key"});
     EXPECT_EQ(preflight.status, 204);
     EXPECT_EQ(preflight.Header("access-control-allow-origin"), "https://app.example.com");
@@ -231,9 +231,9 @@ TEST(Lifecycle, CorsSecurityHeadersDocsAndMetrics) {
     auto doc = json::parse(openapi.body).as_object();
     EXPECT_EQ(doc["openapi"].as_string(), "3.1.0");
     auto& paths = doc["paths"].as_object();
-    for (const char* path : {"/api/v1/generate", "/api/v1/status/{job_id}",
-                             "/api/v1/download/{job_id}", "/api/v1/health", "/api/v1/queue",
-                             "/healthz", "/readyz", "/api/v1/metrics"}) {
+    for (const char* path :
+         {"/api/v1/generate", "/api/v1/status/{job_id}", "/api/v1/download/{job_id}",
+          "/api/v1/health", "/api/v1/queue", "/healthz", "/readyz", "/api/v1/metrics"}) {
         EXPECT_TRUE(paths.contains(path)) << path;
     }
     auto docs = Http("GET", songd.Url("/docs"));
@@ -244,7 +244,8 @@ TEST(Lifecycle, CorsSecurityHeadersDocsAndMetrics) {
     Http("GET", songd.Url("/api/v1/status/00000000-0000-4000-8000-000000000000"));
     auto metrics = Http("GET", songd.Url("/api/v1/metrics"));
     ASSERT_EQ(metrics.status, 200);
-    EXPECT_NE(metrics.body.find("songd_http_requests_total{method=\"GET\",route=\"/api/v1/status/{job_id}\",status=\"404\"} 1"),
+    EXPECT_NE(metrics.body.find("songd_http_requests_total{method=\"GET\",route=\"/api/v1/status/"
+                                "{job_id}\",status=\"404\"} 1"),
               std::string::npos)
         << metrics.body;
     EXPECT_NE(metrics.body.find("songd_jobs{status=\"queued\"}"), std::string::npos);

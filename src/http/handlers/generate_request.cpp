@@ -1,7 +1,6 @@
 // Validation of the generate body: the old backend's rules, reported as FastAPI did
 // (every problem with its `loc` and `msg`), plus the LRC rules shared with the engines.
 #include <boost/json.hpp>
-
 #include <cmath>
 
 #include "core/error.h"
@@ -18,7 +17,7 @@ constexpr const char* kPresets[] = {"preview", "draft", "standard", "high", "max
 constexpr const char* kMasterPresets[] = {"subtle", "balanced", "loud", "broadcast"};
 
 class Validator {
-public:
+  public:
     explicit Validator(const json::object& body) : body_(body) {}
 
     void Error(const std::string& field, std::string msg) {
@@ -97,7 +96,7 @@ public:
 
     std::vector<core::FieldError>& errors() { return errors_; }
 
-private:
+  private:
     const json::object& body_;
     std::vector<core::FieldError> errors_;
 };
@@ -127,7 +126,8 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
         } else if (chars > 1000) {
             v.Error("style_prompt", "String should have at most 1000 characters");
         } else if (!engine::HasLetter(*style)) {
-            v.Error("style_prompt", "style_prompt needs words, such as \"classical, hopeful, piano\"");
+            v.Error("style_prompt",
+                    "style_prompt needs words, such as \"classical, hopeful, piano\"");
         } else {
             r.style_prompt = *style;
         }
@@ -174,9 +174,8 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
     if (auto p = v.Choice("master_preset", kMasterPresets)) r.master_preset = *p;
     if (auto pi = v.String("payment_intent_id", false)) {
         bool ok = pi->size() > 3 && pi->size() <= 255 && pi->rfind("pi_", 0) == 0 &&
-                  std::all_of(pi->begin() + 3, pi->end(), [](unsigned char c) {
-                      return std::isalnum(c) || c == '_';
-                  });
+                  std::all_of(pi->begin() + 3, pi->end(),
+                              [](unsigned char c) { return std::isalnum(c) || c == '_'; });
         if (!ok) {
             v.Error("payment_intent_id", "payment_intent_id must look like pi_...");
         } else {

@@ -1,20 +1,19 @@
 // The job endpoints: generate, status, download, queue and the old backend's health.
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
-#include <openssl/rand.h>
-
 #include <cmath>
 
+#include "audio/encode.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "http/handlers/handlers.h"
 #include "http/problem.h"
-#include "audio/encode.h"
 #include "jobs/request_json.h"
-#include "storage/layout.h"
 #include "payment/payment_service.h"
+#include "storage/layout.h"
 
 namespace songd::http {
 
@@ -262,7 +261,8 @@ Response Download(ApiContext& ctx, Request& request) {
         throw Error::Invalid({{{"query", "format"}, "format must be one of: wav, flac, mp3"}});
     }
     switch (job.status) {
-        case jobs::JobStatus::kCompleted: break;
+        case jobs::JobStatus::kCompleted:
+            break;
         case jobs::JobStatus::kExpired:
             throw Error(ErrorCode::kGone, "job " + id + " expired: its files were deleted after " +
                                               std::to_string(ctx.config.file_retention_days) +
@@ -325,8 +325,7 @@ Response Download(ApiContext& ctx, Request& request) {
     }
     const audio::Format parsed_format = audio::ParseFormat(format);
     r.SetHeader("Content-Type", audio::FormatMimeType(parsed_format));
-    r.SetHeader("Content-Disposition",
-                "attachment; filename=\"song-" + id + "." + format + "\"");
+    r.SetHeader("Content-Disposition", "attachment; filename=\"song-" + id + "." + format + "\"");
     FileBody file{path, 0, size};
     if (auto range = request.Header("Range")) {
         // If-Range with a different validator means the client's copy is stale: full body.
@@ -378,7 +377,8 @@ Response Preview(ApiContext& ctx, Request& request) {
             redirect.SetHeader("Location", ctx.storage->PresignedPreview(job));
             return redirect;
         }
-        throw Error(ErrorCode::kNotFound, "the preview of job " + id + " is missing on this server");
+        throw Error(ErrorCode::kNotFound,
+                    "the preview of job " + id + " is missing on this server");
     }
     Response r;
     r.SetHeader("Content-Type", "audio/mpeg");

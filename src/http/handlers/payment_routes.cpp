@@ -39,9 +39,9 @@ Response Price(ApiContext& ctx, Request&) {
 Response Webhook(ApiContext& ctx, Request& request) {
     payment::WebhookResult result = ctx.webhook->Handle(
         request.Header("Stripe-Signature").value_or(""), request.body, core::NowMillis());
-    return Response::Json(200, json::serialize(json::object{
-                                   {"received", true},
-                                   {"outcome", payment::WebhookOutcomeName(result.outcome)}}));
+    return Response::Json(
+        200, json::serialize(json::object{
+                 {"received", true}, {"outcome", payment::WebhookOutcomeName(result.outcome)}}));
 }
 
 }  // namespace

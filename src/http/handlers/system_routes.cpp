@@ -52,8 +52,9 @@ json::object Problem(const char* description) {
     return json::object{
         {"description", description},
         {"content",
-         json::object{{"application/problem+json",
-                       json::object{{"schema", json::object{{"$ref", "#/components/schemas/Problem"}}}}}}}};
+         json::object{
+             {"application/problem+json",
+              json::object{{"schema", json::object{{"$ref", "#/components/schemas/Problem"}}}}}}}};
 }
 
 json::object JsonResponse(const char* description, const char* schema_ref) {
@@ -85,11 +86,11 @@ json::object Schemas() {
         {"required", json::array{"lyrics", "style_prompt"}},
         {"properties",
          json::object{
-             {"lyrics", json::object{{"type", "string"},
-                                     {"description", "LRC: [mm:ss.xx]text lines"}}},
+             {"lyrics",
+              json::object{{"type", "string"}, {"description", "LRC: [mm:ss.xx]text lines"}}},
              {"style_prompt", json::object{{"type", "string"}, {"minLength", 3}}},
-             {"audio_length", json::object{{"type", "integer"},
-                                           {"description", "95, or 96 to MAX_AUDIO_LENGTH"}}},
+             {"audio_length",
+              json::object{{"type", "integer"}, {"description", "95, or 96 to MAX_AUDIO_LENGTH"}}},
              {"batch_size", json::object{{"type", "integer"}, {"minimum", 1}}},
              {"steps", nullable("integer")},
              {"cfg_strength", nullable("number")},
@@ -126,17 +127,20 @@ json::object Schemas() {
              {"expires_at", nullable("string")},
              {"seed", json::object{{"type", "integer"}}},
              {"payment", json::object{{"type", "object"},
-                                      {"properties", json::object{{"required", json::object{{"type", "boolean"}}},
-                                                                  {"paid", json::object{{"type", "boolean"}}},
-                                                                  {"amount", json::object{{"type", "integer"}}},
-                                                                  {"currency", str},
-                                                                  {"paid_at", nullable("string")}}}}},
+                                      {"properties",
+                                       json::object{{"required", json::object{{"type", "boolean"}}},
+                                                    {"paid", json::object{{"type", "boolean"}}},
+                                                    {"amount", json::object{{"type", "integer"}}},
+                                                    {"currency", str},
+                                                    {"paid_at", nullable("string")}}}}},
              {"download_url", nullable("string")},
              {"preview_url", nullable("string")},
-             {"audio", json::object{{"type", json::array{"object", "null"}},
-                                    {"properties", json::object{{"duration_seconds", json::object{{"type", "number"}}},
-                                                                {"sample_rate", json::object{{"type", "integer"}}},
-                                                                {"channels", json::object{{"type", "integer"}}}}}}}}}};
+             {"audio",
+              json::object{{"type", json::array{"object", "null"}},
+                           {"properties",
+                            json::object{{"duration_seconds", json::object{{"type", "number"}}},
+                                         {"sample_rate", json::object{{"type", "integer"}}},
+                                         {"channels", json::object{{"type", "integer"}}}}}}}}}};
     json::object field_error{
         {"type", "object"},
         {"properties", json::object{{"loc", json::object{{"type", "array"}}}, {"msg", str}}}};
@@ -160,44 +164,59 @@ std::string OpenApiDocument(const core::Config& config) {
     const std::string& p = config.api_prefix;
     json::object paths;
 
-    auto generate = Operation("Submit a song", "Queues a generation job. Free; download is paid "
-                                               "when payments are on. Idempotency-Key honoured.");
+    auto generate = Operation("Submit a song",
+                              "Queues a generation job. Free; download is paid "
+                              "when payments are on. Idempotency-Key honoured.");
     generate["requestBody"] = json::object{
         {"required", true},
-        {"content", json::object{{"application/json",
-                                  json::object{{"schema", json::object{{"$ref", "#/components/schemas/GenerateRequest"}}}}}}}};
-    generate["parameters"] = json::array{
-        json::object{{"name", "Idempotency-Key"}, {"in", "header"}, {"required", false},
-                     {"description", "the same key and body return the same job"},
-                     {"schema", json::object{{"type", "string"}}}},
-        json::object{{"name", "X-API-Key"}, {"in", "header"}, {"required", false},
-                     {"description", "required when API_KEY is set"},
-                     {"schema", json::object{{"type", "string"}}}}};
-    generate["responses"] = json::object{
-        {"202", JsonResponse("queued; Location names the status URL", "#/components/schemas/GenerateAccepted")},
-        {"401", Problem("missing or wrong X-API-Key")},
-        {"409", Problem("Idempotency-Key reused with another body")},
-        {"413", Problem("body over 1 MiB")},
-        {"415", Problem("body is not JSON")},
-        {"422", Problem("invalid field; errors lists each")},
-        {"429", Problem("rate limit; Retry-After says when")}};
+        {"content",
+         json::object{
+             {"application/json",
+              json::object{
+                  {"schema", json::object{{"$ref", "#/components/schemas/GenerateRequest"}}}}}}}};
+    generate["parameters"] =
+        json::array{json::object{{"name", "Idempotency-Key"},
+                                 {"in", "header"},
+                                 {"required", false},
+                                 {"description", "the same key and body return the same job"},
+                                 {"schema", json::object{{"type", "string"}}}},
+                    json::object{{"name", "X-API-Key"},
+                                 {"in", "header"},
+                                 {"required", false},
+                                 {"description", "required when API_KEY is set"},
+                                 {"schema", json::object{{"type", "string"}}}}};
+    generate["responses"] =
+        json::object{{"202", JsonResponse("queued; Location names the status URL",
+                                          "#/components/schemas/GenerateAccepted")},
+                     {"401", Problem("missing or wrong X-API-Key")},
+                     {"409", Problem("Idempotency-Key reused with another body")},
+                     {"413", Problem("body over 1 MiB")},
+                     {"415", Problem("body is not JSON")},
+                     {"422", Problem("invalid field; errors lists each")},
+                     {"429", Problem("rate limit; Retry-After says when")}};
     paths[p + "/generate"] = json::object{{"post", generate}};
 
     auto status = Operation("Job status", "Poll with If-None-Match: 304 while nothing changed.");
     status["parameters"] = json::array{PathParam()};
-    status["responses"] = json::object{{"200", JsonResponse("the job", "#/components/schemas/JobStatus")},
-                                       {"304", json::object{{"description", "unchanged since the ETag"}}},
-                                       {"404", Problem("no such job")}};
+    status["responses"] =
+        json::object{{"200", JsonResponse("the job", "#/components/schemas/JobStatus")},
+                     {"304", json::object{{"description", "unchanged since the ETag"}}},
+                     {"404", Problem("no such job")}};
     paths[p + "/status/{job_id}"] = json::object{{"get", status}};
 
-    auto download = Operation("Download the song", "The WAV (Range supported), or a redirect to "
-                                                   "storage. Needs a paid job when payments are on.");
+    auto download = Operation("Download the song",
+                              "The WAV (Range supported), or a redirect to "
+                              "storage. Needs a paid job when payments are on.");
     download["parameters"] = json::array{
         PathParam(),
-        json::object{{"name", "payment_intent_id"}, {"in", "query"}, {"required", false},
+        json::object{{"name", "payment_intent_id"},
+                     {"in", "query"},
+                     {"required", false},
                      {"description", "a succeeded Stripe PaymentIntent for this job"},
                      {"schema", json::object{{"type", "string"}}}},
-        json::object{{"name", "format"}, {"in", "query"}, {"required", false},
+        json::object{{"name", "format"},
+                     {"in", "query"},
+                     {"required", false},
                      {"description", "wav (default), flac or mp3"},
                      {"schema", json::object{{"enum", json::array{"wav", "flac", "mp3"}}}}}};
     download["responses"] = json::object{
@@ -211,20 +230,24 @@ std::string OpenApiDocument(const core::Config& config) {
         {"503", Problem("payment provider unreachable; Retry-After says when")}};
     paths[p + "/download/{job_id}"] = json::object{{"get", download}};
 
-    auto preview = Operation("Free preview", "The first PREVIEW_SECONDS of the song as MP3, "
-                                             "free, when the job is completed.");
+    auto preview = Operation("Free preview",
+                             "The first PREVIEW_SECONDS of the song as MP3, "
+                             "free, when the job is completed.");
     preview["parameters"] = json::array{PathParam()};
-    preview["responses"] = json::object{{"200", json::object{{"description", "audio/mpeg"}}},
-                                        {"302", json::object{{"description", "redirect to storage"}}},
-                                        {"404", Problem("no such job, or no preview")},
-                                        {"409", Problem("job not completed")},
-                                        {"410", Problem("job expired")}};
+    preview["responses"] =
+        json::object{{"200", json::object{{"description", "audio/mpeg"}}},
+                     {"302", json::object{{"description", "redirect to storage"}}},
+                     {"404", Problem("no such job, or no preview")},
+                     {"409", Problem("job not completed")},
+                     {"410", Problem("job expired")}};
     paths[p + "/preview/{job_id}"] = json::object{{"get", preview}};
 
     auto intent = Operation("Pay for a job", "Creates or returns the job's Stripe PaymentIntent.");
     intent["parameters"] = json::array{PathParam()};
     intent["responses"] = json::object{
-        {"200", json::object{{"description", "payment_intent_id, client_secret, amount, currency, publishable_key"}}},
+        {"200",
+         json::object{{"description",
+                       "payment_intent_id, client_secret, amount, currency, publishable_key"}}},
         {"403", Problem("payments are not configured")},
         {"404", Problem("no such job")},
         {"409", Problem("already paid; download_url says where")},
@@ -243,7 +266,8 @@ std::string OpenApiDocument(const core::Config& config) {
         op["responses"] = json::object{{"200", json::object{{"description", "OK"}}}};
         return op;
     };
-    paths[p + "/health"] = json::object{{"get", simple("Health", "The old backend's health document.")}};
+    paths[p + "/health"] =
+        json::object{{"get", simple("Health", "The old backend's health document.")}};
     paths[p + "/queue"] = json::object{{"get", simple("Queue", "Queued and processing counts.")}};
     paths[p + "/payments/price"] =
         json::object{{"get", simple("Price", "price_cents and currency of one download.")}};
@@ -258,69 +282,75 @@ std::string OpenApiDocument(const core::Config& config) {
     paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
     paths["/docs"] = json::object{{"get", simple("API page", "Renders this document.")}};
 
-    json::object doc{
-        {"openapi", "3.1.0"},
-        {"info", json::object{{"title", "songd"},
-                              {"version", SONGD_VERSION},
-                              {"description", "Song generation: submit LRC lyrics and a style, "
-                                              "poll the status, listen, pay, download."}}},
-        {"paths", std::move(paths)},
-        {"components", json::object{{"schemas", Schemas()}}}};
+    json::object doc{{"openapi", "3.1.0"},
+                     {"info", json::object{{"title", "songd"},
+                                           {"version", SONGD_VERSION},
+                                           {"description",
+                                            "Song generation: submit LRC lyrics and a style, "
+                                            "poll the status, listen, pay, download."}}},
+                     {"paths", std::move(paths)},
+                     {"components", json::object{{"schemas", Schemas()}}}};
     return json::serialize(doc);
 }
 
 void RegisterSystemRoutes(Api& api) {
     auto& ctx = api.context();
     auto& router = api.router();
-    router.Add("GET", "/healthz",
-               [](Request&) { return Response::Json(200, R"({"status":"ok"})"); }, Run::kInline);
-    router.Add("GET", "/readyz",
-               [&ctx](Request&) {
-                   if (ctx.shutting_down) {
-                       throw core::Error(core::ErrorCode::kUpstreamUnavailable, "shutting down");
-                   }
-                   ctx.store.Stats();  // throws when the store does not answer
-                   return Response::Json(200, R"({"status":"ready"})");
-               },
-               Run::kBlocking);
+    router.Add(
+        "GET", "/healthz", [](Request&) { return Response::Json(200, R"({"status":"ok"})"); },
+        Run::kInline);
+    router.Add(
+        "GET", "/readyz",
+        [&ctx](Request&) {
+            if (ctx.shutting_down) {
+                throw core::Error(core::ErrorCode::kUpstreamUnavailable, "shutting down");
+            }
+            ctx.store.Stats();  // throws when the store does not answer
+            return Response::Json(200, R"({"status":"ready"})");
+        },
+        Run::kBlocking);
     if (ctx.config.enable_metrics) {
-        router.Add("GET", ctx.config.metrics_path,
-                   [&ctx](Request&) {
-                       jobs::QueueStats s = ctx.store.Stats();
-                       std::string extra =
-                           "# HELP songd_jobs Jobs in the store by status.\n# TYPE songd_jobs gauge\n";
-                       const std::pair<const char*, int64_t> counts[] = {
-                           {"queued", s.queued}, {"processing", s.processing},
-                           {"completed", s.completed}, {"failed", s.failed},
-                           {"expired", s.expired}};
-                       for (const auto& [name, n] : counts) {
-                           extra += std::string("songd_jobs{status=\"") + name + "\"} " +
-                                    std::to_string(n) + "\n";
-                       }
-                       if (ctx.workers) {
-                           const auto& w = ctx.workers->stats();
-                           extra += "# TYPE songd_worker_jobs_total counter\n";
-                           extra += "songd_worker_jobs_total{outcome=\"completed\"} " +
-                                    std::to_string(w.completed.load()) + "\n";
-                           extra += "songd_worker_jobs_total{outcome=\"failed\"} " +
-                                    std::to_string(w.failed.load()) + "\n";
-                           extra += "songd_worker_jobs_total{outcome=\"requeued\"} " +
-                                    std::to_string(w.requeued.load()) + "\n";
-                           extra += "# TYPE songd_workers_active gauge\nsongd_workers_active " +
-                                    std::to_string(ctx.workers->Active()) + "\n";
-                       }
-                       if (ctx.extra_metrics) extra += ctx.extra_metrics();
-                       return Response::Text(200, ctx.metrics.Render(extra),
-                                             "text/plain; version=0.0.4; charset=utf-8");
-                   },
-                   Run::kBlocking);
+        router.Add(
+            "GET", ctx.config.metrics_path,
+            [&ctx](Request&) {
+                jobs::QueueStats s = ctx.store.Stats();
+                std::string extra =
+                    "# HELP songd_jobs Jobs in the store by status.\n# TYPE songd_jobs gauge\n";
+                const std::pair<const char*, int64_t> counts[] = {{"queued", s.queued},
+                                                                  {"processing", s.processing},
+                                                                  {"completed", s.completed},
+                                                                  {"failed", s.failed},
+                                                                  {"expired", s.expired}};
+                for (const auto& [name, n] : counts) {
+                    extra += std::string("songd_jobs{status=\"") + name + "\"} " +
+                             std::to_string(n) + "\n";
+                }
+                if (ctx.workers) {
+                    const auto& w = ctx.workers->stats();
+                    extra += "# TYPE songd_worker_jobs_total counter\n";
+                    extra += "songd_worker_jobs_total{outcome=\"completed\"} " +
+                             std::to_string(w.completed.load()) + "\n";
+                    extra += "songd_worker_jobs_total{outcome=\"failed\"} " +
+                             std::to_string(w.failed.load()) + "\n";
+                    extra += "songd_worker_jobs_total{outcome=\"requeued\"} " +
+                             std::to_string(w.requeued.load()) + "\n";
+                    extra += "# TYPE songd_workers_active gauge\nsongd_workers_active " +
+                             std::to_string(ctx.workers->Active()) + "\n";
+                }
+                if (ctx.extra_metrics) extra += ctx.extra_metrics();
+                return Response::Text(200, ctx.metrics.Render(extra),
+                                      "text/plain; version=0.0.4; charset=utf-8");
+            },
+            Run::kBlocking);
     }
     const std::string openapi = OpenApiDocument(ctx.config);
-    router.Add("GET", "/openapi.json", [openapi](Request&) { return Response::Json(200, openapi); },
-               Run::kInline);
-    router.Add("GET", "/docs",
-               [](Request&) { return Response::Text(200, kDocsPage, "text/html; charset=utf-8"); },
-               Run::kInline);
+    router.Add(
+        "GET", "/openapi.json", [openapi](Request&) { return Response::Json(200, openapi); },
+        Run::kInline);
+    router.Add(
+        "GET", "/docs",
+        [](Request&) { return Response::Text(200, kDocsPage, "text/html; charset=utf-8"); },
+        Run::kInline);
 }
 
 }  // namespace songd::http
