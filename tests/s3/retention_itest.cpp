@@ -195,7 +195,8 @@ TEST_F(RetentionS3Test, DryRunChangesNeitherDiskNorBucketNorDatabase) {
     const auto files = TreeDigest(songd.output_dir());
     const auto bucket = Bucket();
     const std::string rows = DumpDatabase(db);
-    ASSERT_EQ(bucket.size(), 3u) << "two songs and the orphan";
+    // Each song has its WAV and its preview in the bucket.
+    ASSERT_EQ(bucket.size(), 5u) << "two songs with their previews, and the orphan";
 
     const std::string as_of = core::FormatIso8601(core::NowMillis() + 45 * kDay);
     auto [code, output] =
