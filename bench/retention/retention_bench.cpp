@@ -29,6 +29,7 @@
 
 #include "core/clock.h"
 #include "core/ids.h"
+#include "harness/spawn.h"
 #include "jobs/sqlite_store.h"
 #include "s3_test_server.h"
 #include "storage/s3/s3_client.h"
@@ -60,28 +61,7 @@ struct RunResult {
 RunResult RunSongd(const fs::path& dir, const std::vector<std::string>& args,
                    const std::map<std::string, std::string>& env, const fs::path& log) {
     auto start = Clock::now();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::chdir(dir.c_str());
-        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        std::vector<std::string> strings;
-        for (const char* keep : {"PATH", "HOME", "LANG"}) {
-            if (const char* v = ::getenv(keep)) strings.push_back(std::string(keep) + "=" + v);
-        }
-        for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-        std::vector<char*> envp;
-        for (auto& s : strings) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        std::vector<std::string> argv_strings = {"songd"};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& s : argv_strings) argv.push_back(s.data());
-        argv.push_back(nullptr);
-        ::execve(SONGD_BINARY, argv.data(), envp.data());
-        ::_exit(127);
-    }
+    pid_t pid = songd::test::SpawnSongd(dir, args, env, log);
     RunResult result;
     int status = 0;
     rusage usage{};
@@ -135,7 +115,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<songd::testing::S3TestServer> server;
     songd::core::Config s3_config;
     if (opt.s3) {
-        server = std::make_unique<songd::testing::S3TestServer>(std::vector<std::string>{"songs"});
+        server = std::make_unique<songd::testing::S3TestServer>(
+            std::vector<std::string>{"songs"}, /*constant_time_delete=*/true);
         s3_config = server->Config("songs", /*through_proxy=*/false);
         env.insert({{"S3_ENABLED", "true"},
                     {"S3_BUCKET", s3_config.s3_bucket},

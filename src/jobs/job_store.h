@@ -105,6 +105,8 @@ class JobStore {
     virtual bool SetPaymentStatus(const std::string& id, const std::string& status) = 0;
     /// Records a webhook event id; false when it was already recorded (a replay).
     virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;
+    /// Takes a recorded event back when applying it failed, so Stripe's redelivery applies it.
+    virtual void ForgetEvent(const std::string& event_id) = 0;
 
     // Retention.
     /// Completed and failed jobs with expires_at ≤ now after `after` in (expires_at, id)

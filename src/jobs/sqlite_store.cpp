@@ -592,6 +592,11 @@ bool SqliteJobStore::RecordEvent(const std::string& event_id, int64_t now) {
                .Run() == 1;
 }
 
+void SqliteJobStore::ForgetEvent(const std::string& event_id) {
+    auto conn = Acquire();
+    Query(*conn, "DELETE FROM webhook_events WHERE id = ?").Bind(event_id).Run();
+}
+
 std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,
                                                       int limit) {
     auto conn = Acquire();

@@ -44,6 +44,7 @@ class SqliteJobStore : public JobStore {
                            int64_t now) override;
     bool SetPaymentStatus(const std::string& id, const std::string& status) override;
     bool RecordEvent(const std::string& event_id, int64_t now) override;
+    void ForgetEvent(const std::string& event_id) override;
     std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
                                           int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;

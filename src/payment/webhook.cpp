@@ -187,13 +187,25 @@ WebhookResult WebhookHandler::Handle(std::string_view signature_header, std::str
     if (!IsIntentEvent(event.type) || !event.has_intent) {
         result.detail = "event type not handled";
     } else if (!store_.RecordEvent(event.id, now_ms)) {
-        // Recorded before acting, so a replay never acts twice. A store failure after this
-        // point leaves the event recorded but not applied; the download path (which verifies
-        // the same intent with Stripe) still unlocks the job.
+        // Recorded before acting, so a replay never acts twice.
         result.outcome = WebhookOutcome::kDuplicate;
         result.detail = "event already processed";
     } else {
-        result = Apply(event, now_ms);
+        try {
+            result = Apply(event, now_ms);
+        } catch (const std::exception& e) {
+            // Not applied: take the record back so the redelivery Stripe makes after our
+            // error answer is applied instead of being answered "duplicate".
+            core::LogEvent("error", "stripe_webhook_apply_failed",
+                           {{"event_id", event.id}, {"error", e.what()}});
+            try {
+                store_.ForgetEvent(event.id);
+            } catch (const std::exception& forget) {
+                core::LogEvent("error", "stripe_webhook_event_lost",
+                               {{"event_id", event.id}, {"error", forget.what()}});
+            }
+            throw;
+        }
     }
     core::LogEvent("info", "stripe_webhook",
                    {{"event_id", result.event_id},

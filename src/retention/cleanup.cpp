@@ -69,7 +69,10 @@ class Pass {
     }
 
   private:
-    bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
+    bool Cancelled() const {
+        return (options_.cancel && options_.cancel->load()) ||
+               (options_.lock_lost && options_.lock_lost->load());
+    }
 
     void Item(const std::string& line) {
         if (options_.on_item) options_.on_item(line);

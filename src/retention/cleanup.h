@@ -27,6 +27,8 @@ struct CleanupOptions {
     int batch_size = 500;
     /// Set from another thread to stop the pass between batches (shutdown).
     const std::atomic<bool>* cancel = nullptr;
+    /// Set when the pass's lock was lost (it stops the same way).
+    const std::atomic<bool>* lock_lost = nullptr;
     /// Called for every item deleted (or that would be): a line for `songd cleanup`.
     std::function<void(const std::string&)> on_item;
 };

@@ -5,6 +5,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -51,28 +54,67 @@ std::string LockHolderRecord(const std::string& owner, int pid) {
 
 std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::JobStore& store,
                                            ObjectStore* objects, const CleanupOptions& options,
-                                           const std::string& owner) {
+                                           const std::string& owner, const LockLease& lease) {
     // A dry run deletes nothing, so it needs no lock and writes nothing, not even a lock row.
     if (options.dry_run) return RunCleanup(config, store, objects, options);
-    const int64_t wall = core::NowMillis();
-    // The lock outlives any sane pass; a node that died holding it frees it by expiry.
-    const int64_t until = wall + 6 * core::kMillisPerHour;
-    bool locked = store.TryLock(kLockName, owner, wall, until);
-    if (!locked && FreeLockOfDeadHolder(store))
-        locked = store.TryLock(kLockName, owner, wall, until);
+    auto take = [&] {
+        const int64_t wall = core::NowMillis();
+        return store.TryLock(kLockName, owner, wall, wall + lease.lease_ms);
+    };
+    bool locked = take();
+    if (!locked && FreeLockOfDeadHolder(store)) locked = take();
     if (!locked) return std::nullopt;
     store.SetState(kLockHolderKey, LockHolderRecord(owner, ::getpid()));
+
+    // Renews the lease while the pass runs; TryLock by the same owner extends it, and fails
+    // only when the lease ran out and another node took the lock.
+    std::atomic<bool> lost{false};
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool done = false;
+    std::thread renewer([&] {
+        std::unique_lock lock(mutex);
+        while (!wake.wait_for(lock, std::chrono::milliseconds(lease.renew_ms),
+                              [&] { return done; })) {
+            bool renewed = false;
+            try {
+                renewed = take();
+            } catch (const std::exception& e) {
+                core::LogEvent("error", "cleanup_lock_renew_failed", {{"error", e.what()}});
+                continue;  // the store may answer next time; the lease has slack
+            }
+            if (!renewed) {
+                core::LogEvent("warning", "cleanup_lock_lost", {{"owner", owner}});
+                lost = true;
+                return;
+            }
+        }
+    });
+    auto stop_renewer = [&] {
+        {
+            std::lock_guard lock(mutex);
+            done = true;
+        }
+        wake.notify_all();
+        renewer.join();
+    };
+
+    CleanupOptions locked_options = options;
+    locked_options.lock_lost = &lost;
     CleanupReport report;
     try {
-        report = RunCleanup(config, store, objects, options);
+        report = RunCleanup(config, store, objects, locked_options);
     } catch (...) {
-        store.Unlock(kLockName, owner);
+        stop_renewer();
+        if (!lost) store.Unlock(kLockName, owner);
         throw;
     }
+    stop_renewer();
+    if (lost) return report;  // the pass stopped early; the node holding the lock goes on
     const bool cancelled = options.cancel && options.cancel->load();
     // The time the pass ran, or the as-of time when earlier: a pass "as of next month" must
     // not postpone the scheduled passes by a month.
-    if (!options.dry_run && !cancelled) {
+    if (!cancelled) {
         store.SetState(kLastRunKey, std::to_string(std::min(options.now, core::NowMillis())));
     }
     store.Unlock(kLockName, owner);

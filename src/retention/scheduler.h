@@ -29,16 +29,26 @@ constexpr const char* kLockName = "cleanup";
 constexpr int64_t kStartDelayMs = 5000;
 
 /// Who holds the cleanup lock: "<host>\t<pid>\t<owner>", so a pass on the same host can
-/// take over a lock left by a process that died mid-pass (kill -9) instead of waiting for
-/// the lock to expire.
+/// take over a lock left by a process that died mid-pass (kill -9) at once instead of
+/// waiting for its lease to run out.
 constexpr const char* kLockHolderKey = "cleanup.lock_holder";
 std::string LockHolderRecord(const std::string& owner, int pid);
+
+/// The cleanup lock is a lease: taken for `lease_ms` and renewed every `renew_ms` while the
+/// pass runs, so a node that dies anywhere (another host included) holds it at most one
+/// lease. A holder that cannot renew in time (stalled longer than the lease) loses it and
+/// stops after its current batch. Two passes overlapping for that moment do no harm — each
+/// step of a pass is idempotent — so the lock saves work, it does not guard correctness.
+struct LockLease {
+    int64_t lease_ms = 2 * 60 * 1000;
+    int64_t renew_ms = 20 * 1000;
+};
 
 /// Runs one pass under the cleanup lock and records it; nullopt when another node holds
 /// the lock. Used by the scheduler and by `songd cleanup`.
 std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::JobStore& store,
                                            ObjectStore* objects, const CleanupOptions& options,
-                                           const std::string& owner);
+                                           const std::string& owner, const LockLease& lease = {});
 
 /// @brief The background scheduler of `songd serve`.
 class CleanupScheduler {

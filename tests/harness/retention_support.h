@@ -27,6 +27,7 @@
 #include "core/ids.h"
 #include "harness/http_client.h"
 #include "harness/songd_process.h"
+#include "harness/spawn.h"
 
 namespace songd::test {
 
@@ -138,36 +139,6 @@ inline std::string DumpDatabase(const std::filesystem::path& db_path) {
     }
     sqlite3_close(db);
     return out;
-}
-
-/// `songd` with `args`, started in the background in `dir` with stdout+stderr to `log`;
-/// the caller waits for it or kills it.
-inline pid_t StartCommand(const std::filesystem::path& dir, const std::vector<std::string>& args,
-                          const std::map<std::string, std::string>& env,
-                          const std::filesystem::path& log) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::chdir(dir.c_str());
-        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        std::vector<std::string> strings;
-        for (const char* keep : {"PATH", "HOME", "LANG"}) {
-            if (const char* v = ::getenv(keep)) strings.push_back(std::string(keep) + "=" + v);
-        }
-        for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-        std::vector<char*> envp;
-        for (auto& s : strings) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        std::vector<std::string> argv_strings = {"songd"};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& s : argv_strings) argv.push_back(s.data());
-        argv.push_back(nullptr);
-        ::execve(SONGD_BINARY, argv.data(), envp.data());
-        ::_exit(127);
-    }
-    return pid;
 }
 
 /// How many times `needle` occurs in `text`.

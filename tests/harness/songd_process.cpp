@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "harness/http_client.h"
+#include "harness/spawn.h"
 
 namespace songd::test {
 
@@ -73,38 +74,6 @@ std::string SongdProcess::Log() const {
     return ss.str();
 }
 
-namespace {
-
-pid_t Spawn(const fs::path& dir, const std::vector<std::string>& args,
-            const std::map<std::string, std::string>& env, const fs::path& log, bool append) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::chdir(dir.c_str());
-        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        // A clean environment: only what the test sets, plus PATH and HOME.
-        std::vector<std::string> strings;
-        for (const char* keep : {"PATH", "HOME", "LANG"}) {
-            if (const char* v = ::getenv(keep)) strings.push_back(std::string(keep) + "=" + v);
-        }
-        for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-        std::vector<char*> envp;
-        for (auto& s : strings) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        std::vector<std::string> argv_strings = args;
-        std::vector<char*> argv;
-        for (auto& s : argv_strings) argv.push_back(s.data());
-        argv.push_back(nullptr);
-        ::execve(SONGD_BINARY, argv.data(), envp.data());
-        ::_exit(127);
-    }
-    return pid;
-}
-
-}  // namespace
 
 void SongdProcess::Start() {
     ASSERT_LT(pid_, 0) << "already running";
@@ -116,7 +85,7 @@ void SongdProcess::Start() {
         auto env = env_;
         env["PORT"] = std::to_string(port_);
         const size_t log_before = Log().size();
-        pid_ = Spawn(dir_, {"songd", "serve"}, env, dir_ / "songd.log", true);
+        pid_ = SpawnSongd(dir_, {"serve"}, env, dir_ / "songd.log", LogMode::kAppend);
         bool up = WaitFor(
             [&] {
                 int status = 0;
@@ -154,9 +123,7 @@ void SongdProcess::Kill() {
 std::pair<int, std::string> SongdProcess::RunCommand(
     const std::vector<std::string>& args, const std::map<std::string, std::string>& env) const {
     fs::path log = dir_ / "command.log";
-    std::vector<std::string> argv = {"songd"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_t pid = Spawn(dir_, argv, env, log, false);
+    pid_t pid = SpawnSongd(dir_, args, env, log);
     int status = 0;
     ::waitpid(pid, &status, 0);
     std::ifstream in(log);

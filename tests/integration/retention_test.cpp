@@ -262,7 +262,7 @@ TEST(RetentionCrash, APassKilledHalfwayIsFinishedByTheNextAndNeverLiesAboutFiles
     const auto live_files = TreeDigest(songd.output_dir() / live.front());
 
     const fs::path log = songd.dir() / "cleanup-killed.log";
-    pid_t pid = StartCommand(songd.dir(), {"cleanup"}, CommandEnv(songd), log);
+    pid_t pid = SpawnSongd(songd.dir(), {"cleanup"}, CommandEnv(songd), log);
     ASSERT_GT(pid, 0);
     // Kill once a good part of the jobs are reported (stdout is block-buffered, so the log
     // trails the pass a little).

@@ -53,7 +53,7 @@ int64_t StatusField(const char* field) {
 
 }  // namespace
 
-S3TestServer::S3TestServer(const std::vector<std::string>& buckets) {
+S3TestServer::S3TestServer(const std::vector<std::string>& buckets, bool constant_time_delete) {
     fs::path launcher = fs::path(SONGD_S3_SERVER_DIR) / "launch.js";
     if (!fs::exists(fs::path(SONGD_S3_SERVER_DIR) / "node_modules" / "s3rver")) {
         throw std::runtime_error("s3rver is not installed: run tests/s3/setup.sh");
@@ -70,6 +70,7 @@ S3TestServer::S3TestServer(const std::vector<std::string>& buckets) {
         args.push_back("--bucket");
         args.push_back(bucket);
     }
+    if (constant_time_delete) args.push_back("--constant-time-delete");
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);

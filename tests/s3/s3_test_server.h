@@ -31,7 +31,10 @@ struct ProxyLogEntry {
 /// @brief A running s3rver plus fault proxy; stopped by the destructor.
 class S3TestServer {
   public:
-    explicit S3TestServer(const std::vector<std::string>& buckets);
+    /// `constant_time_delete`: see launch.js --constant-time-delete (benchmarks that
+    /// delete very many objects under one prefix).
+    explicit S3TestServer(const std::vector<std::string>& buckets,
+                          bool constant_time_delete = false);
     ~S3TestServer();
     S3TestServer(const S3TestServer&) = delete;
     S3TestServer& operator=(const S3TestServer&) = delete;

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "core/config.h"
 #include "harness/http_client.h"
 #include "harness/songd_process.h"
+#include "harness/spawn.h"
 #include "harness/wav.h"
 #include "jobs/job_store.h"
 #include "s3_test_server.h"
@@ -145,31 +145,9 @@ struct Exit {
 
 Exit RunToExit(const fs::path& dir, const std::vector<std::string>& args, const Env& env) {
     const fs::path log = dir / "run.log";
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fd, 1);
-    posix_spawn_file_actions_adddup2(&actions, fd, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    std::vector<std::string> strings;
-    for (const char* keep : {"PATH", "HOME", "LANG"}) {
-        if (const char* v = ::getenv(keep)) strings.push_back(std::string(keep) + "=" + v);
-    }
-    for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_strings = {"songd"};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
     Exit exit;
-    int rc = posix_spawn(&pid, SONGD_BINARY, &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fd);
-    if (rc != 0) {
+    pid_t pid = SpawnSongd(dir, args, env, log);
+    if (pid < 0) {
         exit.output = "cannot start songd";
         return exit;
     }

@@ -99,6 +99,10 @@ class FakeJobStore final : public jobs::JobStore {
                                  int64_t now) override {
         ++mutations_;
         ++bind_calls_;
+        if (fail_binds > 0) {
+            --fail_binds;
+            throw core::Error(core::ErrorCode::kInternal, "database is locked (fake)");
+        }
         std::lock_guard lock(mutex_);  // the one "transaction"
         auto job = jobs_.find(id);
         if (job == jobs_.end()) return jobs::BindResult::kNoSuchJob;
@@ -130,6 +134,13 @@ class FakeJobStore final : public jobs::JobStore {
         std::lock_guard lock(mutex_);
         return events_.insert(event_id).second;
     }
+    void ForgetEvent(const std::string& event_id) override {
+        ++mutations_;
+        std::lock_guard lock(mutex_);
+        events_.erase(event_id);
+    }
+    /// The next BindPayment calls throw, as a store that lost its database would.
+    std::atomic<int> fail_binds{0};
 
     std::vector<jobs::ExpiringJob> DueForExpiry(int64_t, const jobs::ExpiryCursor&, int) override {
         return {};

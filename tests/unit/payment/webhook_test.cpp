@@ -163,6 +163,18 @@ TEST_F(WebhookHandlerTest, ReplayedEventProcessedOnce) {
     EXPECT_EQ(store_.bind_calls(), 1);
 }
 
+TEST_F(WebhookHandlerTest, AnEventThatFailedToApplyIsAppliedWhenRedelivered) {
+    // The store fails between recording the event and binding the payment: the webhook
+    // answers an error, and Stripe's redelivery must pay the job, not be a "duplicate".
+    const std::string body = EventJson("evt_retry", "payment_intent.succeeded", "pi_a", kJobA);
+    store_.fail_binds = 1;
+    EXPECT_THROW(Deliver(body), core::Error);
+    EXPECT_FALSE(store_.At(kJobA).paid);
+    EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kPaid);
+    EXPECT_TRUE(store_.At(kJobA).paid);
+    EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kDuplicate);
+}
+
 TEST_F(WebhookHandlerTest, ReplayedFailureCannotUndoAPayment) {
     const std::string failed = EventJson("evt_f", "payment_intent.payment_failed", "pi_a", kJobA,
                                          "requires_payment_method", 0);

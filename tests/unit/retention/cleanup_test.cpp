@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -719,6 +720,77 @@ TEST_F(CleanupTest, ALockLeftByADeadProcessOnThisHostIsTakenOver) {
     ASSERT_TRUE(store_->TryLock(kLockName, "live-owner", wall, wall + 6 * core::kMillisPerHour));
     store_->SetState(kLockHolderKey, LockHolderRecord("live-owner", ::getppid()));
     EXPECT_FALSE(RunLockedPass(config_, *store_, nullptr, options, "node-a"));
+}
+
+TEST_F(CleanupTest, ALockHeldByANodeOnAnotherHostIsFreeOnceItsLeaseRunsOut) {
+    // A node that died elsewhere cannot be seen dead from here: its lease must run out.
+    const int64_t wall = core::NowMillis();
+    const std::string due = AddCompleted(wall - kDay);
+    ASSERT_TRUE(store_->TryLock(kLockName, "far-node", wall, wall + 300));
+    store_->SetState(kLockHolderKey, "some-other-host\t1\tfar-node");
+    CleanupOptions options;
+    options.now = wall;
+    EXPECT_FALSE(RunLockedPass(config_, *store_, nullptr, options, "node-a"));
+    EXPECT_EQ(StatusOf(due), JobStatus::kCompleted);
+
+    while (core::NowMillis() <= wall + 300) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto report = RunLockedPass(config_, *store_, nullptr, options, "node-a");
+    ASSERT_TRUE(report) << "the lease ran out, the lock must be free";
+    EXPECT_EQ(StatusOf(due), JobStatus::kExpired);
+}
+
+TEST_F(CleanupTest, APassLongerThanTheLeaseKeepsItsLockByRenewing) {
+    const int64_t wall = core::NowMillis();
+    const std::string due = AddCompleted(wall - kDay);
+    FakeObjectStore objects;
+    LockLease lease{.lease_ms = 1000, .renew_ms = 100};
+    bool other_got_lock = true;
+    objects.before_delete = [&] {
+        // Well past the first lease: only renewal keeps the lock from another node.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        const int64_t now = core::NowMillis();
+        other_got_lock = store_->TryLock(kLockName, "node-b", now, now + lease.lease_ms);
+    };
+    CleanupOptions options;
+    options.now = wall;
+    auto report = RunLockedPass(config_, *store_, &objects, options, "node-a", lease);
+    ASSERT_TRUE(report);
+    EXPECT_FALSE(other_got_lock);
+    EXPECT_EQ(report->jobs_expired, 1);
+    EXPECT_EQ(StatusOf(due), JobStatus::kExpired);
+    EXPECT_TRUE(store_->GetState(kLastRunKey));
+    // Released at the end.
+    EXPECT_TRUE(store_->TryLock(kLockName, "node-b", wall, wall + 1000));
+}
+
+TEST_F(CleanupTest, APassThatLostItsLockStopsAfterTheBatchAndRecordsNothing) {
+    // The holder stalled past its lease and another node took the lock: the first node
+    // finishes the batch in hand (its files are gone already) and then leaves the rest.
+    const int64_t wall = core::NowMillis();
+    std::vector<std::string> due;
+    for (int i = 0; i < 3; ++i) due.push_back(AddCompleted(wall - kDay + i));
+    FakeObjectStore objects;
+    LockLease lease{.lease_ms = 60'000, .renew_ms = 50};
+    int deletes = 0;
+    objects.before_delete = [&] {
+        if (deletes++ > 0) return;
+        store_->Unlock(kLockName, "node-a");  // as if the lease had run out ...
+        const int64_t now = core::NowMillis();
+        ASSERT_TRUE(store_->TryLock(kLockName, "node-b", now, now + lease.lease_ms));  // taken
+        std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // renewals fail meanwhile
+    };
+    CleanupOptions options;
+    options.now = wall;
+    options.batch_size = 1;
+    auto report = RunLockedPass(config_, *store_, &objects, options, "node-a", lease);
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->jobs_expired, 1);
+    EXPECT_EQ(StatusOf(due[0]), JobStatus::kExpired);
+    EXPECT_EQ(StatusOf(due[1]), JobStatus::kCompleted);
+    EXPECT_EQ(StatusOf(due[2]), JobStatus::kCompleted);
+    EXPECT_FALSE(store_->GetState(kLastRunKey)) << "a pass cut short is not a pass";
+    // node-b still holds the lock: node-a did not release what it no longer owns.
+    EXPECT_FALSE(store_->TryLock(kLockName, "node-c", wall, wall + 1000));
 }
 
 // ---- metrics ---------------------------------------------------------------------------

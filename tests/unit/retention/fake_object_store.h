@@ -7,6 +7,7 @@
 ///   objects.Put("songs/<id>/output_fixed.wav", last_modified_ms);
 ///   objects.refuse_deletes = true;   // every Delete answers with per-key errors
 
+#include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -46,6 +47,7 @@ class FakeObjectStore : public ObjectStore {
     }
 
     int Delete(const std::vector<std::string>& keys) override {
+        if (before_delete) before_delete();
         delete_batches.push_back(keys.size());
         if (fail_deletes) throw std::runtime_error("S3 unreachable (fake)");
         if (refuse_deletes) return static_cast<int>(keys.size());
@@ -59,6 +61,7 @@ class FakeObjectStore : public ObjectStore {
     bool fail_deletes = false;    ///< Delete throws (S3 cannot be reached)
     bool refuse_deletes = false;  ///< Delete answers every key with an error (AccessDenied)
     bool fail_list = false;
+    std::function<void()> before_delete;  ///< runs at the start of every Delete call
     int list_calls = 0;
     std::vector<size_t> delete_batches;  ///< keys per Delete call, in order
     std::vector<std::string> deleted;
