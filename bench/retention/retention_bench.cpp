@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<songd::testing::S3TestServer> server;
     songd::core::Config s3_config;
     if (opt.s3) {
-        server = std::make_unique<songd::testing::S3TestServer>(
-            std::vector<std::string>{"songs"}, /*constant_time_delete=*/true);
+        server = std::make_unique<songd::testing::S3TestServer>(std::vector<std::string>{"songs"},
+                                                                /*constant_time_delete=*/true);
         s3_config = server->Config("songs", /*through_proxy=*/false);
         env.insert({{"S3_ENABLED", "true"},
                     {"S3_BUCKET", s3_config.s3_bucket},

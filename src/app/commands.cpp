@@ -124,9 +124,7 @@ int Serve(const core::Config& config) {
             core::LogEvent("warning", "preview_failed", {{"job_id", job.id}, {"error", e.what()}});
         }
     };
-    hooks.after_complete = [&songs](const jobs::Job& job) {
-        if (songs->s3_enabled()) songs->Upload(job);
-    };
+    hooks.after_complete = [&songs](const jobs::Job& job) { songs->UploadSoon(job.id); };
     jobs::WorkerPool workers(config, *store, *engine, node_id, hooks);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
@@ -148,7 +146,7 @@ int Serve(const core::Config& config) {
         return FailStart(e.what());
     }
     workers.Start(/*exclusive_store=*/!config.IsPostgres());
-    songs->StartReconciler();
+    songs->Start();
     retention::CleanupScheduler cleanup(config, *store, songs->objects(), retention_stats, node_id);
     cleanup.Start();
     core::LogEvent("info", "listening",

@@ -100,7 +100,7 @@ Prepared Api::Prepare(Request& request) {
             }
         }
     }
-    prepared.blocking = match.route->run == Run::kBlocking;
+    prepared.run = match.route->run;
     return prepared;
 }
 

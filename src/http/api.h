@@ -66,7 +66,7 @@ class RateLimiter {
 struct Prepared {
     const Router::Route* route = nullptr;
     std::optional<Response> early;  ///< answered already (404, 405, 401, 429, preflight)
-    bool blocking = false;
+    Run run = Run::kInline;
 };
 
 /// @brief Route table plus middleware.

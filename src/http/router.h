@@ -16,9 +16,11 @@ namespace songd::http {
 
 using Handler = std::function<Response(Request&)>;
 
-/// @brief Where a handler runs: on the I/O thread (only for work that never blocks) or
-/// on the blocking pool (database, files, network).
-enum class Run { kInline, kBlocking };
+/// @brief Where a handler runs: on the I/O thread (only for work that never blocks), on the
+/// blocking pool (database, files), or on the remote pool when it may wait on a third party
+/// (Stripe, S3): a provider that hangs then fills only that pool, and status, generate and
+/// queue keep answering.
+enum class Run { kInline, kBlocking, kRemote };
 
 /// @brief The routing table.
 class Router {

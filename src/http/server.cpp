@@ -32,10 +32,14 @@ awaitable<std::invoke_result_t<F&>> Call(F f) {
 }
 
 struct Server::Impl {
-    /// Runs blocking work on the pool and resumes on the caller's executor with its result.
+    /// Runs blocking work on a pool and resumes on the caller's executor with its result.
+    template <class F>
+    awaitable<std::invoke_result_t<F&>> OnPool(F f, net::thread_pool& pool) {
+        co_return co_await net::co_spawn(pool, Call(std::move(f)), net::use_awaitable);
+    }
     template <class F>
     awaitable<std::invoke_result_t<F&>> OnPool(F f) {
-        co_return co_await net::co_spawn(blocking, Call(std::move(f)), net::use_awaitable);
+        return OnPool(std::move(f), blocking);
     }
 
     const core::Config& config;
@@ -43,6 +47,9 @@ struct Server::Impl {
     ServerLimits limits;
     net::io_context ioc;
     net::thread_pool blocking{8};
+    /// Handlers that may wait on Stripe or S3 (Run::kRemote). Their threads mostly wait on
+    /// the network, so there are more of them.
+    net::thread_pool remote_pool{16};
     tcp::acceptor acceptor{ioc};
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
@@ -64,6 +71,7 @@ Server::Server(const core::Config& config, Api& api, ServerLimits limits)
 Server::~Server() {
     Shutdown();
     impl_->blocking.join();
+    impl_->remote_pool.join();
 }
 
 void Server::Listen() {
@@ -235,10 +243,11 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
                 response = ProblemResponse(400, "the request target is not a valid path");
             } else {
                 prepared = api.Prepare(request);
-                if (prepared.blocking) {
+                if (prepared.run != Run::kInline) {
                     try {
                         response = co_await OnPool(
-                            [this, &request, &prepared] { return api.Execute(request, prepared); });
+                            [this, &request, &prepared] { return api.Execute(request, prepared); },
+                            prepared.run == Run::kRemote ? remote_pool : blocking);
                     } catch (const std::exception& e) {
                         response = ProblemResponse(500, "internal error");
                     }

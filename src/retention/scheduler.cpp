@@ -74,8 +74,8 @@ std::optional<CleanupReport> RunLockedPass(const core::Config& config, jobs::Job
     bool done = false;
     std::thread renewer([&] {
         std::unique_lock lock(mutex);
-        while (!wake.wait_for(lock, std::chrono::milliseconds(lease.renew_ms),
-                              [&] { return done; })) {
+        while (
+            !wake.wait_for(lock, std::chrono::milliseconds(lease.renew_ms), [&] { return done; })) {
             bool renewed = false;
             try {
                 renewed = take();

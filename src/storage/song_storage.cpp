@@ -155,8 +155,18 @@ bool SongStorage::RestoreLocal(const jobs::Job& job) {
     return true;
 }
 
-void SongStorage::StartReconciler() {
+void SongStorage::UploadSoon(const std::string& job_id) {
+    if (!client_) return;
+    {
+        std::lock_guard lock(mutex_);
+        fresh_.push_back(job_id);
+    }
+    wake_.notify_all();
+}
+
+void SongStorage::Start() {
     if (!client_ || reconciler_.joinable()) return;
+    uploader_ = std::thread([this] { UploadLoop(); });
     reconciler_ = std::thread([this] { ReconcileLoop(); });
 }
 
@@ -166,7 +176,27 @@ void SongStorage::Stop() {
         stopping_ = true;
     }
     wake_.notify_all();
+    if (uploader_.joinable()) uploader_.join();
     if (reconciler_.joinable()) reconciler_.join();
+}
+
+void SongStorage::UploadLoop() {
+    while (true) {
+        std::string id;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !fresh_.empty(); });
+            if (stopping_) return;  // what is left is the reconciler's, after the restart
+            id = std::move(fresh_.front());
+            fresh_.pop_front();
+        }
+        try {
+            // The job as stored now: completed, with its preview flag (never throws out).
+            if (auto job = store_.Get(id)) Upload(*job);
+        } catch (const std::exception& e) {
+            LogOnce("s3_upload_failed", e.what());
+        }
+    }
 }
 
 void SongStorage::ReconcileLoop() {

@@ -5,16 +5,19 @@
 /// presigned redirect for downloads.
 ///
 ///   storage::SongStorage songs(config, store);      // S3 client built when S3_ENABLED
-///   songs.Upload(job);                              // after the job is completed
-///   songs.StartReconciler();                        // retries what did not go up
+///   songs.Start();                                  // uploader and reconciler threads
+///   songs.UploadSoon(job.id);                       // after the job is completed
+///   songs.Upload(job);                              // the same, now, on this thread
 ///   if (auto url = songs.PresignedDownload(job)) ... // 302 to S3
 ///
 /// A job is `completed` once its local file is safe; an upload that fails after its
 /// retries leaves the job completed with local storage only (as the old backend did), and
-/// the reconciler uploads it later.
+/// the reconciler uploads it later. Fresh songs go up on an uploader thread of their own, so
+/// a slow or silent S3 never holds a generation worker.
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,6 +63,11 @@ class SongStorage {
     /// Returns false, after logging, when the upload failed; never throws.
     bool Upload(const jobs::Job& job);
 
+    /// Queues the upload of a just-completed job for the uploader thread and returns at
+    /// once. Jobs still queued at Stop are left to the reconciler (they are completed
+    /// without an s3_url, which is what it looks for).
+    void UploadSoon(const std::string& job_id);
+
     /// The presigned GET URL of the job's song when it is in S3, else nullopt.
     std::optional<std::string> PresignedDownload(const jobs::Job& job) const;
 
@@ -70,7 +78,8 @@ class SongStorage {
     /// replaced). False when there is no S3 copy.
     bool RestoreLocal(const jobs::Job& job);
 
-    void StartReconciler();
+    /// Starts the uploader and the reconciler (with S3 only).
+    void Start();
     void Stop();
 
     /// Retention's view of the bucket, or null without S3.
@@ -87,6 +96,7 @@ class SongStorage {
     /// job has an s3_url by now.
     UploadOutcome UploadOnce(const jobs::Job& job, bool unless_recorded);
     void ReconcileLoop();
+    void UploadLoop();
     /// Logs an error once until its text changes (a wrong key is reported once, clearly).
     void LogOnce(const std::string& event, const std::string& message);
 
@@ -101,6 +111,8 @@ class SongStorage {
     bool stopping_ = false;
     std::string last_error_;
     std::set<std::string> uploading_;  ///< job ids with an upload in flight
+    std::deque<std::string> fresh_;    ///< completed jobs waiting for the uploader
+    std::thread uploader_;
     std::thread reconciler_;
 };
 

@@ -74,7 +74,6 @@ std::string SongdProcess::Log() const {
     return ss.str();
 }
 
-
 void SongdProcess::Start() {
     ASSERT_LT(pid_, 0) << "already running";
     for (int attempt = 0; attempt < 3; ++attempt) {

@@ -3,6 +3,7 @@
 // outages, the webhook path, and that no secret ever reaches a log or a response.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <ctime>
 #include <functional>
@@ -781,6 +782,45 @@ TEST_F(PaymentTest, PaidDownloadsMakeNoStripeCall) {
     }
     EXPECT_EQ(Call("HEAD", songd.Url(kPrefix + "/download/" + id)).status, 200);
     EXPECT_EQ(mock_->Total(), total);
+}
+
+TEST_F(PaymentTest, AHangingStripeDoesNotDelayStatusOrGenerate) {
+    // Downloads that wait on Stripe run on a pool of their own: with more of them waiting
+    // than the general pool has threads (8), status and generate still answer at once.
+    SongdProcess& songd = StartSongd();
+    const std::string id = CompletedJobs(songd, 1).front();
+    const std::string intent = PaidIntent(id);
+    constexpr int kWaiting = 12;
+    mock_->Control("POST", "/_mock/faults",
+                   json::serialize(json::object{{"kind", "delay"},
+                                                {"count", kWaiting},
+                                                {"seconds", 8},
+                                                {"path", "/v1/payment_intents/" + intent}}));
+    std::atomic<int> downloads_done{0};
+    std::vector<std::thread> downloads;
+    for (int i = 0; i < kWaiting; ++i) {
+        downloads.emplace_back([&] {
+            Http("GET", songd.Url(kPrefix + "/download/" + id + "?payment_intent_id=" + intent));
+            ++downloads_done;
+        });
+    }
+    // Enough downloads are inside Stripe calls to have filled the general pool.
+    if (!WaitFor([&] { return mock_->Count("/v1/payment_intents/" + intent) >= 9; })) {
+        for (auto& t : downloads) t.join();
+        FAIL() << "only " << mock_->Count("/v1/payment_intents/" + intent)
+               << " downloads reached Stripe at once: they share a pool with everything else";
+    }
+    const auto status = Http("GET", songd.Url(kPrefix + "/status/" + id));
+    const int done_after_status = downloads_done.load();
+    const auto generate = Http("POST", songd.Url(kPrefix + "/generate"),
+                               {"Content-Type: application/json"}, GenerateBody(kLength));
+    const int done_after_generate = downloads_done.load();
+    for (auto& t : downloads) t.join();
+    EXPECT_EQ(status.status, 200) << status.body;
+    EXPECT_EQ(generate.status, 202) << generate.body;
+    EXPECT_EQ(done_after_status, 0) << "status waited for a Stripe call to end";
+    EXPECT_EQ(done_after_generate, 0) << "generate waited for a Stripe call to end";
+    EXPECT_TRUE(Paid(songd, id));
 }
 
 TEST_F(PaymentTest, WebhookAppliesTheSameRulesAsDownload) {

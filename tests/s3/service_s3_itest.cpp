@@ -345,6 +345,36 @@ TEST_F(ServiceS3Test, SongStaysLocalWhileS3IsDownAndTheReconcilerUploadsItLater)
     EXPECT_TRUE(fetched.body == local.body);
 }
 
+// A silent S3 (requests never answered) must not hold the generation workers: songs go up
+// on an uploader thread of their own. One worker, three jobs, every PUT hanging: all three
+// complete while the first upload is still hanging; once S3 answers, all three go up.
+TEST_F(ServiceS3Test, AHangingS3DoesNotHoldTheGenerationWorker) {
+    Env env = S3Env();
+    env["WORKERS"] = "1";
+    SongdProcess songd(env);
+    songd.Start();
+    server_->SetFaults(R"([{"method":"PUT","action":"hang","times":-1}])");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(Submit(songd));
+    for (const auto& id : ids) {
+        ASSERT_FALSE(id.empty());
+        ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline))
+            << "job " << id << " waited behind a hanging upload: " << StatusOf(songd, id);
+    }
+    // The first song's upload is hanging right now, so none is in S3 yet.
+    bool hanging = false;
+    for (const auto& entry : server_->Log()) hanging = hanging || entry.fault == "hang";
+    EXPECT_TRUE(hanging) << "no upload reached S3 while the jobs ran";
+    for (const auto& id : ids) EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
+
+    server_->SetFaults("[]");  // S3 answers again (the hanging connections are dropped)
+    for (const auto& id : ids) {
+        ASSERT_TRUE(WaitFor([&] { return HasS3Url(songd, id); }, kJobDeadline))
+            << StatusOf(songd, id);
+        EXPECT_TRUE(bucket_->HeadObject(SongKey(id)).has_value());
+    }
+}
+
 // Acceptance 4: S3 unreachable when the service starts (nothing listens at S3_ENDPOINT) is
 // not fatal: songs stay local, and once the service runs against a reachable S3 the
 // reconciler uploads them.

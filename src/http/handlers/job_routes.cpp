@@ -428,8 +428,9 @@ void RegisterJobRoutes(Api& api) {
         router.Add("POST", "/api/generate", bind(Generate), Run::kBlocking);
     }
     router.Add("GET", p + "/status/{job_id}", bind(Status), Run::kBlocking);
-    router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kBlocking);
-    router.Add("GET", p + "/preview/{job_id}", bind(Preview), Run::kBlocking);
+    // Download may ask Stripe about a payment and both may fetch the song back from S3.
+    router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kRemote);
+    router.Add("GET", p + "/preview/{job_id}", bind(Preview), Run::kRemote);
     router.Add("GET", p + "/queue", bind(Queue), Run::kBlocking);
     router.Add("GET", p + "/health", bind(Health), Run::kBlocking);
 }

@@ -53,7 +53,7 @@ void RegisterPaymentRoutes(Api& api) {
     auto bind = [&ctx](Response (*fn)(ApiContext&, Request&)) {
         return [&ctx, fn](Request& r) { return fn(ctx, r); };
     };
-    api.router().Add("POST", p + "/payments/{job_id}/intent", bind(CreateIntent), Run::kBlocking);
+    api.router().Add("POST", p + "/payments/{job_id}/intent", bind(CreateIntent), Run::kRemote);
     api.router().Add("GET", p + "/payments/price", bind(Price), Run::kBlocking);
     api.router().Add("POST", "/api/webhooks/stripe", bind(Webhook), Run::kBlocking);
 }

@@ -11,7 +11,7 @@
 //
 // The proxy forwards everything to s3rver except requests matched by a fault rule:
 //   POST /__faults  [{"method": "PUT", "query_has": "partNumber", "path_has": "x",
-//                     "times": 2 (-1: always), "action": "status" | "error200" | "reset",
+//                     "times": 2 (-1: always), "action": "status" | "error200" | "reset" | "hang",
 //                     "status": 503, "code": "SlowDown", "message": "..."}]   (replaces)
 //   GET  /__log     every request seen: [{"method", "url", "fault", "sha256_ok", "md5_ok"}]
 //                   (sha256_ok / md5_ok: the body matched x-amz-content-sha256 / Content-MD5;
@@ -24,7 +24,8 @@
 // (hours). The flag replaces that check by rmdir, which fails on a non-empty folder: the
 // same folders go, in constant time per key, as real S3 deletes.
 // "status" answers with an S3 XML error; "error200" answers 200 with an <Error> body (as S3
-// may for CompleteMultipartUpload); "reset" drops the connection (a network error).
+// may for CompleteMultipartUpload); "reset" drops the connection (a network error); "hang"
+// never answers (an S3 that went silent) until the next POST /__faults drops the connection.
 'use strict';
 
 const crypto = require('crypto');
@@ -94,9 +95,12 @@ async function main() {
 
   let rules = [];
   let log = [];
+  let hung = [];
   const proxy = http.createServer(async (req, res) => {
     if (req.url === '/__faults' && req.method === 'POST') {
       rules = JSON.parse(await readBody(req));
+      for (const socket of hung) socket.destroy();
+      hung = [];
       res.writeHead(204).end();
       return;
     }
@@ -115,6 +119,11 @@ async function main() {
       if (rule.times > 0) rule.times -= 1;
       if (rule.action === 'reset') {
         req.socket.destroy();
+        return;
+      }
+      if (rule.action === 'hang') {
+        req.resume();  // read the body, answer nothing
+        hung.push(req.socket);
         return;
       }
       await readBody(req);

@@ -733,7 +733,8 @@ TEST_F(CleanupTest, ALockHeldByANodeOnAnotherHostIsFreeOnceItsLeaseRunsOut) {
     EXPECT_FALSE(RunLockedPass(config_, *store_, nullptr, options, "node-a"));
     EXPECT_EQ(StatusOf(due), JobStatus::kCompleted);
 
-    while (core::NowMillis() <= wall + 300) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (core::NowMillis() <= wall + 300)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     auto report = RunLockedPass(config_, *store_, nullptr, options, "node-a");
     ASSERT_TRUE(report) << "the lease ran out, the lock must be free";
     EXPECT_EQ(StatusOf(due), JobStatus::kExpired);
