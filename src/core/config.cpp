@@ -26,6 +26,33 @@ std::string Trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
+/// Text from a file or the environment as it may appear in an error line: control bytes and
+/// bytes outside ASCII as \xHH (they could hide the message or upset a terminal), at most
+/// 200 bytes.
+std::string Printable(std::string_view s) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s.substr(0, 200)) {
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    if (s.size() > 200) out += "...";
+    return out;
+}
+
+/// True when the file starts like a SoundFont (RIFF form "sfbk"; SF2 and SF3 alike).
+bool LooksLikeSoundFont(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    char header[12] = {};
+    if (!in.read(header, sizeof header)) return false;
+    return std::string_view(header, 4) == "RIFF" && std::string_view(header + 8, 4) == "sfbk";
+}
+
 /// Reads variables and turns the first bad one into a ConfigError.
 class Reader {
   public:
@@ -38,7 +65,7 @@ class Reader {
 
     [[noreturn]] void Fail(const std::string& name, const std::string& value,
                            const std::string& allowed) const {
-        std::string shown = IsSecretVariable(name) ? "<hidden>" : "'" + value + "'";
+        std::string shown = IsSecretVariable(name) ? "<hidden>" : "'" + Printable(value) + "'";
         throw ConfigError("invalid configuration: " + name + "=" + shown + ": " + allowed);
     }
 
@@ -243,7 +270,7 @@ Environment ReadEnvFile(const std::filesystem::path& path) {
         bool key_ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
                       std::all_of(key.begin(), key.end(),
                                   [](unsigned char c) { return std::isalnum(c) || c == '_'; });
-        if (!key_ok) throw ConfigError(where + ": '" + key + "' is not a variable name");
+        if (!key_ok) throw ConfigError(where + ": '" + Printable(key) + "' is not a variable name");
         if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
             char quote = value.front();
             auto close = value.find(quote, 1);
@@ -355,6 +382,9 @@ Config LoadConfig(const Environment& env) {
         std::error_code ec;
         if (!std::filesystem::is_regular_file(*v, ec)) {
             r.Fail("SOUNDFONT", *v, "must be the path of an existing .sf2 file");
+        }
+        if (!LooksLikeSoundFont(*v)) {
+            r.Fail("SOUNDFONT", *v, "must be a SoundFont file (.sf2/.sf3: RIFF form sfbk)");
         }
         c.soundfont = *v;
     }

@@ -68,6 +68,7 @@ const std::vector<BadValue>& Cases() {
         {"S3_SESSION_TOKEN", "a b", {}},
         {"PREVIEW_SECONDS", "-5", {}},
         {"SOUNDFONT", "/nonexistent/font.sf2", {}},
+        {"SOUNDFONT", "/etc/passwd", {}},
         {"DIFFRHYTHM_HOME", "/nonexistent/diffrhythm", {}},
         {"DIFFRHYTHM_HOME", "", {{"ENGINE", "diffrhythm"}}},
         {"DIFFRHYTHM_PYTHON", "", {}},

@@ -39,7 +39,8 @@ TEST(ConfigUnit, ParsesValues) {
                            {"S3_ENDPOINT", "http://127.0.0.1:9000/"}});
     EXPECT_EQ(c.port, 9000);
     EXPECT_FALSE(c.enable_rate_limit);
-    EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://a.example", "http://localhost:5173"}));
+    EXPECT_EQ(c.cors_origins,
+              (std::vector<std::string>{"https://a.example", "http://localhost:5173"}));
     EXPECT_EQ(c.SqlitePath(), "/var/lib/songd/jobs.db");
     EXPECT_EQ(c.diffrhythm_gpus, (std::vector<int>{0, 1}));
     EXPECT_EQ(c.price_currency, "eur");
@@ -53,7 +54,8 @@ TEST(ConfigUnit, EnvFileSyntax) {
     ::close(fd);
     {
         std::ofstream f(tmpl);
-        f << "# a comment\n\nexport PORT=9001\nAPI_KEY=\"quoted value\"\nS3_PREFIX='x/' # trailing\n"
+        f << "# a comment\n\nexport PORT=9001\nAPI_KEY=\"quoted value\"\nS3_PREFIX='x/' # "
+             "trailing\n"
              "LOG_LEVEL=debug # comment\n";
     }
     Environment env = ReadEnvFile(tmpl);
@@ -69,8 +71,64 @@ TEST(ConfigUnit, EnvFileSyntax) {
         ReadEnvFile(tmpl);
         FAIL();
     } catch (const ConfigError& e) {
-        EXPECT_NE(std::string(e.what()).find(":2: unterminated quote"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(":2: unterminated quote"), std::string::npos)
+            << e.what();
     }
+    ::unlink(tmpl);
+}
+
+TEST(ConfigUnit, ErrorLinesShowUnprintableBytesEscaped) {
+    // A binary file passed as .env, or a value with control characters, must still give one
+    // readable line: no raw bytes that could hide the message or upset a terminal.
+    char tmpl[] = "/tmp/songd-env-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::close(fd);
+    {
+        std::ofstream f(tmpl, std::ios::binary);
+        f << "\xff\xfe\x1b[2Jgarbage=1\n";
+    }
+    try {
+        ReadEnvFile(tmpl);
+        FAIL() << "a binary line was accepted";
+    } catch (const ConfigError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(":1: '\\xff\\xfe\\x1b[2Jgarbage' is not a variable name"),
+                  std::string::npos)
+            << what;
+        for (unsigned char c : what) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << what;
+    }
+    ::unlink(tmpl);
+    try {
+        LoadConfig({{"LOG_LEVEL", "debug\n\x1b[31mok"}});
+        FAIL() << "a bad LOG_LEVEL was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("'debug\\x0a\\x1b[31mok'"), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(ConfigUnit, SoundFontMustBeASoundFont) {
+    char tmpl[] = "/tmp/songd-sf-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ::close(fd);
+    {
+        std::ofstream f(tmpl, std::ios::binary);
+        f << "RIFF" << std::string(4, '\0') << "WAVEfmt ";  // a WAV file is RIFF too
+    }
+    try {
+        LoadConfig({{"SOUNDFONT", tmpl}});
+        FAIL() << "a WAV file was accepted as SoundFont";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("SOUNDFONT="), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("must be a SoundFont file"), std::string::npos)
+            << e.what();
+    }
+    {
+        std::ofstream f(tmpl, std::ios::binary);
+        f << "RIFF" << std::string(4, '\0') << "sfbkLIST";
+    }
+    EXPECT_EQ(LoadConfig({{"SOUNDFONT", tmpl}}).soundfont, tmpl);
     ::unlink(tmpl);
 }
 
