@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "core/json_text.h"
+
 namespace songd::http {
 
 namespace json = boost::json;
@@ -132,7 +134,7 @@ Response Render(int status, const std::string& detail, const core::Error* error)
     }
     Response r;
     r.status = status;
-    r.body = json::serialize(doc);
+    r.body = core::JsonText(doc);
     r.headers.emplace_back("Content-Type", "application/problem+json");
     if (error && error->retry_after()) {
         r.headers.emplace_back("Retry-After", std::to_string(*error->retry_after()));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <regex>
 #include <set>
 
 #include "engine/engine.h"
@@ -125,6 +126,10 @@ TEST(Lifecycle, DefaultLengthIs95SecondsAsDiffRhythm) {
     ASSERT_TRUE(WaitFor([&] { return StatusOf(songd, id)["status"].as_string() == "completed"; }));
     auto wav = ParseWav(Http("GET", songd.Url("/api/v1/download/" + id)).body);
     EXPECT_EQ(wav.frames, 2048 * 2048);
+    // Written as the old backend wrote it (95.10893...), not in exponent form (9.51E1).
+    const std::string body = Http("GET", songd.Url("/api/v1/status/" + id)).body;
+    EXPECT_TRUE(std::regex_search(body, std::regex(R"re("duration_seconds":95\.1089[0-9]*[,}])re")))
+        << body;
 }
 
 TEST(Lifecycle, FreePreviewAndDownloadFormats) {

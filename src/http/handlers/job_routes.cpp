@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "http/handlers/handlers.h"
 #include "http/problem.h"
 #include "jobs/request_json.h"
@@ -106,7 +107,7 @@ std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
     } else {
         doc["audio"] = nullptr;
     }
-    return json::serialize(doc);
+    return core::JsonText(doc);
 }
 
 /// FNV-1a over the document: a strong validator for an exact byte sequence.
@@ -186,7 +187,7 @@ Response Generate(ApiContext& ctx, Request& request) {
     doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, position);
     doc["message"] = "Job queued successfully. Use /status/{job_id} to check progress.";
     if (!created.created) doc["message"] = "Job already submitted with this Idempotency-Key.";
-    Response r = Response::Json(202, json::serialize(doc));
+    Response r = Response::Json(202, core::JsonText(doc));
     r.SetHeader("Location", ctx.config.api_prefix + "/status/" + stored.id);
     if (!created.created) r.SetHeader("Idempotent-Replayed", "true");
     return r;
@@ -397,7 +398,7 @@ Response Queue(ApiContext& ctx, Request&) {
     doc["workers"] = ctx.config.workers;
     doc["active_jobs"] = ctx.workers ? ctx.workers->Active() : 0;
     doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, s.queued);
-    return Response::Json(200, json::serialize(doc));
+    return Response::Json(200, core::JsonText(doc));
 }
 
 Response Health(ApiContext& ctx, Request&) {
@@ -411,7 +412,7 @@ Response Health(ApiContext& ctx, Request&) {
     doc["active_jobs"] = s.processing;
     doc["version"] = SONGD_VERSION;
     doc["engine"] = ctx.config.engine;
-    return Response::Json(200, json::serialize(doc));
+    return Response::Json(200, core::JsonText(doc));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/json_text.h"
 #include "http/handlers/handlers.h"
 #include "payment/payment_service.h"
 #include "payment/webhook.h"
@@ -25,22 +26,22 @@ Response CreateIntent(ApiContext& ctx, Request& request) {
                      {"amount", offer.amount},
                      {"currency", offer.currency},
                      {"publishable_key", offer.publishable_key}};
-    Response r = Response::Json(200, json::serialize(doc));
+    Response r = Response::Json(200, core::JsonText(doc));
     r.SetHeader("Cache-Control", "no-store");  // carries the client secret
     return r;
 }
 
 Response Price(ApiContext& ctx, Request&) {
     payment::Price price = ctx.payments->CurrentPrice();
-    return Response::Json(200, json::serialize(json::object{{"price_cents", price.price_cents},
-                                                            {"currency", price.currency}}));
+    return Response::Json(200, core::JsonText(json::object{{"price_cents", price.price_cents},
+                                                           {"currency", price.currency}}));
 }
 
 Response Webhook(ApiContext& ctx, Request& request) {
     payment::WebhookResult result = ctx.webhook->Handle(
         request.Header("Stripe-Signature").value_or(""), request.body, core::NowMillis());
     return Response::Json(
-        200, json::serialize(json::object{
+        200, core::JsonText(json::object{
                  {"received", true}, {"outcome", payment::WebhookOutcomeName(result.outcome)}}));
 }
 

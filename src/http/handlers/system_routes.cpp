@@ -2,6 +2,7 @@
 #include <boost/json.hpp>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "http/handlers/handlers.h"
 
 namespace songd::http {
@@ -290,7 +291,7 @@ std::string OpenApiDocument(const core::Config& config) {
                                             "poll the status, listen, pay, download."}}},
                      {"paths", std::move(paths)},
                      {"components", json::object{{"schemas", Schemas()}}}};
-    return json::serialize(doc);
+    return core::JsonText(doc);
 }
 
 void RegisterSystemRoutes(Api& api) {
