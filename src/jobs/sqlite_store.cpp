@@ -92,7 +92,9 @@ class SqliteConnection {
         }
         sqlite3_busy_timeout(db_, 10000);
         Exec("PRAGMA journal_mode=WAL");
-        Exec("PRAGMA synchronous=NORMAL");  // WAL + NORMAL: durable across process crashes
+        // FULL: a job is durable once generate answers, across power loss too (WAL + NORMAL
+        // survives a crashed process, but may lose the last commits when the machine stops).
+        Exec("PRAGMA synchronous=FULL");
         Exec("PRAGMA foreign_keys=ON");
     }
     ~SqliteConnection() {
