@@ -147,7 +147,8 @@ class Result {
                            static_cast<size_t>(PQgetlength(res_, row, col)));
     }
     int64_t Int(int row, int col) const {
-        return PQgetisnull(res_, row, col) ? 0 : std::strtoll(PQgetvalue(res_, row, col), nullptr, 10);
+        return PQgetisnull(res_, row, col) ? 0
+                                           : std::strtoll(PQgetvalue(res_, row, col), nullptr, 10);
     }
     double Real(int row, int col) const {
         return PQgetisnull(res_, row, col) ? 0 : std::strtod(PQgetvalue(res_, row, col), nullptr);
@@ -277,9 +278,9 @@ class PgConnection {
         if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
             std::string why = conn_ ? OneLine(PQerrorMessage(conn_)) : "out of memory";
             PQfinish(conn_);
-            throw core::Error(core::ErrorCode::kUpstreamUnavailable,
-                              "cannot connect to PostgreSQL at " + where_ + ": " +
-                                  Scrub(why, password_))
+            throw core::Error(
+                core::ErrorCode::kUpstreamUnavailable,
+                "cannot connect to PostgreSQL at " + where_ + ": " + Scrub(why, password_))
                 .WithRetryAfter(1);
         }
         Prepare();
@@ -345,7 +346,8 @@ class PgConnection {
     /// Session setup, on every (re)connection.
     void Prepare() {
         // "relation already exists, skipping" and the like are not worth a line on stderr.
-        PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            conn_, [](void*, const char*) {}, nullptr);
         // Doubles round-trip exactly as text even on a server set to fewer digits.
         Command("SET extra_float_digits = 3");
     }
@@ -366,8 +368,7 @@ class PgConnection {
         if (lost || IsTransient(sqlstate)) {
             PgError error(core::ErrorCode::kUpstreamUnavailable,
                           std::string("PostgreSQL ") + what + " failed" +
-                              (lost ? " (connection to " + where_ + " lost)" : "") + ": " +
-                              message,
+                              (lost ? " (connection to " + where_ + " lost)" : "") + ": " + message,
                           sqlstate);
             error.WithRetryAfter(1);
             throw error;
@@ -451,9 +452,9 @@ PgJobStore::Lease PgJobStore::Acquire() {
     const bool got = returned_.wait_for(lock, kPoolWait,
                                         [this] { return !idle_.empty() || open_ < pool_size_; });
     if (!got) {
-        throw core::Error(core::ErrorCode::kUpstreamUnavailable,
-                          "all " + std::to_string(pool_size_) +
-                              " PostgreSQL connections stayed busy for 30 s")
+        throw core::Error(
+            core::ErrorCode::kUpstreamUnavailable,
+            "all " + std::to_string(pool_size_) + " PostgreSQL connections stayed busy for 30 s")
             .WithRetryAfter(1);
     }
     if (!idle_.empty()) {
@@ -467,9 +468,9 @@ PgJobStore::Lease PgJobStore::Acquire() {
                 --open_;
             }
             returned_.notify_one();
-            throw core::Error(core::ErrorCode::kUpstreamUnavailable,
-                              "lost the connection to PostgreSQL at " + where_ +
-                                  " and could not reconnect")
+            throw core::Error(
+                core::ErrorCode::kUpstreamUnavailable,
+                "lost the connection to PostgreSQL at " + where_ + " and could not reconnect")
                 .WithRetryAfter(1);
         }
         return Lease(*this, std::move(conn));
@@ -635,60 +636,65 @@ std::optional<Job> PgJobStore::Claim(const std::string& owner, int64_t now, int6
 
 bool PgJobStore::RenewLease(const std::string& id, const std::string& owner, int64_t until) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND "
-                      "status = 'processing' AND lease_owner = $3",
-                      Params().Add(until).Add(id).Add(owner))
+    return conn->Exec(
+                   "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND "
+                   "status = 'processing' AND lease_owner = $3",
+                   Params().Add(until).Add(id).Add(owner))
                .Changed() == 1;
 }
 
 bool PgJobStore::SetProgress(const std::string& id, const std::string& owner, int progress) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET progress = $1, version = version + 1 WHERE id = $2 AND "
-                      "status = 'processing' AND lease_owner = $3 AND progress <> $1",
-                      Params().Add(progress).Add(id).Add(owner))
+    return conn->Exec(
+                   "UPDATE jobs SET progress = $1, version = version + 1 WHERE id = $2 AND "
+                   "status = 'processing' AND lease_owner = $3 AND progress <> $1",
+                   Params().Add(progress).Add(id).Add(owner))
                .Changed() == 1;
 }
 
 bool PgJobStore::Complete(const std::string& id, const std::string& owner, const Completion& c,
                           int64_t now) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
-                      "expires_at = $2, updated_at = $1, output_file = $3, "
-                      "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
-                      "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
-                      "version = version + 1 "
-                      "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
-                      Params()
-                          .Add(now)
-                          .Add(c.expires_at)
-                          .Add(c.output_file)
-                          .Add(c.audio.duration_seconds)
-                          .Add(c.audio.sample_rate)
-                          .Add(c.audio.channels)
-                          .Add(c.has_preview ? 1 : 0)
-                          .Add(id)
-                          .Add(owner))
+    return conn->Exec(
+                   "UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
+                   "expires_at = $2, updated_at = $1, output_file = $3, "
+                   "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
+                   "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
+                   "version = version + 1 "
+                   "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
+                   Params()
+                       .Add(now)
+                       .Add(c.expires_at)
+                       .Add(c.output_file)
+                       .Add(c.audio.duration_seconds)
+                       .Add(c.audio.sample_rate)
+                       .Add(c.audio.channels)
+                       .Add(c.has_preview ? 1 : 0)
+                       .Add(id)
+                       .Add(owner))
                .Changed() == 1;
 }
 
 bool PgJobStore::Fail(const std::string& id, const std::string& owner, const std::string& code,
                       const std::string& message, int64_t now, int64_t expires_at) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
-                      "expires_at = $2, error = $3, error_code = $4, "
-                      "lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                      "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
-                      Params().Add(now).Add(expires_at).Add(message).Add(code).Add(id).Add(owner))
+    return conn->Exec(
+                   "UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
+                   "expires_at = $2, error = $3, error_code = $4, "
+                   "lease_owner = '', lease_expires_at = 0, version = version + 1 "
+                   "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
+                   Params().Add(now).Add(expires_at).Add(message).Add(code).Add(id).Add(owner))
                .Changed() == 1;
 }
 
 bool PgJobStore::Release(const std::string& id, const std::string& owner) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), "
-                      "progress = 0, started_at = 0, lease_owner = '', lease_expires_at = 0, "
-                      "version = version + 1 "
-                      "WHERE id = $1 AND status = 'processing' AND lease_owner = $2",
-                      Params().Add(id).Add(owner))
+    return conn->Exec(
+                   "UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), "
+                   "progress = 0, started_at = 0, lease_owner = '', lease_expires_at = 0, "
+                   "version = version + 1 "
+                   "WHERE id = $1 AND status = 'processing' AND lease_owner = $2",
+                   Params().Add(id).Add(owner))
                .Changed() == 1;
 }
 
@@ -703,22 +709,23 @@ int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_pro
                              expired + " AND attempts >= $2 ORDER BY id FOR UPDATE SKIP LOCKED)";
     Params fail_params;
     fail_params.Add(now).Add(max_attempts).Add(fail_expires_at);
-    int failed = conn->Exec("UPDATE jobs SET status = 'failed', completed_at = $1, "
-                            "expires_at = $3, updated_at = $1, error_code = 'worker_lost', "
-                            "error = 'the worker processing this job stopped ' || attempts || "
-                            "' times; giving up', lease_owner = '', lease_expires_at = 0, "
-                            "version = version + 1 WHERE " +
-                                pick,
-                            fail_params)
+    int failed = conn->Exec(
+                         "UPDATE jobs SET status = 'failed', completed_at = $1, "
+                         "expires_at = $3, updated_at = $1, error_code = 'worker_lost', "
+                         "error = 'the worker processing this job stopped ' || attempts || "
+                         "' times; giving up', lease_owner = '', lease_expires_at = 0, "
+                         "version = version + 1 WHERE " +
+                             pick,
+                         fail_params)
                      .Changed();
-    int requeued =
-        conn->Exec("UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
-                   "lease_owner = '', lease_expires_at = 0, updated_at = $1, "
-                   "version = version + 1 WHERE id IN (SELECT id FROM jobs WHERE status = "
-                   "'processing' AND " +
-                       expired + " ORDER BY id FOR UPDATE SKIP LOCKED)",
-                   Params().Add(now))
-            .Changed();
+    int requeued = conn->Exec(
+                           "UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
+                           "lease_owner = '', lease_expires_at = 0, updated_at = $1, "
+                           "version = version + 1 WHERE id IN (SELECT id FROM jobs WHERE status = "
+                           "'processing' AND " +
+                               expired + " ORDER BY id FOR UPDATE SKIP LOCKED)",
+                           Params().Add(now))
+                       .Changed();
     tx.Commit();
     return failed + requeued;
 }
@@ -737,8 +744,8 @@ BindResult PgJobStore::BindPayment(const std::string& id, const std::string& int
     // constraint on paid_intent_id fails the later UPDATE, and the retry then sees the winner.
     for (int attempt = 0; attempt < 3; ++attempt) {
         Transaction tx(*conn);
-        auto bound = conn->Exec("SELECT id FROM jobs WHERE paid_intent_id = $1",
-                                Params().Add(intent_id));
+        auto bound =
+            conn->Exec("SELECT id FROM jobs WHERE paid_intent_id = $1", Params().Add(intent_id));
         if (bound.Rows() > 0) {
             return bound.Text(0, 0) == id ? BindResult::kAlreadyBoundHere
                                           : BindResult::kBoundToOtherJob;
@@ -752,9 +759,10 @@ BindResult PgJobStore::BindPayment(const std::string& id, const std::string& int
                                                : BindResult::kJobAlreadyPaid;
         }
         try {
-            conn->Exec("UPDATE jobs SET paid = 1, paid_intent_id = $1, paid_at = $2, "
-                       "payment_status = 'succeeded', version = version + 1 WHERE id = $3",
-                       Params().Add(intent_id).Add(now).Add(id));
+            conn->Exec(
+                "UPDATE jobs SET paid = 1, paid_intent_id = $1, paid_at = $2, "
+                "payment_status = 'succeeded', version = version + 1 WHERE id = $3",
+                Params().Add(intent_id).Add(now).Add(id));
         } catch (const PgError& e) {
             if (e.sqlstate() == kUniqueViolation) continue;  // tx rolls back; look again
             throw;
@@ -769,17 +777,19 @@ BindResult PgJobStore::BindPayment(const std::string& id, const std::string& int
 
 bool PgJobStore::SetPaymentStatus(const std::string& id, const std::string& status) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET payment_status = $1, version = version + 1 WHERE id = $2 "
-                      "AND paid = 0",
-                      Params().Add(status).Add(id))
+    return conn->Exec(
+                   "UPDATE jobs SET payment_status = $1, version = version + 1 WHERE id = $2 "
+                   "AND paid = 0",
+                   Params().Add(status).Add(id))
                .Changed() == 1;
 }
 
 bool PgJobStore::RecordEvent(const std::string& event_id, int64_t now) {
     auto conn = Acquire();
-    return conn->Exec("INSERT INTO webhook_events (id, received_at) VALUES ($1, $2) "
-                      "ON CONFLICT (id) DO NOTHING",
-                      Params().Add(event_id).Add(now))
+    return conn->Exec(
+                   "INSERT INTO webhook_events (id, received_at) VALUES ($1, $2) "
+                   "ON CONFLICT (id) DO NOTHING",
+                   Params().Add(event_id).Add(now))
                .Changed() == 1;
 }
 
@@ -798,8 +808,7 @@ std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCurso
         Params().Add(now).Add(after.expires_at).Add(after.id).Add(limit));
     std::vector<ExpiringJob> out;
     for (int row = 0; row < r.Rows(); ++row) {
-        out.push_back({r.Text(row, 0),
-                       ParseJobStatus(r.Text(row, 1)).value_or(JobStatus::kFailed),
+        out.push_back({r.Text(row, 0), ParseJobStatus(r.Text(row, 1)).value_or(JobStatus::kFailed),
                        r.Text(row, 2), r.Text(row, 3), r.Int(row, 4)});
     }
     return out;
@@ -807,9 +816,10 @@ std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCurso
 
 bool PgJobStore::MarkExpired(const std::string& id, int64_t now) {
     auto conn = Acquire();
-    return conn->Exec("UPDATE jobs SET status = 'expired', updated_at = $1, "
-                      "version = version + 1 WHERE id = $2 AND status IN ('completed', 'failed')",
-                      Params().Add(now).Add(id))
+    return conn->Exec(
+                   "UPDATE jobs SET status = 'expired', updated_at = $1, "
+                   "version = version + 1 WHERE id = $2 AND status IN ('completed', 'failed')",
+                   Params().Add(now).Add(id))
                .Changed() == 1;
 }
 
@@ -854,26 +864,27 @@ std::optional<std::string> PgJobStore::GetState(const std::string& key) {
 
 void PgJobStore::SetState(const std::string& key, const std::string& value) {
     auto conn = Acquire();
-    conn->Exec("INSERT INTO service_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO "
-               "UPDATE SET value = excluded.value",
-               Params().Add(key).Add(value));
+    conn->Exec(
+        "INSERT INTO service_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO "
+        "UPDATE SET value = excluded.value",
+        Params().Add(key).Add(value));
 }
 
 bool PgJobStore::TryLock(const std::string& name, const std::string& owner, int64_t now,
                          int64_t until) {
     auto conn = Acquire();
-    return conn->Exec("INSERT INTO locks (name, owner, until) VALUES ($1, $2, $3) "
-                      "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                      "until = excluded.until "
-                      "WHERE locks.until < $4 OR locks.owner = excluded.owner",
-                      Params().Add(name).Add(owner).Add(until).Add(now))
+    return conn->Exec(
+                   "INSERT INTO locks (name, owner, until) VALUES ($1, $2, $3) "
+                   "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                   "until = excluded.until "
+                   "WHERE locks.until < $4 OR locks.owner = excluded.owner",
+                   Params().Add(name).Add(owner).Add(until).Add(now))
                .Changed() == 1;
 }
 
 void PgJobStore::Unlock(const std::string& name, const std::string& owner) {
     auto conn = Acquire();
-    conn->Exec("DELETE FROM locks WHERE name = $1 AND owner = $2",
-               Params().Add(name).Add(owner));
+    conn->Exec("DELETE FROM locks WHERE name = $1 AND owner = $2", Params().Add(name).Add(owner));
 }
 
 }  // namespace songd::jobs

@@ -7,7 +7,8 @@
 # The cluster lives in a fresh temporary folder, listens on a unix socket in that folder and on
 # a free loopback port, and checks passwords on TCP (scram-sha-256) so tests can try a wrong
 # one. Run as root, the server runs as the `postgres` user (PostgreSQL refuses to run as root).
-# Durability is switched off: the data is deleted when the tests end.
+# Text sorts by the en-US ICU collation, as on a typical production server ("a" < "B"), so a
+# query that needs bytewise order must say so. Durability is switched off: the data is deleted when the tests end.
 set -euo pipefail
 
 ACTION=${1:-}
@@ -87,7 +88,8 @@ echo "$PASSWORD" > "$PWFILE"
 chmod 600 "$PWFILE"
 
 if ! as_server_user "$BIN/initdb" -D "$DATA_DIR/pgdata" -U "$USER_NAME" --pwfile="$PWFILE" \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-sync \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+    --locale-provider=icu --icu-locale=en-US --no-sync \
     > "$DATA_DIR/initdb.log" 2>&1; then
   echo "pg_server.sh: initdb failed:" >&2
   cat "$DATA_DIR/initdb.log" >&2

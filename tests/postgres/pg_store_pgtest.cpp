@@ -4,16 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <latch>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "harness/songd_process.h"
 #include "jobs/pg_store.h"
 #include "pg_test_support.h"
-#include "harness/songd_process.h"
 
 namespace songd::jobs {
 namespace {
@@ -29,6 +31,18 @@ Job NewJob(const std::string& id, int64_t created_at, const std::string& key = "
     j.idempotency_key = key;
     j.request_hash = hash;
     return j;
+}
+
+/// Runs `f`; an exception is appended to `errors` (guarded: two threads may fail at once).
+BindResult Try(const std::function<BindResult()>& f, std::string& errors) {
+    static std::mutex mutex;
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        std::lock_guard lock(mutex);
+        errors += std::string(e.what()) + "; ";
+        return BindResult::kNoSuchJob;
+    }
 }
 
 // ---- Concurrency: separate stores are separate connections, like separate nodes. ----
@@ -93,17 +107,19 @@ TEST(PgConcurrency, OneIntentRacedOntoTwoJobsBindsExactlyOnce) {
         node_a.Create(NewJob(ja, round));
         node_a.Create(NewJob(jb, round));
         BindResult ra{}, rb{};
+        std::string errors;
         std::latch start(2);
         std::thread ta([&] {
             start.arrive_and_wait();
-            ra = node_a.BindPayment(ja, intent, 100);
+            ra = Try([&] { return node_a.BindPayment(ja, intent, 100); }, errors);
         });
         std::thread tb([&] {
             start.arrive_and_wait();
-            rb = node_b.BindPayment(jb, intent, 100);
+            rb = Try([&] { return node_b.BindPayment(jb, intent, 100); }, errors);
         });
         ta.join();
         tb.join();
+        ASSERT_EQ(errors, "") << "round " << round;
         const int bound = (ra == BindResult::kBound) + (rb == BindResult::kBound);
         ASSERT_EQ(bound, 1) << "round " << round;
         EXPECT_EQ(ra == BindResult::kBound ? rb : ra, BindResult::kBoundToOtherJob);
@@ -122,17 +138,21 @@ TEST(PgConcurrency, TwoIntentsRacedOntoOneJobBindExactlyOne) {
         const std::string job = "j-" + std::to_string(round);
         node_a.Create(NewJob(job, round));
         BindResult ra{}, rb{};
+        std::string errors;
         std::latch start(2);
         std::thread ta([&] {
             start.arrive_and_wait();
-            ra = node_a.BindPayment(job, "pi_a" + std::to_string(round), 100);
+            ra = Try([&] { return node_a.BindPayment(job, "pi_a" + std::to_string(round), 100); },
+                     errors);
         });
         std::thread tb([&] {
             start.arrive_and_wait();
-            rb = node_b.BindPayment(job, "pi_b" + std::to_string(round), 100);
+            rb = Try([&] { return node_b.BindPayment(job, "pi_b" + std::to_string(round), 100); },
+                     errors);
         });
         ta.join();
         tb.join();
+        ASSERT_EQ(errors, "") << "round " << round;
         ASSERT_EQ((ra == BindResult::kBound) + (rb == BindResult::kBound), 1) << round;
         EXPECT_EQ(ra == BindResult::kBound ? rb : ra, BindResult::kJobAlreadyPaid);
         EXPECT_EQ(node_a.Get(job)->paid_intent_id,
@@ -327,8 +347,9 @@ TEST(PgPool, NeverOpensMoreConnectionsThanItsSize) {
         EXPECT_LE(most.load(), size);
         // The server agrees: no more sessions on this database than the pool allows.
         auto sessions = test::PgQuery(
-            db.url(), "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-                      "AND application_name = 'songd'");
+            db.url(),
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'songd'");
         EXPECT_LE(std::stoi(sessions.at(0)), size);
     }
 }
@@ -346,8 +367,9 @@ TEST(PgPool, ConnectionsTheServerKilledAreReplaced) {
     }
     for (auto& t : callers) t.join();
     auto killed = test::PgQuery(
-        db.url(), "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
-                  "current_database() AND application_name = 'songd'");
+        db.url(),
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND application_name = 'songd'");
     ASSERT_GE(std::stoi(killed.at(0)), 1);
     // Every call after the kill succeeds: dead idle connections are noticed and reopened.
     test::WaitFor(
@@ -384,8 +406,8 @@ const ConnectCase kConnectCases[] = {
      "password authentication failed for user \"songd\""},
     {"unreachable_host",
      [](const std::string& u) {
-         return "postgresql://songd:" + test::PgUrlPassword(u) + "@127.0.0.1:" +
-                std::to_string(ClosedPort()) + "/songd_test";
+         return "postgresql://songd:" + test::PgUrlPassword(u) +
+                "@127.0.0.1:" + std::to_string(ClosedPort()) + "/songd_test";
      },
      "Connection refused"},
     {"missing_database",
@@ -419,8 +441,7 @@ TEST_P(PgConnectErrors, GiveOneClearLineWithoutThePassword) {
         EXPECT_EQ(message.find(test::PgUrlPassword(good)), std::string::npos) << message;
         EXPECT_EQ(message.find('\n'), std::string::npos) << message;
         if (std::string(GetParam().id) != "bad_port") {
-            EXPECT_NE(message.find("cannot connect to PostgreSQL at 127.0.0.1:"),
-                      std::string::npos)
+            EXPECT_NE(message.find("cannot connect to PostgreSQL at 127.0.0.1:"), std::string::npos)
                 << message;
             EXPECT_EQ(e.code(), core::ErrorCode::kUpstreamUnavailable);
         }

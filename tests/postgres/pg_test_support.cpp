@@ -75,7 +75,8 @@ std::vector<std::string> PgQuery(const std::string& url, const std::string& sql)
         throw std::runtime_error(std::string("test connection failed: ") +
                                  PQerrorMessage(conn.get()));
     }
-    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
     std::unique_ptr<PGresult, ResultDeleter> res(PQexec(conn.get(), sql.c_str()));
     auto status = PQresultStatus(res.get());
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {

@@ -370,7 +370,8 @@ TEST_P(StoreContract, SetS3UrlAndCompletedWithoutS3) {
     store_->Create(NewJob("queued", 50));
     std::vector<std::string> expected = {"early", "middle", "late"};  // by completed_at
     EXPECT_EQ(store_->CompletedWithoutS3(10), expected);
-    EXPECT_EQ(store_->CompletedWithoutS3(2), std::vector<std::string>(expected.begin(), expected.begin() + 2));
+    EXPECT_EQ(store_->CompletedWithoutS3(2),
+              std::vector<std::string>(expected.begin(), expected.begin() + 2));
 
     const int64_t version = store_->Get("middle")->version;
     EXPECT_TRUE(store_->SetS3Url("middle", "s3://b/p/middle/output_fixed.wav"));
@@ -437,7 +438,7 @@ TEST_P(StoreContract, DueForExpiryPagesInExpiryThenIdOrderWithTheCursor) {
         bool failed;
     };
     const std::vector<Seed> seeds = {
-        {"b-job", 300, false}, {"A-job", 300, true}, {"a-job", 300, false}, {"Z-job", 100, false},
+        {"b-job", 300, false}, {"A-job", 300, true},  {"a-job", 300, false}, {"Z-job", 100, false},
         {"c-job", 200, true},  {"d-job", 999, false}, {"e-job", 300, false}, {"_job", 200, false},
     };
     int64_t t = 1;

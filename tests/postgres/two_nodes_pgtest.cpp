@@ -137,7 +137,8 @@ TEST(TwoNodes, AJobOfAKilledNodeIsFinishedByTheOtherAfterItsLeaseEnds) {
     a.Kill();
 
     // A's lease (30 s, renewed while it lived) must run out before B may take the job.
-    bool done = WaitFor([&] { return StatusName(b, id) == "completed"; }, std::chrono::seconds(150));
+    bool done =
+        WaitFor([&] { return StatusName(b, id) == "completed"; }, std::chrono::seconds(150));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
     ASSERT_TRUE(done) << "node B:\n" << b.Log();
