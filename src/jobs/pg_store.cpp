@@ -90,7 +90,7 @@ class PgError : public core::Error {
 constexpr const char* kUniqueViolation = "23505";
 
 /// libpq messages end in newlines and may span lines; errors here are one line.
-std::string OneLine(std::string text) {
+std::string OneLine(const std::string& text) {
     std::string out;
     bool space = false;
     for (char c : text) {
@@ -184,6 +184,7 @@ class Params {
     int size() const { return static_cast<int>(values_.size()); }
     std::vector<const char*> Pointers() const {
         std::vector<const char*> out;
+        out.reserve(values_.size());
         for (const auto& v : values_) out.push_back(v ? v->c_str() : nullptr);
         return out;
     }
@@ -807,6 +808,7 @@ std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCurso
         "ORDER BY expires_at, id LIMIT $4",
         Params().Add(now).Add(after.expires_at).Add(after.id).Add(limit));
     std::vector<ExpiringJob> out;
+    out.reserve(static_cast<size_t>(r.Rows()));
     for (int row = 0; row < r.Rows(); ++row) {
         out.push_back({r.Text(row, 0), ParseJobStatus(r.Text(row, 1)).value_or(JobStatus::kFailed),
                        r.Text(row, 2), r.Text(row, 3), r.Int(row, 4)});
@@ -835,6 +837,7 @@ std::vector<std::string> PgJobStore::CompletedWithoutS3(int limit) {
         "LIMIT $1",
         Params().Add(limit));
     std::vector<std::string> out;
+    out.reserve(static_cast<size_t>(r.Rows()));
     for (int row = 0; row < r.Rows(); ++row) out.push_back(r.Text(row, 0));
     return out;
 }
@@ -846,6 +849,7 @@ std::vector<Job> PgJobStore::ListByStatus(JobStatus status, const std::string& a
                             " FROM jobs WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3",
                         Params().Add(JobStatusName(status)).Add(after_id).Add(limit));
     std::vector<Job> out;
+    out.reserve(static_cast<size_t>(r.Rows()));
     for (int row = 0; row < r.Rows(); ++row) out.push_back(ReadJob(r, row));
     return out;
 }
