@@ -116,6 +116,44 @@ std::string Scrub(std::string text, const std::string& secret) {
     return text;
 }
 
+/// Text PostgreSQL refuses to store: bytes that are not UTF-8 (SQLite would keep them).
+bool IsBadText(const std::string& sqlstate) { return sqlstate == "22021" || sqlstate == "22P05"; }
+
+/// `text` as valid UTF-8 without NULs: each byte that does not belong to a valid sequence
+/// becomes '?'. For free text songd writes itself (error messages), which must always be
+/// storable: a job must never stay processing because its error could not be saved.
+std::string StorableText(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const size_t n = text.size();
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = p[i];
+        size_t len = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
+        bool ok = len > 0 && i + len <= n && c != 0;
+        for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && len > 1) {
+            // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+            uint32_t cp = c & (0x7F >> len);
+            for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3F);
+            const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (!ok) {
+            out += '?';
+            ++i;
+            continue;
+        }
+        out.append(text, i, len);
+        i += len;
+    }
+    return out;
+}
+
 /// A connection failure, a shutting-down server, a full disk or a lost race are outages
 /// (503, retry); anything else is a bug (500).
 bool IsTransient(const std::string& sqlstate) {
@@ -162,6 +200,11 @@ class Result {
 class Params {
   public:
     Params& Add(std::string v) {
+        // Text goes as a C string: a NUL would silently cut the value short.
+        if (v.find('\0') != std::string::npos) {
+            throw core::Error(core::ErrorCode::kInvalidInput,
+                              "a value contains a NUL byte, which PostgreSQL text cannot hold");
+        }
         values_.emplace_back(std::move(v));
         return *this;
     }
@@ -373,6 +416,10 @@ class PgConnection {
                           sqlstate);
             error.WithRetryAfter(1);
             throw error;
+        }
+        if (IsBadText(sqlstate)) {
+            throw PgError(core::ErrorCode::kInvalidInput,
+                          std::string("PostgreSQL refused a value: ") + message, sqlstate);
         }
         throw PgError(core::ErrorCode::kInternal,
                       std::string("PostgreSQL ") + what + " failed: " + message +
@@ -684,7 +731,13 @@ bool PgJobStore::Fail(const std::string& id, const std::string& owner, const std
                    "expires_at = $2, error = $3, error_code = $4, "
                    "lease_owner = '', lease_expires_at = 0, version = version + 1 "
                    "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
-                   Params().Add(now).Add(expires_at).Add(message).Add(code).Add(id).Add(owner))
+                   Params()
+                       .Add(now)
+                       .Add(expires_at)
+                       .Add(StorableText(message))
+                       .Add(StorableText(code))
+                       .Add(id)
+                       .Add(owner))
                .Changed() == 1;
 }
 

@@ -388,6 +388,73 @@ TEST(PgPool, ConnectionsTheServerKilledAreReplaced) {
     EXPECT_LE(store.OpenConnections(), 4);
 }
 
+// ---- Bad input: text PostgreSQL cannot hold. A clear error, and nothing changes. ----
+
+core::ErrorCode CodeOf(const std::function<void()>& f, std::string* message) {
+    try {
+        f();
+    } catch (const core::Error& e) {
+        *message = e.what();
+        return e.code();
+    }
+    *message = "no error";
+    return core::ErrorCode::kInternal;
+}
+
+TEST(PgBadInput, BytesThatAreNotUtf8OrNulAreRefusedAndChangeNothing) {
+    test::PgTestDatabase db;
+    PgJobStore store(db.url());
+    std::string message;
+    EXPECT_EQ(CodeOf([&] { store.Create(NewJob("j1", 1, "key-\xff")); }, &message),
+              core::ErrorCode::kInvalidInput);
+    EXPECT_NE(message.find("invalid byte sequence for encoding \"UTF8\""), std::string::npos)
+        << message;
+    EXPECT_EQ(store.Stats().queued, 0);
+    EXPECT_FALSE(store.Exists("j1"));
+
+    EXPECT_EQ(CodeOf([&] { store.SetState("k", std::string("a\0b", 3)); }, &message),
+              core::ErrorCode::kInvalidInput);
+    EXPECT_NE(message.find("NUL byte"), std::string::npos) << message;
+    EXPECT_FALSE(store.GetState("k"));
+
+    EXPECT_EQ(CodeOf([&] { store.RecordEvent("evt_\xc3", 1); }, &message),
+              core::ErrorCode::kInvalidInput);
+    EXPECT_TRUE(store.RecordEvent("evt_ok", 1));
+    // The pool is healthy after the refusals.
+    EXPECT_TRUE(store.Create(NewJob("j2", 2)).created);
+}
+
+// An error message songd writes itself is always stored: bytes that are not UTF-8 become '?'.
+TEST(PgBadInput, AFailureMessageWithInvalidBytesIsStoredCleaned) {
+    test::PgTestDatabase db;
+    PgJobStore store(db.url());
+    const struct {
+        const char* id;
+        std::string raw;
+        std::string stored;
+    } cases[] = {
+        {"plain", "render failed", "render failed"},
+        {"utf8_kept", "caf\xc3\xa9 \xf0\x9f\x8e\xb5", "caf\xc3\xa9 \xf0\x9f\x8e\xb5"},
+        {"lone_byte", "bad \xff end", "bad ? end"},
+        {"nul", std::string("a\0b", 3), "a?b"},
+        {"overlong", "x\xc0\xafy", "x??y"},
+        {"surrogate", "\xed\xa0\x80", "???"},
+        {"truncated", "tail \xe2\x82", "tail ??"},
+        {"past_max", "\xf4\x90\x80\x80", "????"},
+    };
+    int64_t t = 1;
+    for (const auto& c : cases) {
+        store.Create(NewJob(c.id, t));
+        ASSERT_TRUE(store.Claim("w", t, 1000));
+        EXPECT_TRUE(store.Fail(c.id, "w", "render_failed", c.raw, t, 99)) << c.id;
+        auto job = store.Get(c.id);
+        EXPECT_EQ(job->status, JobStatus::kFailed) << c.id;
+        EXPECT_EQ(job->error, c.stored) << c.id;
+        EXPECT_EQ(job->error_code, "render_failed") << c.id;
+        ++t;
+    }
+}
+
 // ---- Bad input: the database cannot be used. One clear line, never the password. ----
 
 struct ConnectCase {
