@@ -297,15 +297,20 @@ UrlParts DescribeUrl(const std::string& url) {
     };
     UrlParts parts;
     parts.password = get("password", "");
-    std::string user = get("user", "");
-    if (user.empty()) {
-        const char* env_user = std::getenv("USER");
-        user = env_user ? env_user : "(default)";
-    }
-    parts.where = get("host", "localhost") + ":" + get("port", "5432") + ", database " +
-                  get("dbname", user.c_str()) + ", user " + user;
+    // Before connecting, libpq's own defaults (PGHOST, the OS user...) are unknown here.
+    parts.where = get("host", "(default host)") + ":" + get("port", "5432") + ", database " +
+                  get("dbname", "(default)") + ", user " + get("user", "(default)");
     parts.where = Scrub(parts.where, parts.password);
     return parts;
+}
+
+/// "host:port, database d, user u" of a connection, as libpq resolved them.
+std::string Where(PGconn* conn) {
+    auto text = [](const char* v) { return std::string(v ? v : ""); };
+    std::string host = text(PQhost(conn));
+    if (host.empty()) host = "(default host)";
+    return host + ":" + text(PQport(conn)) + ", database " + text(PQdb(conn)) + ", user " +
+           text(PQuser(conn));
 }
 
 }  // namespace
@@ -321,12 +326,15 @@ class PgConnection {
         conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
         if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
             std::string why = conn_ ? OneLine(PQerrorMessage(conn_)) : "out of memory";
+            // libpq knows what it tried, defaults and PG* variables included.
+            std::string tried = conn_ ? Scrub(Where(conn_), password_) : where_;
             PQfinish(conn_);
             throw core::Error(
                 core::ErrorCode::kUpstreamUnavailable,
-                "cannot connect to PostgreSQL at " + where_ + ": " + Scrub(why, password_))
+                "cannot connect to PostgreSQL at " + tried + ": " + Scrub(why, password_))
                 .WithRetryAfter(1);
         }
+        where_ = Scrub(Where(conn_), password_);
         Prepare();
     }
     ~PgConnection() { PQfinish(conn_); }
