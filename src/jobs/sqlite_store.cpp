@@ -696,12 +696,4 @@ void SqliteJobStore::Unlock(const std::string& name, const std::string& owner) {
     Query(*conn, "DELETE FROM locks WHERE name = ? AND owner = ?").Bind(name).Bind(owner).Run();
 }
 
-std::unique_ptr<JobStore> OpenJobStore(const core::Config& config) {
-    if (config.IsPostgres()) {
-        throw core::Error(core::ErrorCode::kInvalidInput,
-                          "DATABASE_URL names PostgreSQL, which this build does not support yet");
-    }
-    return std::make_unique<SqliteJobStore>(config.SqlitePath());
-}
-
 }  // namespace songd::jobs

@@ -1,0 +1,92 @@
+#pragma once
+/// @file
+/// PgJobStore: the shared store of a cluster (`DATABASE_URL=postgresql://user:pw@host/db`).
+///
+///   PgJobStore store("postgresql://songd:secret@db.internal:5432/songd");  // migrates
+///   auto job = store.Claim("node-a/w1", now, 30'000);  // never the same job on two nodes
+///
+/// Many `songd serve` processes share one database: a claim takes the oldest queued job with
+/// FOR UPDATE SKIP LOCKED, unique constraints decide payment races, and migrations run under
+/// an advisory lock so nodes starting together do not race. Semantics are those of
+/// SqliteJobStore, method for method. A bounded pool of libpq connections, opened on demand;
+/// a connection that broke is reset or dropped, never handed out again.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "jobs/job_store.h"
+
+namespace songd::jobs {
+
+class PgConnection;
+
+/// @brief JobStore on a PostgreSQL database shared by every node.
+class PgJobStore : public JobStore {
+  public:
+    static constexpr int kDefaultPoolSize = 8;
+
+    /// Connects (one connection, to fail early with a clear error) and migrates. Throws
+    /// core::Error naming host, port, database and user (never the password) when the
+    /// database cannot be reached.
+    explicit PgJobStore(std::string url, int pool_size = kDefaultPoolSize);
+    ~PgJobStore() override;
+
+    CreateResult Create(const Job& job) override;
+    std::optional<Job> Get(const std::string& id) override;
+    int64_t QueuePosition(const std::string& id) override;
+    QueueStats Stats() override;
+    std::optional<Job> Claim(const std::string& owner, int64_t now, int64_t lease_ms) override;
+    bool RenewLease(const std::string& id, const std::string& owner, int64_t until) override;
+    bool SetProgress(const std::string& id, const std::string& owner, int progress) override;
+    bool Complete(const std::string& id, const std::string& owner, const Completion& c,
+                  int64_t now) override;
+    bool Fail(const std::string& id, const std::string& owner, const std::string& code,
+              const std::string& message, int64_t now, int64_t expires_at) override;
+    bool Release(const std::string& id, const std::string& owner) override;
+    int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
+                             int64_t fail_expires_at) override;
+    bool SetS3Url(const std::string& id, const std::string& s3_url) override;
+    BindResult BindPayment(const std::string& id, const std::string& intent_id,
+                           int64_t now) override;
+    bool SetPaymentStatus(const std::string& id, const std::string& status) override;
+    bool RecordEvent(const std::string& event_id, int64_t now) override;
+    void ForgetEvent(const std::string& event_id) override;
+    std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
+                                          int limit) override;
+    bool MarkExpired(const std::string& id, int64_t now) override;
+    bool DeleteJob(const std::string& id) override;
+    std::vector<std::string> CompletedWithoutS3(int limit) override;
+    std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
+                                  int limit) override;
+    bool Exists(const std::string& id) override;
+    std::optional<std::string> GetState(const std::string& key) override;
+    void SetState(const std::string& key, const std::string& value) override;
+    bool TryLock(const std::string& name, const std::string& owner, int64_t now,
+                 int64_t until) override;
+    void Unlock(const std::string& name, const std::string& owner) override;
+
+    /// Current schema version (for tests of migrations).
+    int SchemaVersion();
+    /// Connections open now, idle or in use (for tests of the pool).
+    int OpenConnections();
+
+  private:
+    class Lease;
+    Lease Acquire();
+    void Return(std::unique_ptr<PgConnection> conn);
+    void Migrate();
+
+    std::string url_;
+    std::string where_;  ///< "host:port, database d, user u": for errors, no password
+    std::string password_;
+    int pool_size_;
+    std::mutex mutex_;
+    std::condition_variable returned_;
+    std::vector<std::unique_ptr<PgConnection>> idle_;
+    int open_ = 0;
+};
+
+}  // namespace songd::jobs

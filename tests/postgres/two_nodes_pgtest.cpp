@@ -1,0 +1,194 @@
+// Scale-out on the real binary: two `songd serve` processes on one PostgreSQL database and one
+// OUTPUT_DIR (the shared-disk stand-in for S3) act as one service.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "engine/engine.h"
+#include "harness/http_client.h"
+#include "harness/songd_process.h"
+#include "harness/spawn.h"
+#include "harness/wav.h"
+#include "pg_test_support.h"
+
+namespace songd::test {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string StatusName(SongdProcess& s, const std::string& id) {
+    auto r = Http("GET", s.Url("/api/v1/status/" + id));
+    if (r.status != 200) return "http-" + std::to_string(r.status) + r.error;
+    return std::string(json::parse(r.body).at("status").as_string());
+}
+
+std::string Submit(SongdProcess& s, int length) {
+    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
+                  GenerateBody(length));
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202) return "";
+    return std::string(json::parse(r.body).at("job_id").as_string());
+}
+
+int Count(const std::string& log, const std::string& pattern) {
+    std::regex re(pattern);
+    return static_cast<int>(
+        std::distance(std::sregex_iterator(log.begin(), log.end(), re), std::sregex_iterator()));
+}
+
+int Completions(const std::string& log, const std::string& id) {
+    return Count(log, "job_id=" + id + " from=processing to=completed");
+}
+
+/// A folder both nodes use as OUTPUT_DIR, removed when the test passed.
+class SharedDir {
+  public:
+    SharedDir() {
+        char tmpl[] = "/tmp/songd-shared-XXXXXX";
+        path_ = ::mkdtemp(tmpl);
+    }
+    ~SharedDir() {
+        std::error_code ec;
+        if (!::testing::Test::HasFailure()) fs::remove_all(path_, ec);
+    }
+    std::string str() const { return path_.string(); }
+
+  private:
+    fs::path path_;
+};
+
+Env NodeEnv(const PgTestDatabase& db, const SharedDir& out, const std::string& render_ms) {
+    return Env{{"DATABASE_URL", db.url()},
+               {"OUTPUT_DIR", out.str()},
+               {"WORKERS", "1"},
+               {"ENGINE", "tone"},
+               {"TONE_RENDER_MS", render_ms}};
+}
+
+TEST(TwoNodes, ShareTheQueueAndServeEachOthersJobs) {
+    PgTestDatabase db;
+    SharedDir out;
+    // Each render takes 2 s, so node B's idle poll (every second) finds work node A queued.
+    SongdProcess a(NodeEnv(db, out, "2000")), b(NodeEnv(db, out, "2000"));
+    a.Start();
+    b.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+
+    const int lengths[] = {95, 100, 105, 110, 115, 120};
+    std::vector<std::string> ids;
+    for (int length : lengths) ids.push_back(Submit(a, length));
+    bool done = WaitFor(
+        [&] {
+            for (const auto& id : ids) {
+                if (StatusName(a, id) != "completed") return false;
+            }
+            return true;
+        },
+        std::chrono::seconds(120));
+    ASSERT_TRUE(done) << "node A:\n" << a.Log() << "\nnode B:\n" << b.Log();
+
+    const std::string log_a = a.Log(), log_b = b.Log();
+    const int on_a = Count(log_a, "to=completed"), on_b = Count(log_b, "to=completed");
+    EXPECT_GT(on_a, 0) << log_a;
+    EXPECT_GT(on_b, 0) << log_b;
+    EXPECT_EQ(on_a + on_b, 6);
+    for (const auto& id : ids) {
+        EXPECT_EQ(Completions(log_a, id) + Completions(log_b, id), 1) << id;
+    }
+    std::cout << "completed on node A: " << on_a << ", on node B: " << on_b << "\n";
+
+    // Node B answers for every job node A created: status and the file itself.
+    for (size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(StatusName(b, ids[i]), "completed");
+        auto r = Http("GET", b.Url("/api/v1/download/" + ids[i]));
+        ASSERT_EQ(r.status, 200) << r.body;
+        WavInfo wav = ParseWav(r.body);
+        EXPECT_TRUE(wav.valid);
+        EXPECT_EQ(wav.frames, engine::TargetFrames(lengths[i]));
+    }
+    // And the queue document counts the shared store, whichever node is asked.
+    auto queue = Http("GET", b.Url("/api/v1/queue"));
+    EXPECT_EQ(queue.status, 200);
+    EXPECT_EQ(a.Stop(), 0);
+    EXPECT_EQ(b.Stop(), 0);
+}
+
+TEST(TwoNodes, AJobOfAKilledNodeIsFinishedByTheOtherAfterItsLeaseEnds) {
+    PgTestDatabase db;
+    SharedDir out;
+    // Node A would take ten minutes; node B renders quickly.
+    SongdProcess a(NodeEnv(db, out, "600000")), b(NodeEnv(db, out, "200"));
+    a.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    const std::string id = Submit(a, 95);
+    ASSERT_TRUE(WaitFor([&] { return StatusName(a, id) == "processing"; })) << a.Log();
+    ASSERT_NE(a.Log().find("job_id=" + id + " from=queued to=processing attempt=1"),
+              std::string::npos);
+    // B starts only now, so the job is certainly A's.
+    b.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    EXPECT_EQ(StatusName(b, id), "processing");
+    const auto killed = std::chrono::steady_clock::now();
+    a.Kill();
+
+    // A's lease (30 s, renewed while it lived) must run out before B may take the job.
+    bool done =
+        WaitFor([&] { return StatusName(b, id) == "completed"; }, std::chrono::seconds(150));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+    ASSERT_TRUE(done) << "node B:\n" << b.Log();
+    std::cout << "finished by node B " << seconds << " s after node A was killed\n";
+
+    const std::string log_a = a.Log(), log_b = b.Log();
+    EXPECT_EQ(Completions(log_a, id), 0);
+    EXPECT_EQ(Completions(log_b, id), 1);
+    EXPECT_NE(log_b.find("jobs_recovered count=1 reason=lease expired"), std::string::npos)
+        << log_b;
+    EXPECT_NE(log_b.find("job_id=" + id + " from=queued to=processing attempt=2"),
+              std::string::npos)
+        << log_b;
+    auto r = Http("GET", b.Url("/api/v1/download/" + id));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(ParseWav(r.body).frames, engine::TargetFrames(95));
+    EXPECT_EQ(b.Stop(), 0);
+}
+
+// A node that cannot reach the database does not start, and says why in one line that names
+// the host and database but not the password.
+TEST(TwoNodes, ServeWithAWrongPasswordExitsWithOneClearLine) {
+    PgTestDatabase db;
+    SharedDir out;
+    const std::string url = PgUrlWithPassword(db.url(), "Not-The-Real-Pw-42");
+    fs::path log = fs::path(out.str()) / "serve.log";
+    pid_t pid = SpawnSongd(out.str(), {"serve"},
+                           {{"DATABASE_URL", url},
+                            {"OUTPUT_DIR", out.str()},
+                            {"PORT", std::to_string(FreePort())},
+                            {"HOST", "127.0.0.1"},
+                            {"ENGINE", "tone"}},
+                           log);
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string expected_start =
+        "songd: cannot connect to PostgreSQL at 127.0.0.1:" +
+        url.substr(url.rfind(':') + 1, url.rfind('/') - url.rfind(':') - 1) + ", database " +
+        db.name() + ", user songd: ";
+    EXPECT_EQ(text.rfind(expected_start, 0), 0u) << text;
+    EXPECT_NE(text.find("password authentication failed"), std::string::npos) << text;
+    EXPECT_EQ(text.find("Not-The-Real-Pw-42"), std::string::npos) << text;
+    EXPECT_EQ(text.find(PgUrlPassword(db.url())), std::string::npos) << text;
+    EXPECT_EQ(Count(text, "\n"), 1) << text;
+}
+
+}  // namespace
+}  // namespace songd::test
