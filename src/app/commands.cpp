@@ -107,6 +107,14 @@ int Serve(const core::Config& config) {
         return FailStart(e.what());
     }
 
+    if (config.IsPostgres() && !songs->s3_enabled()) {
+        // Not an error (one shared OUTPUT_DIR works), but the usual cause of "file missing
+        // on this server" once a second machine joins.
+        core::LogEvent("warning", "songs_not_shared",
+                       {{"detail",
+                         "DATABASE_URL is PostgreSQL and S3 is off: every node must see the same "
+                         "OUTPUT_DIR, or songs made on one node are missing on the others"}});
+    }
     const std::string node_id = NodeId();
     std::atomic<bool> shutting_down{false};
     http::Metrics metrics;

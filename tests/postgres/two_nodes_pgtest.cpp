@@ -101,6 +101,8 @@ TEST(TwoNodes, ShareTheQueueAndServeEachOthersJobs) {
         EXPECT_EQ(Completions(log_a, id) + Completions(log_b, id), 1) << id;
     }
     std::cout << "completed on node A: " << on_a << ", on node B: " << on_b << "\n";
+    // Without S3, each node says at start that OUTPUT_DIR must be shared.
+    EXPECT_NE(log_a.find("songs_not_shared"), std::string::npos) << log_a;
 
     // Node B answers for every job node A created: status and the file itself.
     for (size_t i = 0; i < ids.size(); ++i) {
