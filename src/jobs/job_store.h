@@ -34,6 +34,27 @@ struct QueueStats {
     int64_t completed = 0;
     int64_t failed = 0;
     int64_t expired = 0;
+
+    /// Counts `n` jobs of `status` (a store's GROUP BY status rows).
+    void Add(JobStatus status, int64_t n) {
+        switch (status) {
+            case JobStatus::kQueued:
+                queued += n;
+                break;
+            case JobStatus::kProcessing:
+                processing += n;
+                break;
+            case JobStatus::kCompleted:
+                completed += n;
+                break;
+            case JobStatus::kFailed:
+                failed += n;
+                break;
+            case JobStatus::kExpired:
+                expired += n;
+                break;
+        }
+    }
 };
 
 /// @brief What a worker reports when a job finished.

@@ -653,24 +653,7 @@ QueueStats PgJobStore::Stats() {
     for (int row = 0; row < r.Rows(); ++row) {
         auto status = ParseJobStatus(r.Text(row, 0));
         int64_t n = r.Int(row, 1);
-        if (!status) continue;
-        switch (*status) {
-            case JobStatus::kQueued:
-                s.queued = n;
-                break;
-            case JobStatus::kProcessing:
-                s.processing = n;
-                break;
-            case JobStatus::kCompleted:
-                s.completed = n;
-                break;
-            case JobStatus::kFailed:
-                s.failed = n;
-                break;
-            case JobStatus::kExpired:
-                s.expired = n;
-                break;
-        }
+        if (status) s.Add(*status, n);
     }
     return s;
 }

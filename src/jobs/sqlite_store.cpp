@@ -389,24 +389,7 @@ QueueStats SqliteJobStore::Stats() {
     while (q.Step()) {
         auto status = ParseJobStatus(q.Text(0));
         int64_t n = q.Int(1);
-        if (!status) continue;
-        switch (*status) {
-            case JobStatus::kQueued:
-                s.queued = n;
-                break;
-            case JobStatus::kProcessing:
-                s.processing = n;
-                break;
-            case JobStatus::kCompleted:
-                s.completed = n;
-                break;
-            case JobStatus::kFailed:
-                s.failed = n;
-                break;
-            case JobStatus::kExpired:
-                s.expired = n;
-                break;
-        }
+        if (status) s.Add(*status, n);
     }
     return s;
 }

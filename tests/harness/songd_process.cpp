@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -44,6 +45,20 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 std::string GenerateBody(int audio_length, const std::string& extra) {
     return R"({"lyrics":"[00:05.00]Morning light on the water\n[00:12.50]We sing along","style_prompt":"pop, happy, piano","audio_length":)" +
            std::to_string(audio_length) + extra + "}";
+}
+
+std::string SubmitJob(SongdProcess& s, int audio_length) {
+    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
+                  GenerateBody(audio_length));
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202) return "";
+    return std::string(boost::json::parse(r.body).at("job_id").as_string());
+}
+
+std::string JobStatusName(SongdProcess& s, const std::string& id) {
+    auto r = Http("GET", s.Url("/api/v1/status/" + id));
+    if (r.status != 200) return "http-" + std::to_string(r.status) + r.error;
+    return std::string(boost::json::parse(r.body).at("status").as_string());
 }
 
 SongdProcess::SongdProcess(std::map<std::string, std::string> env) : env_(std::move(env)) {

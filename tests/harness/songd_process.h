@@ -65,4 +65,12 @@ int FreePort();
 /// The JSON body of a valid generate request.
 std::string GenerateBody(int audio_length = 95, const std::string& extra = "");
 
+/// Submits GenerateBody(audio_length); the job id, or "" (and a test failure) when the
+/// service did not answer 202.
+std::string SubmitJob(SongdProcess& s, int audio_length = 95);
+
+/// The job's status ("queued", "completed", ...), or "http-<code><error>" when the status
+/// request did not answer 200 (so polling loops see a failure instead of throwing).
+std::string JobStatusName(SongdProcess& s, const std::string& id);
+
 }  // namespace songd::test

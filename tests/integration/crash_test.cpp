@@ -19,19 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string StatusName(SongdProcess& s, const std::string& id) {
-    auto r = Http("GET", s.Url("/api/v1/status/" + id));
-    if (r.status != 200) return "http-" + std::to_string(r.status) + r.error;
-    return std::string(json::parse(r.body).at("status").as_string());
-}
-
-std::string Submit(SongdProcess& s, int length) {
-    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
-                  GenerateBody(length));
-    EXPECT_EQ(r.status, 202) << r.body;
-    return std::string(json::parse(r.body).at("job_id").as_string());
-}
-
 int CountCompletions(const std::string& log, const std::string& id) {
     std::regex re("job_id=" + id + " from=processing to=completed");
     return static_cast<int>(
@@ -43,8 +30,8 @@ TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
     songd.Start();
     std::vector<std::string> ids;
     const int lengths[] = {95, 100, 110, 120};
-    for (int length : lengths) ids.push_back(Submit(songd, length));
-    ASSERT_TRUE(WaitFor([&] { return StatusName(songd, ids[0]) == "processing"; }));
+    for (int length : lengths) ids.push_back(SubmitJob(songd, length));
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(songd, ids[0]) == "processing"; }));
 
     // A reader polls downloads the whole time: it must only ever get 409 or a whole file.
     std::atomic<bool> stop{false};
@@ -69,7 +56,7 @@ TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
     bool all_done = WaitFor(
         [&] {
             for (const auto& id : ids) {
-                if (StatusName(songd, id) != "completed") return false;
+                if (JobStatusName(songd, id) != "completed") return false;
             }
             return true;
         },
@@ -100,13 +87,13 @@ TEST(Crash, KillDuringProcessingLosesNothingAndCompletesEachJobOnce) {
 TEST(Crash, JobsThatKeepKillingTheirWorkerFailAfterThreeAttempts) {
     SongdProcess songd(Env{{"WORKERS", "1"}, {"TONE_RENDER_MS", "20000"}});
     songd.Start();
-    std::string id = Submit(songd, 95);
+    std::string id = SubmitJob(songd, 95);
     for (int attempt = 0; attempt < 3; ++attempt) {
-        ASSERT_TRUE(WaitFor([&] { return StatusName(songd, id) == "processing"; }));
+        ASSERT_TRUE(WaitFor([&] { return JobStatusName(songd, id) == "processing"; }));
         songd.Kill();
         songd.Start();
     }
-    ASSERT_TRUE(WaitFor([&] { return StatusName(songd, id) == "failed"; }));
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(songd, id) == "failed"; }));
     auto doc = json::parse(Http("GET", songd.Url("/api/v1/status/" + id)).body).as_object();
     EXPECT_EQ(doc["error_code"].as_string(), "worker_lost");
     EXPECT_NE(std::string(doc["error"].as_string()).find("3 times"), std::string::npos);
@@ -115,8 +102,8 @@ TEST(Crash, JobsThatKeepKillingTheirWorkerFailAfterThreeAttempts) {
 TEST(Crash, SigtermRequeuesInFlightJobsAndExitsCleanly) {
     SongdProcess songd(Env{{"WORKERS", "1"}, {"TONE_RENDER_MS", "20000"}});
     songd.Start();
-    std::string id = Submit(songd, 95);
-    ASSERT_TRUE(WaitFor([&] { return StatusName(songd, id) == "processing"; }));
+    std::string id = SubmitJob(songd, 95);
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(songd, id) == "processing"; }));
     auto started = std::chrono::steady_clock::now();
     EXPECT_EQ(songd.Stop(), 0);
     auto seconds =
@@ -127,7 +114,7 @@ TEST(Crash, SigtermRequeuesInFlightJobsAndExitsCleanly) {
     // The next start finds the job queued again, with its attempt not counted.
     songd.SetEnv("TONE_RENDER_MS", "0");
     songd.Start();
-    ASSERT_TRUE(WaitFor([&] { return StatusName(songd, id) == "completed"; }));
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(songd, id) == "completed"; }));
     EXPECT_NE(songd.Log().find("job_id=" + id + " from=queued to=processing attempt=1"),
               std::string::npos);
 }

@@ -21,20 +21,6 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-std::string StatusName(SongdProcess& s, const std::string& id) {
-    auto r = Http("GET", s.Url("/api/v1/status/" + id));
-    if (r.status != 200) return "http-" + std::to_string(r.status) + r.error;
-    return std::string(json::parse(r.body).at("status").as_string());
-}
-
-std::string Submit(SongdProcess& s, int length) {
-    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
-                  GenerateBody(length));
-    EXPECT_EQ(r.status, 202) << r.body;
-    if (r.status != 202) return "";
-    return std::string(json::parse(r.body).at("job_id").as_string());
-}
-
 int Count(const std::string& log, const std::string& pattern) {
     std::regex re(pattern);
     return static_cast<int>(
@@ -81,11 +67,11 @@ TEST(TwoNodes, ShareTheQueueAndServeEachOthersJobs) {
 
     const int lengths[] = {95, 100, 105, 110, 115, 120};
     std::vector<std::string> ids;
-    for (int length : lengths) ids.push_back(Submit(a, length));
+    for (int length : lengths) ids.push_back(SubmitJob(a, length));
     bool done = WaitFor(
         [&] {
             for (const auto& id : ids) {
-                if (StatusName(a, id) != "completed") return false;
+                if (JobStatusName(a, id) != "completed") return false;
             }
             return true;
         },
@@ -106,7 +92,7 @@ TEST(TwoNodes, ShareTheQueueAndServeEachOthersJobs) {
 
     // Node B answers for every job node A created: status and the file itself.
     for (size_t i = 0; i < ids.size(); ++i) {
-        EXPECT_EQ(StatusName(b, ids[i]), "completed");
+        EXPECT_EQ(JobStatusName(b, ids[i]), "completed");
         auto r = Http("GET", b.Url("/api/v1/download/" + ids[i]));
         ASSERT_EQ(r.status, 200) << r.body;
         WavInfo wav = ParseWav(r.body);
@@ -127,20 +113,20 @@ TEST(TwoNodes, AJobOfAKilledNodeIsFinishedByTheOtherAfterItsLeaseEnds) {
     SongdProcess a(NodeEnv(db, out, "600000")), b(NodeEnv(db, out, "200"));
     a.Start();
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
-    const std::string id = Submit(a, 95);
-    ASSERT_TRUE(WaitFor([&] { return StatusName(a, id) == "processing"; })) << a.Log();
+    const std::string id = SubmitJob(a, 95);
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(a, id) == "processing"; })) << a.Log();
     ASSERT_NE(a.Log().find("job_id=" + id + " from=queued to=processing attempt=1"),
               std::string::npos);
     // B starts only now, so the job is certainly A's.
     b.Start();
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
-    EXPECT_EQ(StatusName(b, id), "processing");
+    EXPECT_EQ(JobStatusName(b, id), "processing");
     const auto killed = std::chrono::steady_clock::now();
     a.Kill();
 
     // A's lease (30 s, renewed while it lived) must run out before B may take the job.
     bool done =
-        WaitFor([&] { return StatusName(b, id) == "completed"; }, std::chrono::seconds(150));
+        WaitFor([&] { return JobStatusName(b, id) == "completed"; }, std::chrono::seconds(150));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
     ASSERT_TRUE(done) << "node B:\n" << b.Log();

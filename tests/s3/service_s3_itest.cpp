@@ -62,14 +62,6 @@ json::object StatusOf(SongdProcess& s, const std::string& id) {
     return json::parse(r.body).as_object();
 }
 
-std::string Submit(SongdProcess& s, int audio_length = 95) {
-    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
-                  GenerateBody(audio_length));
-    EXPECT_EQ(r.status, 202) << r.body;
-    if (r.status != 202) return "";
-    return std::string(json::parse(r.body).at("job_id").as_string());
-}
-
 bool IsCompleted(SongdProcess& s, const std::string& id) {
     auto doc = StatusOf(s, id);
     return doc.contains("status") && doc["status"].as_string() == "completed";
@@ -206,7 +198,7 @@ class ServiceS3Test : public ::testing::Test {
 TEST_F(ServiceS3Test, CompletedSongLandsInS3AndDownloadRedirectsToIt) {
     SongdProcess songd(S3Env());
     songd.Start();
-    const std::string id = Submit(songd);
+    const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return HasS3Url(songd, id); }, kJobDeadline)) << StatusOf(songd, id);
 
@@ -267,7 +259,7 @@ TEST_F(ServiceS3Test, CompletedSongLandsInS3AndDownloadRedirectsToIt) {
 TEST_F(ServiceS3Test, LongSongGoesUpMultipartAndMatches) {
     SongdProcess songd(S3Env());
     songd.Start();
-    const std::string id = Submit(songd, 285);
+    const std::string id = SubmitJob(songd, 285);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return HasS3Url(songd, id); }, kJobDeadline)) << StatusOf(songd, id);
 
@@ -310,7 +302,7 @@ TEST_F(ServiceS3Test, SongStaysLocalWhileS3IsDownAndTheReconcilerUploadsItLater)
     SongdProcess songd(S3Env());
     songd.Start();
     server_->SetFaults(R"([{"action":"reset","times":-1}])");  // every connection dropped
-    const std::string id = Submit(songd);
+    const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
     // The worker is done with the job (its upload attempt included) and that upload failed.
@@ -355,7 +347,7 @@ TEST_F(ServiceS3Test, AHangingS3DoesNotHoldTheGenerationWorker) {
     songd.Start();
     server_->SetFaults(R"([{"method":"PUT","action":"hang","times":-1}])");
     std::vector<std::string> ids;
-    for (int i = 0; i < 3; ++i) ids.push_back(Submit(songd));
+    for (int i = 0; i < 3; ++i) ids.push_back(SubmitJob(songd));
     for (const auto& id : ids) {
         ASSERT_FALSE(id.empty());
         ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline))
@@ -384,7 +376,7 @@ TEST_F(ServiceS3Test, UnreachableS3AtStartKeepsSongsLocalUntilItAnswers) {
     SongdProcess songd(env);
     songd.Start();
     EXPECT_NE(songd.Log().find("s3_unreachable_at_start"), std::string::npos) << songd.Log();
-    const std::string id = Submit(songd);
+    const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
     ASSERT_TRUE(WaitFor(
@@ -413,7 +405,7 @@ TEST_F(ServiceS3Test, Injected503sAreRetriedAndTheUploadSucceeds) {
     songd.Start();
     server_->SetFaults(
         R"([{"method":"PUT","action":"status","status":503,"code":"SlowDown","times":2}])");
-    const std::string id = Submit(songd);
+    const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return HasS3Url(songd, id); }, kJobDeadline)) << StatusOf(songd, id);
     auto log = server_->Log();
@@ -492,7 +484,7 @@ TEST_F(ServiceS3Test, KeyBrokenAfterStartIsReportedOnceAndTheReconcilerBacksOff)
         "message":"The request signature we calculated does not match the signature you provided.",
         "times":-1}])");
     server_->ClearLog();
-    const std::string id = Submit(songd);
+    const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
     ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
     auto local = Http("GET", songd.Url("/api/v1/download/" + id));
@@ -557,7 +549,7 @@ TEST_F(ServiceS3Test, MigrateUploadsExactlyTheMissingSongsAndDryRunChangesNothin
     SongdProcess songd(Env{{"S3_ENABLED", "false"}, {"WORKERS", "1"}});
     songd.Start();
     std::vector<std::string> ids;
-    for (int i = 0; i < 4; ++i) ids.push_back(Submit(songd));
+    for (int i = 0; i < 4; ++i) ids.push_back(SubmitJob(songd));
     for (const auto& id : ids) {
         ASSERT_FALSE(id.empty());
         ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
