@@ -20,18 +20,7 @@
 namespace songd::jobs {
 namespace {
 
-Job NewJob(const std::string& id, int64_t created_at, const std::string& key = "",
-           const std::string& hash = "h") {
-    Job j;
-    j.id = id;
-    j.request.lyrics = "[00:01.00]hello";
-    j.request.style_prompt = "pop";
-    j.seed = 1;
-    j.created_at = created_at;
-    j.idempotency_key = key;
-    j.request_hash = hash;
-    return j;
-}
+using test::NewJob;
 
 /// Runs `f`; an exception is appended to `errors` (guarded: two threads may fail at once).
 BindResult Try(const std::function<BindResult()>& f, std::string& errors) {

@@ -12,6 +12,19 @@
 
 namespace songd::test {
 
+jobs::Job NewJob(const std::string& id, int64_t created_at, const std::string& key,
+                 const std::string& hash) {
+    jobs::Job j;
+    j.id = id;
+    j.request.lyrics = "[00:01.00]hello";
+    j.request.style_prompt = "pop";
+    j.seed = 42;
+    j.created_at = created_at;
+    j.idempotency_key = key;
+    j.request_hash = hash;
+    return j;
+}
+
 namespace {
 
 struct ConnDeleter {

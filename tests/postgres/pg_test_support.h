@@ -9,10 +9,17 @@
 /// The server's URL comes from SONGD_TEST_DATABASE_URL when set (a server of your own), else
 /// from the file the fixture wrote. No server is a test failure, never a skip.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "jobs/job.h"
+
 namespace songd::test {
+
+/// A queued job with a fixed request, for the store tests.
+jobs::Job NewJob(const std::string& id, int64_t created_at, const std::string& key = "",
+                 const std::string& hash = "h");
 
 /// The URL of the test server's main database; throws when there is no server.
 std::string PgServerUrl();

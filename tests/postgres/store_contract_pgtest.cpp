@@ -20,6 +20,8 @@
 namespace songd::jobs {
 namespace {
 
+using test::NewJob;
+
 namespace fs = std::filesystem;
 
 /// @brief One kind of store and how to make a fresh one (and reopen it).
@@ -79,18 +81,6 @@ class StoreContract : public ::testing::TestWithParam<BackendKind> {
         backend_.reset();
     }
 
-    static Job NewJob(const std::string& id, int64_t created_at, const std::string& key = "",
-                      const std::string& hash = "h") {
-        Job j;
-        j.id = id;
-        j.request.lyrics = "[00:01.00]hello";
-        j.request.style_prompt = "pop";
-        j.seed = 42;
-        j.created_at = created_at;
-        j.idempotency_key = key;
-        j.request_hash = hash;
-        return j;
-    }
     /// Creates a job and claims it (it must be the only queued one).
     void CreateClaimed(const std::string& id, const std::string& owner, int64_t now,
                        int64_t lease_ms = 30'000) {

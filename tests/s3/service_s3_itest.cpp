@@ -156,6 +156,23 @@ Exit RunToExit(const fs::path& dir, const std::vector<std::string>& args, const 
     return exit;
 }
 
+/// Waits until the job is completed, no job is active (its upload attempt is over) and an
+/// upload failed; then the job must have no s3_url.
+::testing::AssertionResult CompletedButNotUploaded(SongdProcess& s, const std::string& id) {
+    if (!WaitFor([&] { return IsCompleted(s, id); }, kJobDeadline)) {
+        return ::testing::AssertionFailure() << "not completed: " << StatusOf(s, id);
+    }
+    if (!WaitFor(
+            [&] { return ActiveJobs(s) == 0 && Metric(s, "songd_s3_upload_failures_total") >= 1; },
+            kJobDeadline)) {
+        return ::testing::AssertionFailure() << "no failed upload recorded";
+    }
+    if (!StatusOf(s, id)["s3_url"].is_null()) {
+        return ::testing::AssertionFailure() << "s3_url set: " << StatusOf(s, id);
+    }
+    return ::testing::AssertionSuccess();
+}
+
 class ServiceS3Test : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -304,14 +321,7 @@ TEST_F(ServiceS3Test, SongStaysLocalWhileS3IsDownAndTheReconcilerUploadsItLater)
     server_->SetFaults(R"([{"action":"reset","times":-1}])");  // every connection dropped
     const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
-    ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
-    // The worker is done with the job (its upload attempt included) and that upload failed.
-    ASSERT_TRUE(WaitFor(
-        [&] {
-            return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
-        },
-        kJobDeadline));
-    EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
+    ASSERT_TRUE(CompletedButNotUploaded(songd, id));
     EXPECT_FALSE(bucket_->HeadObject(SongKey(id)).has_value());
 
     auto local = Http("GET", songd.Url("/api/v1/download/" + id));
@@ -378,13 +388,7 @@ TEST_F(ServiceS3Test, UnreachableS3AtStartKeepsSongsLocalUntilItAnswers) {
     EXPECT_NE(songd.Log().find("s3_unreachable_at_start"), std::string::npos) << songd.Log();
     const std::string id = SubmitJob(songd);
     ASSERT_FALSE(id.empty());
-    ASSERT_TRUE(WaitFor([&] { return IsCompleted(songd, id); }, kJobDeadline));
-    ASSERT_TRUE(WaitFor(
-        [&] {
-            return ActiveJobs(songd) == 0 && Metric(songd, "songd_s3_upload_failures_total") >= 1;
-        },
-        kJobDeadline));
-    EXPECT_TRUE(StatusOf(songd, id)["s3_url"].is_null());
+    ASSERT_TRUE(CompletedButNotUploaded(songd, id));
     auto local = Http("GET", songd.Url("/api/v1/download/" + id));
     ASSERT_EQ(local.status, 200) << local.body;
     ASSERT_EQ(songd.Stop(), 0);
