@@ -9,12 +9,12 @@ bash bench/run.sh
 echo "== synth engine render speed (bench/synth/README.md)"
 bash bench/synth/run.sh "$PWD/$BUILD"
 echo "== audio finishing (bench/audio/README.md)"
-"./$BUILD/finish_bench" 95 285
-if [ -x "./$BUILD/tests/s3/songd_s3_benchmark" ]; then
+"./$BUILD/bench/finish_bench" 95 285
+if [ -x "./$BUILD/bench/songd_s3_benchmark" ]; then
   echo "== S3 upload and signing against s3rver (bench/s3/README.md)"
   bash tests/s3/setup.sh
-  "./$BUILD/tests/s3/songd_s3_benchmark"
-  "./$BUILD/tests/s3/songd_s3_service_benchmark" --jobs 3 --length 95
+  "./$BUILD/bench/songd_s3_benchmark"
+  "./$BUILD/bench/songd_s3_service_benchmark" --jobs 3 --length 95
 fi
 for extra in bench/*/run-bench.sh; do
   [ -f "$extra" ] && bash "$extra"

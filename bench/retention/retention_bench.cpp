@@ -1,7 +1,7 @@
 // songd_retention_bench: one `songd cleanup` pass over N expired jobs, timed, with the peak
 // RSS of the songd process.
 //
-//   build/tests/s3/songd_retention_bench --jobs 100000 [--s3] [--dry-run] [--upload-threads 4]
+//   build/bench/songd_retention_bench --jobs 100000 [--s3] [--dry-run] [--upload-threads 4]
 //
 // Seeds N completed jobs past their expiry straight into a fresh SQLite store through the
 // JobStore API, writes each job's folder (a 1 KiB song), and with --s3 uploads each song to

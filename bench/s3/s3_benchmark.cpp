@@ -1,6 +1,6 @@
 // songd_s3_benchmark: S3 upload throughput against s3rver and SigV4 signing throughput.
 //
-//   build/tests/s3/songd_s3_benchmark [--upload-mib 200] [--repeat 3] [--presign 200000]
+//   build/bench/songd_s3_benchmark [--upload-mib 200] [--repeat 3] [--presign 200000]
 //
 // Starts s3rver on a free loopback port (tests/s3/server, installed by tests/s3/setup.sh),
 // uploads files from /tmp and prints one line per measurement.

@@ -3,7 +3,7 @@
 // from the first status poll that says `completed` to the first one that shows `s3_url`
 // (what a polling client sees).
 //
-//   build/tests/s3/songd_s3_service_benchmark [--jobs 5] [--length 95]
+//   build/bench/songd_s3_service_benchmark [--jobs 5] [--length 95]
 //
 // Starts s3rver (tests/s3/server, installed by tests/s3/setup.sh) and `songd serve` with the
 // tone engine and one worker, submits the jobs one after another and prints one line per

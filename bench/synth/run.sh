@@ -4,12 +4,12 @@
 #
 #   bench/synth/run.sh [build-dir]      # default: build
 #
-# Needs the synth_render tool (tests/audio) built, and GNU time (/usr/bin/time).
+# Needs the synth_render tool (tests/golden) built, and GNU time (/usr/bin/time).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
-tool=$build/tests/audio/synth_render
-fixtures=$root/tests/audio/fixtures
+tool=$build/tests/golden/synth_render
+fixtures=$root/tests/golden/fixtures
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
