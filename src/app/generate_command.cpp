@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/lrc.h"
+#include "core/text.h"
 
 namespace songd::app {
 namespace {
@@ -73,11 +74,6 @@ class InterruptGuard {
 struct BadInput : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
-
-std::string Lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 
 std::string FormatClock(double seconds) {
     const long s = std::lround(seconds);
@@ -194,7 +190,7 @@ std::string ReadLyrics(const std::filesystem::path& path) {
 
 audio::Format OutputFormat(const std::filesystem::path& output) {
     if (output.empty()) throw BadInput("-o/--output is required");
-    const std::string ext = Lower(output.extension().string());
+    const std::string ext = core::ToLower(output.extension().string());
     if (ext == ".wav") return audio::Format::kWav;
     if (ext == ".flac") return audio::Format::kFlac;
     if (ext == ".mp3") return audio::Format::kMp3;

@@ -86,7 +86,7 @@ void EncodeFile(const std::filesystem::path& finished_wav, const std::filesystem
         WriteMp3UnderCeiling(out, mp3_kbps, make_source);
         return;
     }
-    TempFile tmp(out);
+    core::TempFile tmp(out);
     SoundFile file = SoundFile::Create(tmp.path(), MajorFormat(format));
     // Samples pass through as 16-bit integers: FLAC and WAV stay bit-exact copies.
     std::vector<int16_t> chunk(static_cast<size_t>(kChunkFrames) * kChannels);

@@ -276,7 +276,7 @@ FinishResult Finish(const std::filesystem::path& raw, const std::filesystem::pat
     // Loudness is measured again on exactly the samples written; the true peak comes from the
     // planning, as libebur128's own true-peak meter would double the cost of finishing.
     LoudnessMeter meter(false);
-    TempFile tmp(out);
+    core::TempFile tmp(out);
     WritePcm16(tmp.path(), audio, plan, options.dither_seed, meter);
     tmp.Commit();
 

@@ -20,7 +20,6 @@
 #include <string>
 #include <string_view>
 
-#include "audio/atomic_file.h"
 
 namespace songd::audio {
 

@@ -36,7 +36,7 @@ void WriteMp3UnderCeiling(const std::filesystem::path& out, int kbps,
     double gain_db = 0;
     std::vector<float> chunk(static_cast<size_t>(kChunkFrames) * kChannels);
     for (int attempt = 1;; ++attempt) {
-        TempFile tmp(out);
+        core::TempFile tmp(out);
         {
             SoundFile file =
                 SoundFile::Create(tmp.path(), SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III);

@@ -1,15 +1,15 @@
 #pragma once
 /// @file
 /// Small building blocks shared by finishing, encoding and previews: an owned libsndfile
-/// handle and a temporary file that becomes its target only when committed.
+/// handle; files are written through core::TempFile (core/atomic_file.h).
 ///
-///   audio::TempFile tmp(out_path);                    // ".out.wav.tmp-<pid>-<n>" beside it
+///   core::TempFile tmp(out_path);                     // ".out.wav.tmp-<pid>-<n>" beside it
 ///   auto file = audio::SoundFile::Create(tmp.path(), SF_FORMAT_WAV | SF_FORMAT_PCM_16);
 ///   file.WriteShorts(samples, frames);
 ///   file.Close();                                     // flushes; throws on error
 ///   tmp.Commit();                                     // fsync, rename, fsync directory
 ///
-/// Errors throw core::Error; a TempFile not committed is removed by its destructor, so a
+/// Errors throw core::Error; a core::TempFile not committed is removed by its destructor, so a
 /// failed write never leaves a partial file behind.
 
 #include <sndfile.h>
@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace songd::audio {
@@ -62,25 +63,6 @@ class SoundFile {
     SNDFILE* file_ = nullptr;
     SF_INFO info_{};
     std::filesystem::path path_;
-};
-
-/// @brief A temporary sibling of a target file, unique per process and call, so concurrent
-/// writers of one target never share a temporary. Removed unless Commit() succeeded.
-class TempFile {
-  public:
-    explicit TempFile(std::filesystem::path target);
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-    ~TempFile();
-
-    const std::filesystem::path& path() const { return tmp_; }
-    /// fsyncs the temporary, renames it over the target and fsyncs the directory.
-    void Commit();
-
-  private:
-    std::filesystem::path target_;
-    std::filesystem::path tmp_;
-    bool committed_ = false;
 };
 
 }  // namespace songd::audio

@@ -9,22 +9,12 @@
 #include <functional>
 #include <set>
 
+#include "core/text.h"
+
 extern char** environ;
 
 namespace songd::core {
 namespace {
-
-std::string Lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
-
-std::string Trim(std::string_view s) {
-    size_t b = 0, e = s.size();
-    while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-    return std::string(s.substr(b, e - b));
-}
 
 /// Text from a file or the environment as it may appear in an error line: control bytes and
 /// bytes outside ASCII as \xHH (they could hide the message or upset a terminal), at most
@@ -88,7 +78,7 @@ class Reader {
     void Bool(const std::string& name, bool& out) const {
         auto* v = Raw(name);
         if (!v) return;
-        std::string s = Lower(Trim(*v));
+        std::string s = core::ToLower(core::Trim(*v));
         if (s == "true" || s == "1" || s == "yes" || s == "on") {
             out = true;
         } else if (s == "false" || s == "0" || s == "no" || s == "off") {
@@ -101,7 +91,7 @@ class Reader {
     void Int(const std::string& name, int& out, long lo, long hi) const {
         auto* v = Raw(name);
         if (!v) return;
-        std::string s = Trim(*v);
+        std::string s(core::Trim(*v));
         long value = 0;
         auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
         if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || value < lo ||
@@ -116,8 +106,8 @@ class Reader {
                 bool lower = true) const {
         auto* v = Raw(name);
         if (!v) return;
-        std::string s = Trim(*v);
-        if (lower) s = Lower(s);
+        std::string s(core::Trim(*v));
+        if (lower) s = core::ToLower(s);
         if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
             std::string list;
             for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -136,7 +126,7 @@ class Reader {
     void Url(const std::string& name, std::string& out, bool allow_empty) const {
         auto* v = Raw(name);
         if (!v) return;
-        std::string s = Trim(*v);
+        std::string s(core::Trim(*v));
         if (s.empty() && allow_empty) {
             out.clear();
             return;
@@ -153,7 +143,7 @@ class Reader {
     void UrlPath(const std::string& name, std::string& out, bool allow_root) const {
         auto* v = Raw(name);
         if (!v) return;
-        std::string s = Trim(*v);
+        std::string s(core::Trim(*v));
         bool ok = !s.empty() && s.front() == '/' &&
                   s.find_first_of(" ?#%\t") == std::string::npos &&
                   s.find("//") == std::string::npos;
@@ -259,14 +249,14 @@ Environment ReadEnvFile(const std::filesystem::path& path) {
     int number = 0;
     while (std::getline(in, line)) {
         ++number;
-        std::string s = Trim(line);
+        std::string s(core::Trim(line));
         if (s.empty() || s.front() == '#') continue;
-        if (s.rfind("export ", 0) == 0) s = Trim(s.substr(7));
+        if (s.rfind("export ", 0) == 0) s = std::string(core::Trim(s.substr(7)));
         auto eq = s.find('=');
         auto where = path.string() + ":" + std::to_string(number);
         if (eq == std::string::npos) throw ConfigError(where + ": expected KEY=VALUE");
-        std::string key = Trim(s.substr(0, eq));
-        std::string value = Trim(s.substr(eq + 1));
+        std::string key(core::Trim(s.substr(0, eq)));
+        std::string value(core::Trim(s.substr(eq + 1)));
         bool key_ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
                       std::all_of(key.begin(), key.end(),
                                   [](unsigned char c) { return std::isalnum(c) || c == '_'; });
@@ -275,7 +265,7 @@ Environment ReadEnvFile(const std::filesystem::path& path) {
             char quote = value.front();
             auto close = value.find(quote, 1);
             if (close == std::string::npos) throw ConfigError(where + ": unterminated quote");
-            std::string rest = Trim(value.substr(close + 1));
+            std::string rest(core::Trim(value.substr(close + 1)));
             if (!rest.empty() && rest.front() != '#') {
                 throw ConfigError(where + ": text after the closing quote");
             }
@@ -283,7 +273,7 @@ Environment ReadEnvFile(const std::filesystem::path& path) {
         } else {
             // An unquoted value ends at " #", as in shell and python-dotenv.
             auto hash = value.find(" #");
-            if (hash != std::string::npos) value = Trim(value.substr(0, hash));
+            if (hash != std::string::npos) value = std::string(core::Trim(value.substr(0, hash)));
         }
         env[key] = value;
     }
@@ -315,7 +305,7 @@ Config LoadConfig(const Environment& env) {
     Reader r(env);
 
     r.String("HOST", c.host);
-    c.host = Trim(c.host);
+    c.host = std::string(core::Trim(c.host));
     if (!IsHostAddress(c.host)) {
         r.Fail("HOST", c.host, "must be an IPv4 or IPv6 address, or localhost");
     }
@@ -332,7 +322,7 @@ Config LoadConfig(const Environment& env) {
         size_t start = 0;
         while (start <= list.size()) {
             auto comma = list.find(',', start);
-            std::string origin = Trim(list.substr(start, comma - start));
+            std::string origin(core::Trim(list.substr(start, comma - start)));
             if (!origin.empty()) {
                 bool ok = origin == "*" ||
                           ((origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0) &&
@@ -357,7 +347,7 @@ Config LoadConfig(const Environment& env) {
     r.Choice("LOG_FORMAT", c.log_format, {"json", "text"});
 
     if (auto* v = r.Raw("DEVICE")) {
-        std::string d = Lower(Trim(*v));
+        std::string d = core::ToLower(core::Trim(*v));
         bool ok = d == "cpu" || d == "cuda" || d == "mps";
         if (!ok && d.rfind("cuda:", 0) == 0 && d.size() > 5) {
             ok = std::all_of(d.begin() + 5, d.end(),
@@ -397,12 +387,12 @@ Config LoadConfig(const Environment& env) {
     }
     r.Path("DIFFRHYTHM_PYTHON", c.diffrhythm_python);
     r.Choice("DIFFRHYTHM_MODE", c.diffrhythm_mode, {"worker", "cli"});
-    if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !Trim(*v).empty()) {
+    if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !core::Trim(*v).empty()) {
         std::string list = *v;
         size_t start = 0;
         while (true) {
             auto comma = list.find(',', start);
-            std::string item = Trim(list.substr(start, comma - start));
+            std::string item(core::Trim(list.substr(start, comma - start)));
             int gpu = 0;
             auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), gpu);
             if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || gpu < 0 ||
@@ -423,13 +413,13 @@ Config LoadConfig(const Environment& env) {
     }
 
     if (auto* v = r.Raw("OUTPUT_DIR")) {
-        if (Trim(*v).empty() || v->find('\0') != std::string::npos) {
+        if (core::Trim(*v).empty() || v->find('\0') != std::string::npos) {
             r.Fail("OUTPUT_DIR", *v, "must be a directory path");
         }
         c.output_dir = *v;
     }
     if (auto* v = r.Raw("DATABASE_URL")) {
-        std::string url = Trim(*v);
+        std::string url(core::Trim(*v));
         if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) {
             c.database_url = url;
         } else if ((url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)) {
@@ -463,7 +453,7 @@ Config LoadConfig(const Environment& env) {
     }
     r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
     if (auto* v = r.Raw("PRICE_CURRENCY")) {
-        std::string cur = Lower(Trim(*v));
+        std::string cur = core::ToLower(core::Trim(*v));
         if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(),
                                             [](unsigned char ch) { return std::isalpha(ch); })) {
             r.Fail("PRICE_CURRENCY", *v, "must be a three-letter ISO currency code such as usd");
@@ -473,7 +463,7 @@ Config LoadConfig(const Environment& env) {
 
     r.Bool("S3_ENABLED", c.s3_enabled);
     r.String("S3_BUCKET", c.s3_bucket);
-    c.s3_bucket = Trim(c.s3_bucket);
+    c.s3_bucket = std::string(core::Trim(c.s3_bucket));
     if (!c.s3_bucket.empty()) {
         bool ok = c.s3_bucket.size() >= 3 && c.s3_bucket.size() <= 63 &&
                   std::all_of(c.s3_bucket.begin(), c.s3_bucket.end(), [](unsigned char ch) {
@@ -482,7 +472,7 @@ Config LoadConfig(const Environment& env) {
         if (!ok) r.Fail("S3_BUCKET", c.s3_bucket, "must be a bucket name: 3-63 of a-z 0-9 . -");
     }
     if (auto* v = r.Raw("S3_REGION")) {
-        std::string region = Trim(*v);
+        std::string region(core::Trim(*v));
         bool ok =
             !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
                 return std::islower(ch) || std::isdigit(ch) || ch == '-';

@@ -15,10 +15,4 @@ std::string NewJobId();
 /// True only for a lowercase canonical UUID, so an id is always safe inside a path.
 bool IsJobId(std::string_view text);
 
-/// Hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
-
-/// Constant-time comparison for secrets.
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
-
 }  // namespace songd::core

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace songd::engine {
 namespace {
@@ -31,13 +32,6 @@ bool DecodeUtf8(std::string_view s, size_t& pos, char32_t& cp) {
 locale_t Utf8Locale() {
     static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
     return loc;
-}
-
-std::string Trim(std::string_view s) {
-    size_t b = 0, e = s.size();
-    while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
-    return std::string(s.substr(b, e - b));
 }
 
 [[noreturn]] void Reject(int line, const std::string& msg) {
@@ -134,7 +128,7 @@ std::vector<LrcLine> ParseLrc(std::string_view lrc, int audio_length_seconds) {
     while (pos <= lrc.size()) {
         size_t end = lrc.find('\n', pos);
         if (end == std::string_view::npos) end = lrc.size();
-        std::string raw = Trim(lrc.substr(pos, end - pos));
+        std::string raw(core::Trim(lrc.substr(pos, end - pos)));
         ++number;
         pos = end + 1;
         if (raw.empty()) {
@@ -152,7 +146,7 @@ std::vector<LrcLine> ParseLrc(std::string_view lrc, int audio_length_seconds) {
             if (IsMetadataTag(raw)) continue;
             Reject(number, "expected a timestamp such as [00:12.34] at the start of the line");
         }
-        std::string text = Trim(rest);
+        std::string text(core::Trim(rest));
         int64_t chars = Utf8Length(text);
         if (static_cast<size_t>(chars) > kMaxLineChars) {
             Reject(number, "the line has " + std::to_string(chars) + " characters; at most " +

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/ids.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "http/problem.h"
 

@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/text.h"
+
 namespace songd::payment {
 namespace {
-
-std::string Lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 std::string JsonString(std::string_view text) {
     // Values here are ids, ISO codes and paths we built: escaping quotes and backslashes is
@@ -50,7 +45,7 @@ std::string StatusSentence(const PaymentIntent& intent) {
 PaymentPolicy PaymentPolicy::FromConfig(const core::Config& config) {
     PaymentPolicy policy;
     policy.price_cents = config.price_cents;
-    policy.currency = Lower(config.price_currency);
+    policy.currency = core::ToLower(config.price_currency);
     policy.live_key = IsLiveKey(config.stripe_secret_key);
     policy.api_prefix = config.api_prefix;
     return policy;
@@ -102,9 +97,9 @@ std::optional<Rejection> CheckIntent(const PaymentIntent& intent, std::string_vi
     if (intent.status != "succeeded") {
         return Rejection{RejectReason::kNotSucceeded, StatusSentence(intent)};
     }
-    if (Lower(intent.currency) != policy.currency) {
+    if (core::ToLower(intent.currency) != policy.currency) {
         return Rejection{RejectReason::kCurrencyMismatch,
-                         "PaymentIntent " + intent.id + " was paid in " + Lower(intent.currency) +
+                         "PaymentIntent " + intent.id + " was paid in " + core::ToLower(intent.currency) +
                              ", but the price is in " + policy.currency + "."};
     }
     if (intent.amount_received < policy.price_cents) {

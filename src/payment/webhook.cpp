@@ -1,7 +1,5 @@
 #include "payment/webhook.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -9,7 +7,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/crypto.h"
 #include "core/ids.h"
+#include "core/text.h"
 #include "core/log.h"
 
 namespace songd::payment {
@@ -17,28 +17,8 @@ namespace {
 
 namespace json = boost::json;
 
-std::string_view Trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
 std::string HmacSha256Hex(std::string_view key, std::string_view data) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-             reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest,
-             &length) == nullptr) {
-        throw core::Error(core::ErrorCode::kInternal, "HMAC-SHA256 failed");
-    }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(2 * static_cast<std::size_t>(length));
-    for (unsigned int i = 0; i < length; ++i) {
-        hex += kHex[digest[i] >> 4];
-        hex += kHex[digest[i] & 15];
-    }
-    return hex;
+    return core::HexEncode(core::HmacSha256(key, data));
 }
 
 [[noreturn]] void BadSignature(const std::string& why) {
@@ -55,14 +35,14 @@ bool IsIntentEvent(const std::string& type) {
 void VerifyStripeSignature(std::string_view header, std::string_view raw_body,
                            std::string_view secret, int64_t now_seconds,
                            int64_t tolerance_seconds) {
-    if (Trim(header).empty()) BadSignature("Stripe-Signature header is missing");
+    if (core::Trim(header).empty()) BadSignature("Stripe-Signature header is missing");
 
     std::optional<int64_t> timestamp;
     std::string_view timestamp_text;
     std::vector<std::string_view> signatures;
     while (!header.empty()) {
         const auto comma = header.find(',');
-        const std::string_view item = Trim(header.substr(0, comma));
+        const std::string_view item = core::Trim(header.substr(0, comma));
         header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
         const auto equals = item.find('=');
         if (equals == std::string_view::npos) continue;

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "harness/http_client.h"
 #include "harness/songd_process.h"

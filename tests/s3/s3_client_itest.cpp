@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "s3_test_server.h"
 #include "storage/s3/http_transfer.h"
 #include "storage/s3/s3_client.h"
@@ -65,7 +66,7 @@ std::string FileSha256(const fs::path& path) {
     unsigned int size = 0;
     EVP_DigestFinal_ex(ctx, out, &size);
     EVP_MD_CTX_free(ctx);
-    return HexEncode(std::string_view(reinterpret_cast<char*>(out), size));
+    return core::HexEncode(std::string_view(reinterpret_cast<char*>(out), size));
 }
 
 size_t CountRequests(const std::vector<ProxyLogEntry>& log, const std::string& method,

@@ -8,6 +8,7 @@
 #include "audio/encode.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json_text.h"
 #include "http/handlers/handlers.h"

@@ -16,6 +16,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/crypto.h"
+#include "core/text.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "storage/s3/s3_xml.h"
@@ -107,7 +109,7 @@ std::string Sha256OfFile(int fd, int64_t size, const fs::path& file) {
         digest.Update(buffer.data(), static_cast<size_t>(n));
         offset += n;
     }
-    return HexEncode(digest.Final());
+    return core::HexEncode(digest.Final());
 }
 
 std::string StatusCodeName(long status) {
@@ -139,12 +141,6 @@ bool IsSafeToken(const std::string& text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
         return std::isalnum(c) || c == '-' || c == '_' || c == '.';
     });
-}
-
-std::string Lower(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return text;
 }
 
 ObjectInfo InfoFromHeaders(const std::string& key,
@@ -273,7 +269,7 @@ S3Client::S3Client(const core::Config& config, ClientOptions options)
     } else {
         const std::string& endpoint = config.s3_endpoint;
         size_t sep = endpoint.find("://");
-        scheme_ = sep == std::string::npos ? "" : Lower(endpoint.substr(0, sep));
+        scheme_ = sep == std::string::npos ? "" : core::ToLower(endpoint.substr(0, sep));
         if (scheme_ != "http" && scheme_ != "https") {
             throw invalid("S3_ENDPOINT", "'" + endpoint + "' must start with http:// or https://");
         }
@@ -300,7 +296,7 @@ S3Client::S3Client(const core::Config& config, ClientOptions options)
                      : inet_pton(AF_INET, host.c_str(), &v4) == 1;
     // Virtual-hosted names need DNS for {bucket}.{host}: impossible for an IP or localhost,
     // and a dotted bucket breaks the TLS wildcard certificate.
-    path_style_ = config.s3_force_path_style || is_ip || Lower(host) == "localhost" ||
+    path_style_ = config.s3_force_path_style || is_ip || core::ToLower(host) == "localhost" ||
                   bucket_.find('.') != std::string::npos;
 }
 

@@ -1,34 +1,19 @@
 #include "storage/s3/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <ctime>
 
 #include "core/error.h"
-#include "core/ids.h"
+#include "core/crypto.h"
+#include "core/text.h"
 
 namespace songd::storage::s3 {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 
 [[noreturn]] void Invalid(const std::string& detail) {
     throw core::Error(core::ErrorCode::kInvalidInput, "SigV4: " + detail);
-}
-
-bool IsUnreserved(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
-std::string ToLower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
@@ -78,7 +63,7 @@ void ValidateRequest(const SigningRequest& request, const SigningContext& contex
         if (value.find_first_of("\r\n") != std::string::npos) {
             Invalid("header '" + name + "' holds a line break");
         }
-        std::string lower = ToLower(name);
+        std::string lower = core::ToLower(name);
         if (lower == "host" && !TrimAll(value).empty()) has_host = true;
         if (lower == "authorization") Invalid("request already carries an Authorization header");
     }
@@ -98,7 +83,7 @@ void ValidateRequest(const SigningRequest& request, const SigningContext& contex
 // Value of a header by lowercase name, or nullptr.
 const std::string* FindHeader(const NameValues& headers, std::string_view lower_name) {
     for (const auto& [name, value] : headers) {
-        if (ToLower(name) == lower_name) return &value;
+        if (core::ToLower(name) == lower_name) return &value;
     }
     return nullptr;
 }
@@ -125,7 +110,7 @@ CanonicalHeaders Canonicalize(const NameValues& headers) {
     // Stable sort keeps repeated headers in the order they were given, as the spec joins them.
     std::vector<std::pair<std::string, std::string>> lowered;
     lowered.reserve(headers.size());
-    for (const auto& [name, value] : headers) lowered.emplace_back(ToLower(name), TrimAll(value));
+    for (const auto& [name, value] : headers) lowered.emplace_back(core::ToLower(name), TrimAll(value));
     std::stable_sort(lowered.begin(), lowered.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     CanonicalHeaders out;
@@ -157,33 +142,18 @@ std::string Signature(const SigningContext& context, const std::string& amz_date
                       const std::string& string_to_sign) {
     std::string key = SigningKey(context.credentials.secret_access_key, amz_date.substr(0, 8),
                                  context.region, context.service);
-    return HexEncode(HmacSha256(key, string_to_sign));
+    return core::HexEncode(core::HmacSha256(key, string_to_sign));
 }
 
 }  // namespace
 
-std::string UriEncode(std::string_view bytes, bool keep_slash) {
-    std::string out;
-    out.reserve(bytes.size() * 3);
-    for (unsigned char c : bytes) {
-        if (IsUnreserved(c) || (keep_slash && c == '/')) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHexDigits[c >> 4];
-            out += kHexDigits[c & 0xF];
-        }
-    }
-    return out;
-}
-
-std::string CanonicalUri(std::string_view path) { return UriEncode(path, true); }
+std::string CanonicalUri(std::string_view path) { return core::UrlEncode(path, true); }
 
 std::string CanonicalQuery(const NameValues& query) {
     std::vector<std::pair<std::string, std::string>> encoded;
     encoded.reserve(query.size());
     for (const auto& [name, value] : query) {
-        encoded.emplace_back(UriEncode(name, false), UriEncode(value, false));
+        encoded.emplace_back(core::UrlEncode(name), core::UrlEncode(value));
     }
     std::sort(encoded.begin(), encoded.end());
     std::string out;
@@ -195,27 +165,10 @@ std::string CanonicalQuery(const NameValues& query) {
 }
 
 std::string UriDecode(std::string_view text) {
-    auto hex = [&](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
     std::string out;
-    out.reserve(text.size());
-    for (size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out += text[i];
-            continue;
-        }
-        int hi = i + 2 < text.size() ? hex(text[i + 1]) : -1;
-        int lo = i + 2 < text.size() ? hex(text[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-            throw core::Error(core::ErrorCode::kInvalidInput,
-                              "malformed percent escape in '" + std::string(text) + "'");
-        }
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
+    if (!core::UrlDecode(text, out)) {
+        throw core::Error(core::ErrorCode::kInvalidInput,
+                          "malformed percent escape in '" + std::string(text) + "'");
     }
     return out;
 }
@@ -229,35 +182,14 @@ std::string AmzDate(int64_t time_seconds) {
     return buf;
 }
 
-std::string HmacSha256(std::string_view key, std::string_view data) {
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-             reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-             &out_len) == nullptr) {
-        throw core::Error(core::ErrorCode::kInternal, "HMAC-SHA256 failed in OpenSSL");
-    }
-    return std::string(reinterpret_cast<const char*>(out), out_len);
-}
-
 std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                        std::string_view service) {
-    std::string k_date = HmacSha256("AWS4" + std::string(secret), date);
-    std::string k_region = HmacSha256(k_date, region);
-    std::string k_service = HmacSha256(k_region, service);
-    return HmacSha256(k_service, "aws4_request");
+    std::string k_date = core::HmacSha256("AWS4" + std::string(secret), date);
+    std::string k_region = core::HmacSha256(k_date, region);
+    std::string k_service = core::HmacSha256(k_region, service);
+    return core::HmacSha256(k_service, "aws4_request");
 }
 
-std::string HexEncode(std::string_view bytes) {
-    static constexpr std::string_view kLower = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out += kLower[c >> 4];
-        out += kLower[c & 0xF];
-    }
-    return out;
-}
 
 HeaderSignature SignWithHeaders(const SigningRequest& request, const SigningContext& context) {
     ValidateRequest(request, context);
@@ -300,7 +232,7 @@ QuerySignature SignWithQuery(const SigningRequest& request, const SigningContext
                 " seconds, got " + std::to_string(expires_seconds));
     }
     for (const auto& [name, value] : request.query) {
-        std::string lower = ToLower(name);
+        std::string lower = core::ToLower(name);
         if (lower.starts_with("x-amz-") &&
             (lower == "x-amz-algorithm" || lower == "x-amz-credential" || lower == "x-amz-date" ||
              lower == "x-amz-expires" || lower == "x-amz-signedheaders" ||

@@ -116,11 +116,7 @@ QuerySignature SignWithQuery(const SigningRequest& request, const SigningContext
 
 // Building blocks, exposed for tests and for the client, which sends what it signs.
 
-/// RFC 3986 encoding as SigV4 defines it: A-Z a-z 0-9 - . _ ~ kept, every other byte %XX
-/// (uppercase hex); `/` is kept only when `keep_slash`.
-std::string UriEncode(std::string_view bytes, bool keep_slash);
-
-/// S3 canonical URI: UriEncode(path, keep_slash=true), no normalisation.
+/// S3 canonical URI: core::UrlEncode(path, keep_slash=true), no normalisation.
 std::string CanonicalUri(std::string_view path);
 
 /// Encoded pairs sorted by name then value, joined with '&'; an empty value gives `name=`.
@@ -133,14 +129,8 @@ std::string UriDecode(std::string_view text);
 /// 20130524T000000Z for a Unix time.
 std::string AmzDate(int64_t time_seconds);
 
-/// HMAC-SHA256 of `data` with `key`, raw 32 bytes.
-std::string HmacSha256(std::string_view key, std::string_view data);
-
 /// The derived signing key: HMAC chain over date, region, service, "aws4_request".
 std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                        std::string_view service);
-
-/// Lowercase hex of raw bytes.
-std::string HexEncode(std::string_view bytes);
 
 }  // namespace songd::storage::s3

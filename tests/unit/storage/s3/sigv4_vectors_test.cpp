@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/ids.h"
+#include "core/crypto.h"
 #include "storage/s3/sigv4.h"
 
 namespace songd::storage::s3 {
