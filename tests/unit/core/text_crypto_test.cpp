@@ -36,7 +36,8 @@ TEST(Text, UrlDecodeRoundTripsAndRejectsMalformedEscapes) {
     std::string out;
     ASSERT_TRUE(UrlDecode("a%20b+c%2f%E2%82%AC", out));
     EXPECT_EQ(out, "a b+c/\xe2\x82\xac");
-    for (std::string bad : {"%", "%2", "a%zz", "%g0", "x%"}) EXPECT_FALSE(UrlDecode(bad, out)) << bad;
+    for (std::string bad : {"%", "%2", "a%zz", "%g0", "x%"})
+        EXPECT_FALSE(UrlDecode(bad, out)) << bad;
     std::string all;
     for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
     ASSERT_TRUE(UrlDecode(UrlEncode(all), out));
