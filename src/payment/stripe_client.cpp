@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <random>
 #include <stdexcept>
-#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace songd::payment {
 namespace {
@@ -43,25 +42,33 @@ StripeError ParseStripeError(const std::string& body) {
     return error;
 }
 
-std::string TransportProblem(const TransportError& error) {
+std::string TransportProblem(const net::TransportError& error) {
     switch (error.failure()) {
-        case TransportFailure::kConnect:
+        case net::TransportFailure::kConnect:
             return "could not connect";
-        case TransportFailure::kTimeout:
+        case net::TransportFailure::kTimeout:
             return "timed out";
-        case TransportFailure::kSend:
+        case net::TransportFailure::kSend:
             return "connection broke while sending";
-        case TransportFailure::kReceive:
+        case net::TransportFailure::kReceive:
             return "connection broke before an answer";
-        case TransportFailure::kRequest:
+        case net::TransportFailure::kRequest:
             return "request unusable";
-        case TransportFailure::kOther:
+        case net::TransportFailure::kOther:
             return "transfer failed";
     }
     return "transfer failed";
 }
 
-std::optional<int> ParseRetryAfterSeconds(const HttpResponse& response) {
+/// One attempt: Stripe's answer when it is final, or why another attempt may help.
+struct Attempt {
+    std::optional<net::Response> answer;  ///< 2xx, or a refusal that retrying cannot change
+    std::string problem;                  ///< otherwise: what went wrong
+    std::optional<int> retry_after;       ///< Stripe's Retry-After, seconds
+    bool may_retry = false;
+};
+
+std::optional<int> ParseRetryAfterSeconds(const net::Response& response) {
     auto header = response.Header("retry-after");
     if (!header) return std::nullopt;
     try {
@@ -97,78 +104,79 @@ std::string IntentIdempotencyKey(const std::string& job_id, int64_t amount,
     return key;
 }
 
-StripeClient::StripeClient(StripeClientOptions options) : options_(std::move(options)) {
+StripeClient::StripeClient(StripeClientOptions options)
+    : options_(std::move(options)), retrier_(options_.retry) {
     options_.api_base = TrimSlash(options_.api_base);
-    options_.max_attempts = std::max(1, options_.max_attempts);
 }
 
-std::chrono::milliseconds StripeClient::Backoff(int retry) const {
-    // Equal jitter: half the exponential step is fixed, half random, so concurrent callers
-    // spread out but never retry immediately.
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    int64_t cap = options_.backoff_initial.count();
-    for (int i = 1; i < retry && cap < options_.backoff_max.count(); ++i) cap *= 2;
-    cap = std::min<int64_t>(cap, options_.backoff_max.count());
-    std::uniform_int_distribution<int64_t> jitter(0, cap / 2);
-    return std::chrono::milliseconds(cap - cap / 2 + jitter(rng));
-}
-
-HttpResponse StripeClient::Call(const char* operation, HttpRequest request) {
-    request.connect_timeout = options_.connect_timeout;
-    request.total_timeout = options_.request_timeout;
+net::Response StripeClient::Call(const char* operation, net::Request request) {
+    request.timeouts = {.connect = options_.connect_timeout, .total = options_.request_timeout};
     request.headers.emplace_back("Authorization", "Bearer " + options_.secret_key);
     request.headers.emplace_back("Stripe-Version", kStripeVersion);
     request.headers.emplace_back("Accept", "application/json");
     request.headers.emplace_back("User-Agent", std::string("songd/") + SONGD_VERSION);
 
-    std::string problem;
-    std::optional<int> retry_after;
-    int attempt = 1;
-    for (;; ++attempt) {
-        bool may_retry = true;
+    auto attempt = [&](int) {
+        Attempt outcome;
         try {
-            HttpResponse response = http_.Send(request);
-            if (response.status != 429 && response.status < 500) return response;
-            problem = "answered HTTP " + std::to_string(response.status);
-            retry_after = ParseRetryAfterSeconds(response);
+            net::Response response = http_.Send(request);
+            if (response.status != 429 && response.status < 500) {
+                outcome.answer = std::move(response);
+                return outcome;
+            }
+            outcome.problem = "answered HTTP " + std::to_string(response.status);
+            outcome.retry_after = ParseRetryAfterSeconds(response);
             // Stripe says so when a retry cannot help (e.g. an idempotent request in flight
             // that failed for good).
-            if (response.Header("stripe-should-retry") == "false") may_retry = false;
-        } catch (const TransportError& error) {
-            if (!error.retryable()) {
+            outcome.may_retry = response.Header("stripe-should-retry") != "false";
+        } catch (const net::TransportError& error) {
+            if (error.failure() == net::TransportFailure::kRequest) {
                 throw core::Error(core::ErrorCode::kInternal,
                                   std::string("Stripe ") + operation +
                                       " request is unusable: check STRIPE_API_BASE");
             }
-            problem = TransportProblem(error);
+            // Any other transport failure may pass (a TLS hiccup included): Stripe's answers
+            // are idempotent, so another attempt is cheap.
+            outcome.problem = TransportProblem(error);
+            outcome.may_retry = true;
         }
-        if (!may_retry || attempt >= options_.max_attempts) break;
-        auto delay = Backoff(attempt);
-        if (retry_after) {
-            delay = std::max(delay, std::min(std::chrono::milliseconds(*retry_after * 1000),
-                                             options_.backoff_max));
-        }
-        core::LogEvent("warning", "stripe_retry",
-                       {{"operation", operation},
-                        {"attempt", std::to_string(attempt)},
-                        {"problem", problem},
-                        {"delay_ms", std::to_string(delay.count())}});
-        std::this_thread::sleep_for(delay);
-    }
-    core::LogEvent(
-        "error", "stripe_unavailable",
-        {{"operation", operation}, {"attempts", std::to_string(attempt)}, {"problem", problem}});
+        return outcome;
+    };
+    net::RetryRules<Attempt> rules{
+        .retryable = [](const Attempt& outcome) { return outcome.may_retry; },
+        .min_delay =
+            [&](const Attempt& outcome) {
+                return outcome.retry_after
+                           ? std::min(std::chrono::milliseconds(*outcome.retry_after * 1000),
+                                      options_.retry.max_delay)
+                           : std::chrono::milliseconds(0);
+            },
+        .before_retry =
+            [&](const Attempt& outcome, int attempt_number, std::chrono::milliseconds delay) {
+                core::LogEvent("warning", "stripe_retry",
+                               {{"operation", operation},
+                                {"attempt", std::to_string(attempt_number)},
+                                {"problem", outcome.problem},
+                                {"delay_ms", std::to_string(delay.count())}});
+            }};
+    auto [outcome, attempts] = retrier_.Run<Attempt>(attempt, rules);
+    if (outcome.answer) return std::move(*outcome.answer);
+
+    core::LogEvent("error", "stripe_unavailable",
+                   {{"operation", operation},
+                    {"attempts", std::to_string(attempts)},
+                    {"problem", outcome.problem}});
     throw core::Error(core::ErrorCode::kUpstreamUnavailable,
-                      "the payment provider is unavailable (Stripe " + problem + " after " +
-                          std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts") +
+                      "the payment provider is unavailable (Stripe " + outcome.problem + " after " +
+                          std::to_string(attempts) + (attempts == 1 ? " attempt" : " attempts") +
                           "); try again later")
-        .WithRetryAfter(std::max(1, retry_after.value_or(options_.retry_after_seconds)));
+        .WithRetryAfter(std::max(1, outcome.retry_after.value_or(options_.retry_after_seconds)));
 }
 
 namespace {
 
 /// Maps a final non-2xx answer (never 429/5xx: those are handled by the retry loop).
-[[noreturn]] void ThrowRefusal(const char* operation, const HttpResponse& response,
+[[noreturn]] void ThrowRefusal(const char* operation, const net::Response& response,
                                int retry_after_seconds) {
     const StripeError error = ParseStripeError(response.body);
     if (response.status == 401 || response.status == 403) {
@@ -190,7 +198,7 @@ namespace {
     throw core::Error(core::ErrorCode::kInternal, detail);
 }
 
-PaymentIntent ParseOrThrow(const char* operation, const HttpResponse& response,
+PaymentIntent ParseOrThrow(const char* operation, const net::Response& response,
                            int retry_after_seconds) {
     try {
         return ParsePaymentIntent(response.body);
@@ -211,21 +219,23 @@ PaymentIntent StripeClient::CreatePaymentIntent(const CreateIntentParams& params
         throw core::Error(core::ErrorCode::kInternal,
                           "a PaymentIntent create needs an idempotency key");
     }
-    HttpRequest request;
+    net::Request request;
     request.method = "POST";
     request.url = options_.api_base + "/v1/payment_intents";
     request.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                        {"Idempotency-Key", params.idempotency_key}};
+    std::string form;
     auto field = [&](const std::string& name, const std::string& value) {
-        if (!request.body.empty()) request.body += '&';
-        request.body += HttpClient::UrlEncode(name) + "=" + HttpClient::UrlEncode(value);
+        if (!form.empty()) form += '&';
+        form += core::UrlEncode(name) + "=" + core::UrlEncode(value);
     };
     field("amount", std::to_string(params.amount));
     field("currency", params.currency);
     field("automatic_payment_methods[enabled]", "true");
     field("metadata[job_id]", params.job_id);
+    request.body = net::RequestBody::Memory(form);
 
-    HttpResponse response = Call("create_payment_intent", std::move(request));
+    const net::Response response = Call("create_payment_intent", std::move(request));
     if (response.status / 100 != 2) {
         ThrowRefusal("create_payment_intent", response, options_.retry_after_seconds);
     }
@@ -237,11 +247,11 @@ std::optional<PaymentIntent> StripeClient::RetrievePaymentIntent(const std::stri
         throw core::Error(core::ErrorCode::kInvalidInput,
                           "payment_intent_id is not a PaymentIntent id (pi_...)");
     }
-    HttpRequest request;
+    net::Request request;
     request.method = "GET";
-    request.url = options_.api_base + "/v1/payment_intents/" + HttpClient::UrlEncode(id);
+    request.url = options_.api_base + "/v1/payment_intents/" + core::UrlEncode(id);
 
-    HttpResponse response = Call("retrieve_payment_intent", std::move(request));
+    const net::Response response = Call("retrieve_payment_intent", std::move(request));
     if (response.status == 404 && ParseStripeError(response.body).code == "resource_missing") {
         return std::nullopt;
     }

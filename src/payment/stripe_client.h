@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// Stripe's PaymentIntent API over HTTPS: form-encoded requests, `Authorization: Bearer`, an
-/// `Idempotency-Key` on every create, connect and total timeouts, and bounded retries with
-/// jitter for network errors, 5xx and 429 (never for other 4xx).
+/// Stripe's PaymentIntent API over HTTPS (net::HttpClient): form-encoded requests,
+/// `Authorization: Bearer`, an `Idempotency-Key` on every create, connect and total timeouts,
+/// and bounded retries (net::Retrier, full jitter) for network errors, 5xx and 429 (never for
+/// other 4xx).
 ///
 ///   payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
 ///   payment::PaymentIntent created = stripe.CreatePaymentIntent(
@@ -22,7 +23,8 @@
 #include <string>
 
 #include "core/config.h"
-#include "payment/http_client.h"
+#include "net/http_client.h"
+#include "net/retry.h"
 #include "payment/payment_intent.h"
 
 namespace songd::payment {
@@ -35,9 +37,10 @@ struct StripeClientOptions {
     // (3 attempts of 10 s plus backoff) while leaving Stripe's slow tail room to answer.
     std::chrono::milliseconds connect_timeout{3000};
     std::chrono::milliseconds request_timeout{10000};  ///< per attempt, connect included
-    int max_attempts = 3;                              ///< first try included
-    std::chrono::milliseconds backoff_initial{250};    ///< doubled per retry, full jitter
-    std::chrono::milliseconds backoff_max{2000};
+    /// 3 attempts (first try included); pauses doubling from 250 ms up to 2 s, full jitter.
+    net::RetryPolicy retry{.max_attempts = 3,
+                           .base_delay = std::chrono::milliseconds(250),
+                           .max_delay = std::chrono::milliseconds(2000)};
     int retry_after_seconds = 10;  ///< Retry-After of our 503 when Stripe gave none
 
     /// STRIPE_API_BASE, STRIPE_SECRET_KEY and STRIPE_TIMEOUT; the rest keeps its defaults.
@@ -81,11 +84,11 @@ class StripeClient final : public StripeApi {
   private:
     /// Sends with retries; returns the final answer (2xx or a non-retryable status), or throws
     /// kUpstreamUnavailable once the attempts are used up.
-    HttpResponse Call(const char* operation, HttpRequest request);
-    std::chrono::milliseconds Backoff(int retry) const;
+    net::Response Call(const char* operation, net::Request request);
 
     StripeClientOptions options_;
-    HttpClient http_;
+    net::HttpClient http_;
+    net::Retrier retrier_;
 };
 
 }  // namespace songd::payment

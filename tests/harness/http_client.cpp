@@ -1,7 +1,6 @@
 #include "harness/http_client.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +10,9 @@
 #include <chrono>
 #include <memory>
 
+#include "core/text.h"
+#include "net/http_client.h"
+
 namespace songd::test {
 
 std::string HttpResult::Header(const std::string& name) const {
@@ -18,59 +20,42 @@ std::string HttpResult::Header(const std::string& name) const {
     return it == headers.end() ? "" : it->second;
 }
 
-namespace {
-
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
-    static_cast<HttpResult*>(user)->body.append(data, size * n);
-    return size * n;
-}
-
-size_t OnHeader(char* data, size_t size, size_t n, void* user) {
-    std::string line(data, size * n);
-    auto colon = line.find(':');
-    if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-        std::string value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
-        while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-        static_cast<HttpResult*>(user)->headers.emplace(name, value);
-    }
-    return size * n;
-}
-
-}  // namespace
-
 HttpResult Http(const std::string& method, const std::string& url,
                 const std::vector<std::string>& headers, const std::string& body) {
+    net::Request request{.method = method, .url = url};
+    bool has_content_type = false;
+    for (const std::string& line : headers) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name(core::Trim(std::string_view(line).substr(0, colon)));
+        std::string value(core::Trim(std::string_view(line).substr(colon + 1)));
+        // "Name:" with nothing after it removes a header, as curl reads it: send nothing.
+        if (value.empty()) continue;
+        has_content_type = has_content_type || core::ToLower(name) == "content-type";
+        request.headers.emplace_back(std::move(name), std::move(value));
+    }
+    if ((method == "POST" || !body.empty()) && !has_content_type) {
+        // What a form-posting client (curl, a browser) sends with a body by default.
+        request.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    }
+    request.body = net::RequestBody::Memory(body);
+    // Whole songs come back in one answer: no cap worth having in a test.
+    request.max_response_bytes = std::size_t{1} << 30;
+    request.timeouts = {.connect = std::chrono::seconds(60), .total = std::chrono::seconds(60)};
+
     HttpResult result;
-    std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
-    curl_slist* list = nullptr;
-    for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-    list = curl_slist_append(list, "Expect:");
-    std::unique_ptr<curl_slist, void (*)(curl_slist*)> guard(list, curl_slist_free_all);
-    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (method == "HEAD") curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
-    if (!body.empty() || method == "POST") {
-        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
-        curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
-                         static_cast<curl_off_t>(body.size()));
+    try {
+        // A client (and so a connection) per call, never a retry: tests see each failure.
+        net::HttpClient client;
+        net::Response response = client.Send(request);
+        result.status = response.status;
+        for (auto& [name, value] : response.headers) {
+            result.headers.emplace(std::move(name), std::move(value));
+        }
+        result.body = std::move(response.body);
+    } catch (const net::TransportError& error) {
+        result.error = std::string(net::FailureName(error.failure())) + ": " + error.what();
     }
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &result);
-    curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &result);
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_PATH_AS_IS, 1L);  // send ".." as typed
-    CURLcode rc = curl_easy_perform(curl.get());
-    if (rc != CURLE_OK) {
-        result.error = curl_easy_strerror(rc);
-        return result;
-    }
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &result.status);
     return result;
 }
 

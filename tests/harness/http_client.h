@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// A small blocking HTTP client for tests, on libcurl.
+/// A small blocking HTTP client for tests, on net::HttpClient (a fresh connection per call,
+/// no retries: a test sees every failure), and raw socket exchanges.
 ///
 ///   auto r = test::Http("GET", base + "/healthz");
 ///   EXPECT_EQ(r.status, 200);

@@ -18,8 +18,8 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "net/http_client.h"
 #include "s3_test_server.h"
-#include "storage/s3/http_transfer.h"
 #include "storage/s3/s3_client.h"
 
 namespace songd::storage::s3 {
@@ -34,7 +34,9 @@ constexpr int64_t kMiB = 1 << 20;
 
 ClientOptions FastRetries() {
     ClientOptions options;
-    options.retry = RetryPolicy{.max_attempts = 4, .base_delay_ms = 1, .max_delay_ms = 5};
+    options.retry = net::RetryPolicy{.max_attempts = 4,
+                                     .base_delay = std::chrono::milliseconds(1),
+                                     .max_delay = std::chrono::milliseconds(5)};
     return options;
 }
 
@@ -252,12 +254,11 @@ TEST_F(S3ClientTest, PresignedGetServesTheBytesAsAnAttachment) {
     EXPECT_NE(url.find("response-content-disposition=attachment%3B%20filename%3D%22song-" + job_id +
                        ".wav%22"),
               std::string::npos);
-    CurlHandle handle;
-    TransferResult fetched = Transfer(
-        handle, TransferRequest{.method = "GET", .url = url, .max_body_bytes = 1 << 20}, {});
-    ASSERT_TRUE(fetched.transport_error.empty()) << fetched.transport_error;
+    net::HttpClient http;
+    net::Response fetched =
+        http.Send(net::Request{.method = "GET", .url = url, .max_response_bytes = 1 << 20});
     ASSERT_EQ(fetched.status, 200) << fetched.body;
-    EXPECT_EQ(fetched.headers["content-disposition"],
+    EXPECT_EQ(fetched.Header("content-disposition"),
               "attachment; filename=\"song-" + job_id + ".wav\"");
     std::ifstream in(file, std::ios::binary);
     std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -270,8 +271,7 @@ TEST_F(S3ClientTest, VirtualHostedAddressingReachesTheBucketByName) {
     config.s3_endpoint = "http://s3.us-east-1.amazonaws.com:" + port;
     ClientOptions options = FastRetries();
     // Resolve the bucket's virtual host to s3rver, which reads the bucket from the Host.
-    options.transfer.connect_to = {"songs.s3.us-east-1.amazonaws.com:" + port +
-                                   ":127.0.0.1:" + port};
+    options.connect_to = {"songs.s3.us-east-1.amazonaws.com:" + port + ":127.0.0.1:" + port};
     S3Client client(config, options);
     EXPECT_FALSE(client.path_style());
     fs::path file = dir_ / "v.bin";

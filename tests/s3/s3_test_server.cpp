@@ -15,7 +15,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "storage/s3/http_transfer.h"
+#include "net/http_client.h"
 
 extern char** environ;
 
@@ -25,18 +25,21 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-storage::s3::TransferResult Control(int port, const std::string& method, const std::string& path,
-                                    const std::string& body) {
-    storage::s3::CurlHandle handle;
-    storage::s3::TransferRequest request{.method = method,
-                                         .url = "http://127.0.0.1:" + std::to_string(port) + path};
-    request.body =
-        storage::s3::BodySource{.kind = storage::s3::BodySource::Kind::kMemory, .memory = body};
+net::Response Control(int port, const std::string& method, const std::string& path,
+                      const std::string& body) {
+    net::Request request{.method = method,
+                         .url = "http://127.0.0.1:" + std::to_string(port) + path,
+                         .body = net::RequestBody::Memory(body)};
     if (method == "POST") request.headers.emplace_back("Content-Type", "application/json");
-    storage::s3::TransferResult result = storage::s3::Transfer(handle, request, {});
-    if (!result.transport_error.empty() || result.status >= 300) {
-        throw std::runtime_error("fault proxy control " + path + " failed: " +
-                                 result.transport_error + " " + std::to_string(result.status));
+    net::Response result;
+    try {
+        result = net::HttpClient().Send(request);
+    } catch (const net::TransportError& error) {
+        throw std::runtime_error("fault proxy control " + path + " failed: " + error.what());
+    }
+    if (result.status >= 300) {
+        throw std::runtime_error("fault proxy control " + path + " failed: HTTP " +
+                                 std::to_string(result.status));
     }
     return result;
 }
@@ -145,7 +148,7 @@ void S3TestServer::SetFaults(const std::string& rules_json) {
 }
 
 std::vector<ProxyLogEntry> S3TestServer::Log() {
-    storage::s3::TransferResult result = Control(proxy_port_, "GET", "/__log", "");
+    net::Response result = Control(proxy_port_, "GET", "/__log", "");
     std::vector<ProxyLogEntry> entries;
     json::value parsed = json::parse(result.body);
     for (const json::value& item : parsed.as_array()) {

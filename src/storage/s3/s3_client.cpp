@@ -11,15 +11,14 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <random>
-#include <thread>
 
+#include "core/atomic_file.h"
 #include "core/clock.h"
-#include "core/error.h"
 #include "core/crypto.h"
-#include "core/text.h"
-#include "core/ids.h"
+#include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/unique_fd.h"
 #include "storage/s3/s3_xml.h"
 
 namespace songd::storage::s3 {
@@ -33,22 +32,8 @@ constexpr int64_t kMinPartSize = 5LL << 20;
 constexpr int64_t kMaxParts = 10000;
 constexpr size_t kMaxDeleteBatch = 1000;
 constexpr size_t kMaxKeyBytes = 1024;
-
-/// @brief Owns a file descriptor.
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    int Release() { return std::exchange(fd_, -1); }
-
-  private:
-    int fd_;
-};
+// S3's XML answers and error documents; object bodies go to a file, never to memory.
+constexpr size_t kMaxAnswerBytes = size_t{1} << 20;
 
 /// @brief Owns an EVP_MD_CTX.
 class Digest {
@@ -143,19 +128,18 @@ bool IsSafeToken(const std::string& text) {
     });
 }
 
-ObjectInfo InfoFromHeaders(const std::string& key,
-                           const std::map<std::string, std::string>& headers) {
+ObjectInfo InfoFromHeaders(const std::string& key, const net::Response& response) {
     ObjectInfo info;
     info.key = key;
-    if (auto it = headers.find("content-length"); it != headers.end()) {
-        info.size = std::strtoll(it->second.c_str(), nullptr, 10);
+    if (auto length = response.Header("content-length")) {
+        info.size = std::strtoll(length->c_str(), nullptr, 10);
     }
-    if (auto it = headers.find("etag"); it != headers.end()) info.etag = it->second;
-    if (auto it = headers.find("content-type"); it != headers.end()) info.content_type = it->second;
-    if (auto it = headers.find("last-modified"); it != headers.end()) {
-        info.last_modified_ms = ParseHttpDateMillis(it->second);
+    info.etag = response.Header("etag").value_or("");
+    info.content_type = response.Header("content-type").value_or("");
+    if (auto modified = response.Header("last-modified")) {
+        info.last_modified_ms = ParseHttpDateMillis(*modified);
     }
-    for (const auto& [name, value] : headers) {
+    for (const auto& [name, value] : response.headers) {
         if (name.starts_with("x-amz-meta-")) info.metadata[name.substr(11)] = value;
     }
     return info;
@@ -169,47 +153,20 @@ struct S3Client::Call {
     std::string key;  ///< empty: a bucket-level request
     NameValues query;
     NameValues headers;  ///< besides Host and what signing adds
-    BodySource body;
+    net::RequestBody body;
     std::string payload_hash = std::string(kEmptyPayloadHash);
     int download_fd = -1;
     bool error_body_on_success = false;  ///< a 2xx whose body is <Error> is a failure
     bool not_found_ok = false;           ///< 404 is an answer, not an error
 };
 
-struct S3Client::Response {
-    long status = 0;
-    std::map<std::string, std::string> headers;
-    std::string body;
-    int64_t downloaded_bytes = 0;
+/// One attempt's outcome: S3's answer, or why none came (`transport_error` non-empty).
+struct S3Client::Response : net::Response {
     std::string transport_error;
     bool transport_retryable = false;
     std::string code;  ///< S3 error code, when there is one
     std::string message;
     std::string request_id;
-};
-
-/// @brief Borrows a curl handle from the pool for one operation and gives it back.
-class S3Client::HandleLease {
-  public:
-    explicit HandleLease(S3Client& client) : client_(client) {
-        std::lock_guard lock(client_.pool_mutex_);
-        if (!client_.idle_handles_.empty()) {
-            handle_ = std::move(client_.idle_handles_.back());
-            client_.idle_handles_.pop_back();
-        }
-        if (!handle_) handle_ = std::make_unique<CurlHandle>();
-    }
-    ~HandleLease() {
-        std::lock_guard lock(client_.pool_mutex_);
-        client_.idle_handles_.push_back(std::move(handle_));
-    }
-    HandleLease(const HandleLease&) = delete;
-    HandleLease& operator=(const HandleLease&) = delete;
-    CurlHandle& get() { return *handle_; }
-
-  private:
-    S3Client& client_;
-    std::unique_ptr<CurlHandle> handle_;
 };
 
 bool IsRetryableS3Error(long status, const std::string& code) {
@@ -218,12 +175,6 @@ bool IsRetryableS3Error(long status, const std::string& code) {
     }
     return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
            code == "ServiceUnavailable";
-}
-
-int64_t BackoffCeilingMs(const RetryPolicy& policy, int retry_index) {
-    int64_t ceiling = std::max(0, policy.base_delay_ms);
-    for (int i = 0; i < retry_index && ceiling < policy.max_delay_ms; ++i) ceiling *= 2;
-    return std::min<int64_t>(ceiling, policy.max_delay_ms);
 }
 
 std::string DownloadDisposition(const std::string& job_id, const std::string& extension) {
@@ -241,7 +192,7 @@ S3Client::S3Client(const core::Config& config, ClientOptions options)
       credentials_{config.s3_access_key, config.s3_secret_key, config.s3_session_token},
       default_presign_expires_(config.s3_presign_expires),
       options_(std::move(options)),
-      random_state_(std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32)) {
+      retrier_(options_.retry) {
     auto invalid = [](const std::string& variable, const std::string& why) {
         return Error(ErrorCode::kInvalidInput, variable + " " + why);
     };
@@ -325,96 +276,84 @@ void S3Client::ValidateKey(const std::string& key) const {
     }
 }
 
-int64_t S3Client::SleepBeforeRetry(int retry_index) {
-    int64_t ceiling = BackoffCeilingMs(options_.retry, retry_index);
-    int64_t delay = 0;
-    {
-        std::lock_guard lock(random_mutex_);
-        std::mt19937_64 rng(random_state_);
-        random_state_ = rng();
-        delay = ceiling > 0 ? static_cast<int64_t>(random_state_ % uint64_t(ceiling + 1)) : 0;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    return delay;
-}
-
-S3Client::Response S3Client::Attempt(const Call& call, CurlHandle& handle) {
-    SigningRequest request{.method = call.method,
+S3Client::Response S3Client::Attempt(const Call& call) {
+    SigningRequest signing{.method = call.method,
                            .path = ObjectPath(call.key),
                            .query = call.query,
                            .headers = {{"Host", Authority()}},
                            .payload_hash = call.payload_hash};
-    request.headers.insert(request.headers.end(), call.headers.begin(), call.headers.end());
+    signing.headers.insert(signing.headers.end(), call.headers.begin(), call.headers.end());
     SigningContext context{.credentials = credentials_,
                            .region = region_,
                            .service = "s3",
                            .time_seconds = core::NowMillis() / 1000};
-    HeaderSignature signature = SignWithHeaders(request, context);
+    HeaderSignature signature = SignWithHeaders(signing, context);
 
-    TransferRequest transfer{.method = call.method,
-                             .url = scheme_ + "://" + Authority() + signature.canonical_uri,
-                             .headers = signature.headers,
-                             .body = call.body,
-                             .download_fd = call.download_fd};
-    if (!signature.canonical_query.empty()) transfer.url += "?" + signature.canonical_query;
+    net::Request request{.method = call.method,
+                         .url = scheme_ + "://" + Authority() + signature.canonical_uri,
+                         .headers = signature.headers,
+                         .body = call.body,
+                         .download_fd = call.download_fd,
+                         .max_response_bytes = kMaxAnswerBytes,
+                         .timeouts = options_.timeouts,
+                         .connect_to = options_.connect_to};
+    if (!signature.canonical_query.empty()) request.url += "?" + signature.canonical_query;
+    if (!options_.user_agent.empty())
+        request.headers.emplace_back("User-Agent", options_.user_agent);
     stats_.requests++;
-    TransferResult result = Transfer(handle, transfer, options_.transfer);
-
-    Response response{.status = result.status,
-                      .headers = std::move(result.headers),
-                      .body = std::move(result.body),
-                      .downloaded_bytes = result.downloaded_bytes,
-                      .transport_error = std::move(result.transport_error),
-                      .transport_retryable = result.transport_retryable};
-    if (response.transport_error.empty()) {
-        bool is_error_document = XmlRootName(response.body) == "Error";
-        if (is_error_document) {
-            response.code = XmlText(response.body, "Code").value_or("");
-            response.message = XmlText(response.body, "Message").value_or("");
-            response.request_id = XmlText(response.body, "RequestId").value_or("");
-        }
-        if (response.code.empty() && (response.status < 200 || response.status >= 300)) {
-            response.code = StatusCodeName(response.status);
-        }
-        if (response.request_id.empty()) {
-            if (auto it = response.headers.find("x-amz-request-id"); it != response.headers.end()) {
-                response.request_id = it->second;
-            }
-        }
+    Response response;
+    try {
+        static_cast<net::Response&>(response) = http_.Send(request);
+    } catch (const net::TransportError& error) {
+        response.transport_error = error.what();
+        response.transport_retryable = error.retryable();
+        return response;
+    }
+    if (XmlRootName(response.body) == "Error") {
+        response.code = XmlText(response.body, "Code").value_or("");
+        response.message = XmlText(response.body, "Message").value_or("");
+        response.request_id = XmlText(response.body, "RequestId").value_or("");
+    }
+    if (response.code.empty() && (response.status < 200 || response.status >= 300)) {
+        response.code = StatusCodeName(response.status);
+    }
+    if (response.request_id.empty()) {
+        response.request_id = response.Header("x-amz-request-id").value_or("");
     }
     return response;
 }
 
 S3Client::Response S3Client::Execute(const Call& call) {
-    HandleLease lease(*this);
-    for (int attempt = 1;; ++attempt) {
-        if (call.download_fd >= 0) {
-            // A retried download starts over: never append a second copy to a partial one.
-            if (lseek(call.download_fd, 0, SEEK_SET) != 0 || ftruncate(call.download_fd, 0) != 0) {
-                throw Error(ErrorCode::kInternal,
-                            std::string("cannot reset the download file: ") + std::strerror(errno));
-            }
-        }
-        Response response = Attempt(call, lease.get());
-        bool transport_ok = response.transport_error.empty();
-        bool success = transport_ok && response.status >= 200 && response.status < 300 &&
-                       !(call.error_body_on_success && !response.code.empty());
-        if (success) return response;
-        if (transport_ok && call.not_found_ok && response.status == 404) return response;
-        bool retryable = transport_ok ? IsRetryableS3Error(response.status, response.code)
-                                      : response.transport_retryable;
-        if (!retryable || attempt >= options_.retry.max_attempts) Fail(call, response, attempt);
-        stats_.retries++;
-        int64_t delay = SleepBeforeRetry(attempt - 1);
-        core::LogEvent(
-            "warning", "s3_retry",
-            {{"operation", call.operation},
-             {"object", S3Url(call.key)},
-             {"attempt", std::to_string(attempt)},
-             {"reason", transport_ok ? std::to_string(response.status) + " " + response.code
-                                     : response.transport_error},
-             {"delay_ms", std::to_string(delay)}});
-    }
+    auto answered = [&](const Response& response) {
+        if (!response.transport_error.empty()) return false;
+        const bool success = response.status >= 200 && response.status < 300 &&
+                             !(call.error_body_on_success && !response.code.empty());
+        return success || (call.not_found_ok && response.status == 404);
+    };
+    net::RetryRules<Response> rules{
+        .retryable =
+            [&](const Response& response) {
+                if (answered(response)) return false;
+                return response.transport_error.empty()
+                           ? IsRetryableS3Error(response.status, response.code)
+                           : response.transport_retryable;
+            },
+        .before_retry =
+            [&](const Response& response, int attempt, std::chrono::milliseconds delay) {
+                stats_.retries++;
+                const bool transport_ok = response.transport_error.empty();
+                core::LogEvent(
+                    "warning", "s3_retry",
+                    {{"operation", call.operation},
+                     {"object", S3Url(call.key)},
+                     {"attempt", std::to_string(attempt)},
+                     {"reason", transport_ok ? std::to_string(response.status) + " " + response.code
+                                             : response.transport_error},
+                     {"delay_ms", std::to_string(delay.count())}});
+            }};
+    auto [response, attempts] = retrier_.Run<Response>([&](int) { return Attempt(call); }, rules);
+    if (!answered(response)) Fail(call, response, attempts);
+    return std::move(response);
 }
 
 void S3Client::Fail(const Call& call, const Response& response, int attempts) {
@@ -492,8 +431,8 @@ PutResult S3Client::PutObjectFromFile(const std::string& key, const fs::path& fi
         options.content_type.find_first_of("\r\n") != std::string::npos) {
         throw Error(ErrorCode::kInvalidInput, "S3 content type must be a non-empty single line");
     }
-    Fd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
+    core::UniqueFd fd(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
         throw Error(ErrorCode::kNotFound,
                     "cannot open " + file.string() + " for upload: " + std::strerror(errno));
     }
@@ -518,11 +457,10 @@ PutResult S3Client::PutSingle(const std::string& key, const fs::path& file, int 
     for (const auto& [name, value] : options.metadata) {
         call.headers.emplace_back("x-amz-meta-" + name, value);
     }
-    call.body =
-        BodySource{.kind = BodySource::Kind::kFileRange, .fd = fd, .offset = 0, .length = size};
+    call.body = net::RequestBody::FileRange(fd, 0, size);
     call.payload_hash = Sha256OfFile(fd, size, file);
     Response response = Execute(call);
-    return PutResult{.etag = response.headers["etag"], .size = size, .parts = 0};
+    return PutResult{.etag = response.Header("etag").value_or(""), .size = size, .parts = 0};
 }
 
 PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, int fd, int64_t size,
@@ -558,10 +496,10 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
                         .method = "PUT",
                         .key = key,
                         .query = {{"partNumber", std::to_string(part)}, {"uploadId", upload_id}}};
-            upload.body = BodySource{.kind = BodySource::Kind::kMemory, .memory = bytes};
+            upload.body = net::RequestBody::Memory(bytes);
             upload.payload_hash = core::Sha256Hex(bytes);
             Response uploaded = Execute(upload);
-            std::string etag = uploaded.headers["etag"];
+            std::string etag = uploaded.Header("etag").value_or("");
             if (etag.empty()) {
                 throw Error(ErrorCode::kInternal, "S3 UploadPart " + std::to_string(part) + " of " +
                                                       S3Url(key) + " answered without an ETag");
@@ -576,7 +514,7 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
                       .key = key,
                       .query = {{"uploadId", upload_id}}};
         complete.headers.emplace_back("Content-Type", "application/xml");
-        complete.body = BodySource{.kind = BodySource::Kind::kMemory, .memory = complete_xml};
+        complete.body = net::RequestBody::Memory(complete_xml);
         complete.payload_hash = core::Sha256Hex(complete_xml);
         // S3 may answer 200 and report the failure in the body.
         complete.error_body_on_success = true;
@@ -603,36 +541,28 @@ PutResult S3Client::PutMultipart(const std::string& key, const fs::path& file, i
 
 ObjectInfo S3Client::GetObjectToFile(const std::string& key, const fs::path& destination) {
     ValidateKey(key);
-    fs::path folder = destination.parent_path().empty() ? fs::path(".") : destination.parent_path();
-    fs::path temp =
-        folder / ("." + destination.filename().string() + ".s3-" + core::NewJobId().substr(0, 8));
-    Fd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd.get() < 0) {
+    core::TempFile temp(destination);  // removed unless committed
+    core::UniqueFd fd(open(temp.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) {
+        throw Error(ErrorCode::kInternal, "cannot create " + temp.path().string() +
+                                              " for download: " + std::strerror(errno));
+    }
+    Call call{.operation = "GetObject", .method = "GET", .key = key, .download_fd = fd.get()};
+    Response response = Execute(call);
+    ObjectInfo info = InfoFromHeaders(key, response);
+    if (response.Header("content-length") && info.size != response.downloaded_bytes) {
+        throw Error(ErrorCode::kUpstreamUnavailable, "S3 GetObject " + S3Url(key) + " delivered " +
+                                                         std::to_string(response.downloaded_bytes) +
+                                                         " of " + std::to_string(info.size) +
+                                                         " bytes");
+    }
+    info.size = response.downloaded_bytes;
+    if (::close(fd.Release()) != 0) {
         throw Error(ErrorCode::kInternal,
-                    "cannot create " + temp.string() + " for download: " + std::strerror(errno));
+                    "cannot write " + temp.path().string() + ": " + std::strerror(errno));
     }
-    try {
-        Call call{.operation = "GetObject", .method = "GET", .key = key, .download_fd = fd.get()};
-        Response response = Execute(call);
-        ObjectInfo info = InfoFromHeaders(key, response.headers);
-        if (response.headers.count("content-length") && info.size != response.downloaded_bytes) {
-            throw Error(ErrorCode::kUpstreamUnavailable,
-                        "S3 GetObject " + S3Url(key) + " delivered " +
-                            std::to_string(response.downloaded_bytes) + " of " +
-                            std::to_string(info.size) + " bytes");
-        }
-        info.size = response.downloaded_bytes;
-        if (fsync(fd.get()) != 0 || close(fd.Release()) != 0) {
-            throw Error(ErrorCode::kInternal,
-                        "cannot flush " + temp.string() + ": " + std::strerror(errno));
-        }
-        fs::rename(temp, destination);
-        return info;
-    } catch (...) {
-        std::error_code ignored;
-        fs::remove(temp, ignored);
-        throw;
-    }
+    temp.Commit();  // fsync, rename over `destination`, fsync the folder
+    return info;
 }
 
 void S3Client::CheckBucket() {
@@ -646,7 +576,7 @@ std::optional<ObjectInfo> S3Client::HeadObject(const std::string& key) {
     Call call{.operation = "HeadObject", .method = "HEAD", .key = key, .not_found_ok = true};
     Response response = Execute(call);
     if (response.status == 404) return std::nullopt;
-    return InfoFromHeaders(key, response.headers);
+    return InfoFromHeaders(key, response);
 }
 
 void S3Client::DeleteObject(const std::string& key) {
@@ -669,7 +599,7 @@ std::vector<DeleteFailure> S3Client::DeleteObjects(const std::vector<std::string
         md5.Update(xml.data(), xml.size());
         Call call{.operation = "DeleteObjects", .method = "POST", .query = {{"delete", ""}}};
         call.headers = {{"Content-Type", "application/xml"}, {"Content-MD5", Base64(md5.Final())}};
-        call.body = BodySource{.kind = BodySource::Kind::kMemory, .memory = xml};
+        call.body = net::RequestBody::Memory(xml);
         call.payload_hash = core::Sha256Hex(xml);
         Response response = Execute(call);
         for (std::string_view error : XmlElements(response.body, "Error")) {

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// S3 (and S3-compatible) object storage client on libcurl and songd's own SigV4.
+/// S3 (and S3-compatible) object storage client on net::HttpClient and songd's own SigV4.
 ///
 ///   s3::S3Client client(config);                          // core::Config, S3_* variables
 ///   std::string key = client.JobObjectKey(job_id);        // {S3_PREFIX}{job_id}/output_fixed.wav
@@ -11,8 +11,8 @@
 ///   std::optional<s3::ObjectInfo> head = client.HeadObject(key);   // nullopt: not there
 ///
 /// Every call blocks (network and file I/O): run it on a worker thread, never on an I/O
-/// thread. The client is thread-safe; it keeps a small pool of curl handles so connections
-/// are reused.
+/// thread. The client is thread-safe; its net::HttpClient pools curl handles so connections
+/// are reused, and net::Retrier paces the retries.
 ///
 /// Failures are core::Error: kUpstreamUnavailable when S3 could not be reached or kept
 /// failing after the retries (network errors, 5xx, 429, SlowDown, RequestTimeout,
@@ -22,39 +22,42 @@
 /// other refusal. The detail names the operation, the object and S3's error code.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/config.h"
-#include "storage/s3/http_transfer.h"
+#include "net/http_client.h"
+#include "net/retry.h"
 #include "storage/s3/sigv4.h"
 
 namespace songd::storage::s3 {
 
-/// @brief Retries with exponential backoff and full jitter: before retry n (0-based) the
-/// client sleeps a uniform random time in [0, min(max_delay_ms, base_delay_ms * 2^n)].
-struct RetryPolicy {
-    int max_attempts = 5;  ///< attempts per request, the first included
-    int base_delay_ms = 200;
-    int max_delay_ms = 10000;
-};
-
 /// @brief Tuning that is not configuration: sizes, timeouts, retries.
 struct ClientOptions {
-    RetryPolicy retry;
+    /// Attempts per request (the first included) and the full-jitter backoff between them:
+    /// before retry n (0-based) a uniform pause in [0, min(10 s, 200 ms * 2^n)].
+    net::RetryPolicy retry{.max_attempts = 5,
+                           .base_delay = std::chrono::milliseconds(200),
+                           .max_delay = std::chrono::milliseconds(10'000)};
     /// Files larger than this go up as multipart uploads.
     int64_t multipart_threshold = 16LL << 20;
     /// Part size; grown when a file would need more than 10,000 parts. At least 5 MiB.
     int64_t part_size = 8LL << 20;
-    TransferSettings transfer;
+    /// No total limit: a large upload takes what it takes, but a peer that stalls (slower
+    /// than 1 byte/s for 60 s) is a network error.
+    net::Timeouts timeouts{.connect = std::chrono::milliseconds(10'000),
+                           .stall = std::chrono::seconds(60)};
+    /// curl CONNECT_TO entries ("host:port:connect-host:connect-port"), for DNS overrides.
+    std::vector<std::string> connect_to;
+    std::string user_agent = "songd";
 };
 
 /// @brief What S3 knows about an object.
@@ -116,10 +119,6 @@ struct ClientStats {
 /// SlowDown, RequestTimeout, InternalError, ServiceUnavailable (also inside a 200 body).
 /// Signature, credential and permission errors never are.
 bool IsRetryableS3Error(long status, const std::string& code);
-
-/// Upper bound of the full-jitter delay before retry `retry_index` (0-based):
-/// min(max_delay_ms, base_delay_ms * 2^retry_index).
-int64_t BackoffCeilingMs(const RetryPolicy& policy, int retry_index);
 
 /// Parses a ListObjectsV2 answer. Keys are URL-decoded when the answer says
 /// `<EncodingType>url</EncodingType>` (the client asks for it, so keys with characters XML
@@ -188,10 +187,9 @@ class S3Client {
   private:
     struct Response;
     struct Call;
-    class HandleLease;
 
     Response Execute(const Call& call);
-    Response Attempt(const Call& call, CurlHandle& handle);
+    Response Attempt(const Call& call);
     [[noreturn]] void Fail(const Call& call, const Response& response, int attempts);
 
     PutResult PutSingle(const std::string& key, const std::filesystem::path& file, int fd,
@@ -202,7 +200,6 @@ class S3Client {
     std::string Authority() const;                         ///< host[:port] for the bucket
     std::string ObjectPath(const std::string& key) const;  ///< decoded path
     void ValidateKey(const std::string& key) const;
-    int64_t SleepBeforeRetry(int retry_index);
 
     std::string scheme_;
     std::string endpoint_host_;  ///< host[:port] of the endpoint
@@ -214,11 +211,8 @@ class S3Client {
     bool path_style_ = false;
     ClientOptions options_;
     mutable ClientStats stats_;
-
-    std::mutex pool_mutex_;
-    std::vector<std::unique_ptr<CurlHandle>> idle_handles_;
-    std::mutex random_mutex_;
-    uint64_t random_state_;
+    net::HttpClient http_;
+    net::Retrier retrier_;
 };
 
 }  // namespace songd::storage::s3

@@ -39,9 +39,9 @@ StripeClientOptions FastOptions(const std::string& base, const std::string& key 
     options.secret_key = key;
     options.connect_timeout = std::chrono::milliseconds(5000);
     options.request_timeout = std::chrono::milliseconds(10000);
-    options.max_attempts = kAttempts;
-    options.backoff_initial = std::chrono::milliseconds(5);
-    options.backoff_max = std::chrono::milliseconds(20);
+    options.retry = {.max_attempts = kAttempts,
+                     .base_delay = std::chrono::milliseconds(5),
+                     .max_delay = std::chrono::milliseconds(20)};
     options.retry_after_seconds = kDefaultRetryAfter;
     return options;
 }
@@ -216,6 +216,16 @@ TEST_F(StripeClientTest, OtherRefusalsAreNotRetried) {
     EXPECT_NE(std::string(error.what()).find("parameter_invalid_integer"), std::string::npos)
         << error.what();
     EXPECT_EQ(mock_->Count("/v1/payment_intents"), 1);
+}
+
+TEST(StripeClientStandaloneTest, DefaultsAreThreeAttemptsWithinTenSecondsEach) {
+    const StripeClientOptions options;
+    EXPECT_EQ(options.retry.max_attempts, 3);
+    EXPECT_EQ(options.retry.Ceiling(0), std::chrono::milliseconds(250));
+    EXPECT_EQ(options.retry.Ceiling(1), std::chrono::milliseconds(500));
+    EXPECT_EQ(options.retry.Ceiling(5), std::chrono::milliseconds(2000));
+    EXPECT_EQ(options.connect_timeout, std::chrono::milliseconds(3000));
+    EXPECT_EQ(options.request_timeout, std::chrono::milliseconds(10000));
 }
 
 TEST(StripeClientStandaloneTest, WrongKeyIs503WithoutQuotingTheKey) {

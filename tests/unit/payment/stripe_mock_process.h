@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "payment/http_client.h"
+#include "net/http_client.h"
 
 namespace songd::payment::testing {
 
@@ -76,12 +76,12 @@ class StripeMockProcess {
     /// A control request; returns the JSON answer. Throws when the answer is not 200.
     boost::json::value Control(const std::string& method, const std::string& path,
                                const std::string& json_body = "") {
-        HttpRequest request;
+        net::Request request;
         request.method = method;
         request.url = base_url() + path;
-        request.body = json_body;
+        request.body = net::RequestBody::Memory(json_body);
         request.headers = {{"Content-Type", "application/json"}};
-        const HttpResponse response = http_.Send(request);
+        const net::Response response = http_.Send(request);
         if (response.status != 200) {
             throw std::runtime_error("control " + path + " answered " +
                                      std::to_string(response.status) + ": " + response.body);
@@ -122,7 +122,7 @@ class StripeMockProcess {
 
     pid_t pid_ = -1;
     int port_ = -1;
-    HttpClient http_;
+    net::HttpClient http_;
 };
 
 }  // namespace songd::payment::testing

@@ -118,12 +118,15 @@ TEST(S3ClientRetry, RetriesOutagesAndThrottlingButNeverRefusals) {
     }
 }
 
-TEST(S3ClientRetry, BackoffCeilingDoublesUpToTheCap) {
-    RetryPolicy policy{.max_attempts = 10, .base_delay_ms = 200, .max_delay_ms = 10000};
+TEST(S3ClientRetry, DefaultPolicyIsFiveAttemptsBackingOffFrom200MsTo10s) {
+    // The schedule itself (full jitter under these ceilings) is net::Retrier's, tested there.
+    const ClientOptions options;
+    EXPECT_EQ(options.retry.max_attempts, 5);
     const int64_t expected[] = {200, 400, 800, 1600, 3200, 6400, 10000, 10000};
-    for (int i = 0; i < 8; ++i) EXPECT_EQ(BackoffCeilingMs(policy, i), expected[i]) << i;
-    EXPECT_EQ(BackoffCeilingMs(policy, 1000), 10000);  // no overflow far out
-    EXPECT_EQ(BackoffCeilingMs({.base_delay_ms = 0, .max_delay_ms = 5}, 3), 0);
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(options.retry.Ceiling(i).count(), expected[i]) << i;
+    EXPECT_EQ(options.timeouts.connect, std::chrono::milliseconds(10'000));
+    EXPECT_EQ(options.timeouts.total, std::chrono::milliseconds(0));  // big uploads take time
+    EXPECT_EQ(options.timeouts.stall, std::chrono::seconds(60));
 }
 
 TEST(S3ClientList, ParsesPagesAndDecodesUrlEncodedKeys) {
