@@ -394,9 +394,10 @@ ChildProcess ChildProcess::Fork(const std::function<int()>& body, const Options&
 ChildProcess ChildProcess::Start(const Options& options, const std::function<int()>* body) {
     auto state = std::make_unique<State>();
     State& s = *state;
-    s.name = !options.name.empty()   ? options.name
-             : !options.argv.empty() ? options.argv[0]
-                                     : std::string("child process");
+    s.name = !options.name.empty()      ? options.name
+             : !options.program.empty() ? options.program
+             : !options.argv.empty()    ? options.argv[0]
+                                        : std::string("child process");
     s.error_code = options.error_code;
     s.kill_grace = options.kill_grace;
     s.stdout_limit = options.stdout_limit;
@@ -421,7 +422,8 @@ ChildProcess ChildProcess::Start(const Options& options, const std::function<int
             path_var = parent_path;
         }
         int err = 0;
-        program = FindProgram(options.argv[0], path_var, options.working_dir, err);
+        const std::string& file = options.program.empty() ? options.argv[0] : options.program;
+        program = FindProgram(file, path_var, options.working_dir, err);
         if (program.empty()) throw fail(ErrnoText(err));
         for (const auto& arg : options.argv) argv.push_back(const_cast<char*>(arg.c_str()));
         argv.push_back(nullptr);

@@ -119,6 +119,9 @@ class ChildProcess {
         /// Spawn: the program and its arguments. argv[0] is looked up in PATH (the child's,
         /// when `env` sets it) unless it contains a '/'. Ignored by Fork.
         std::vector<std::string> argv;
+        /// Spawn: the file to run when it is not argv[0] (which the program then sees as its
+        /// name), looked up the same way.
+        std::string program;
         /// Name in error messages; defaults to argv[0].
         std::string name;
         /// The child's working directory (empty: the parent's).

@@ -99,6 +99,15 @@ TEST(ChildProcess, FindsTheProgramInPathAndPassesArguments) {
     EXPECT_EQ(child.stdout_capture().text, "two words|x");
 }
 
+TEST(ChildProcess, RunsAProgramUnderAnotherName) {
+    ChildProcess::Options options;
+    options.program = "/bin/sh";
+    options.argv = {"songd-shell", "-c", "echo $0"};
+    auto child = ChildProcess::Spawn(options);
+    EXPECT_TRUE(child.Wait().status.Success());
+    EXPECT_EQ(child.stdout_capture().text, "songd-shell\n");
+}
+
 TEST(ChildProcess, ASignalDeathIsDescribedAsSuch) {
     auto child = ChildProcess::Spawn(Sh("kill -9 $$"));
     const auto status = child.Wait().status;
