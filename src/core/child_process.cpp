@@ -192,6 +192,7 @@ struct ChildProcess::State {
     UniqueFd pidfd, in, out, err;
     bool exited = false;  // seen with WNOWAIT: a zombie still holding its pid and group
     bool reaped = false;
+    bool lost = false;  // reaped by someone else
     ExitStatus status;
     Capture out_capture, err_capture;
     std::string lines;  // stdout read for ReadLine (or while writing), not yet returned
@@ -242,9 +243,9 @@ struct ChildProcess::State {
         if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
             if (info.si_pid == pid) exited = true;
         } else if (errno == ECHILD) {
-            // Someone else reaped it (a waitpid(-1) elsewhere): gone, status unknown.
-            exited = reaped = true;
-            status = ExitStatus{-1, 0};
+            // Someone else reaped it (a waitpid(-1) elsewhere): gone, status unknown, and
+            // its pid (and group id) may already be another process's.
+            exited = lost = true;
         }
     }
 
@@ -292,11 +293,11 @@ struct ChildProcess::State {
     /// The leader has exited: kill what it left in its group, read the rest, reap.
     void Finish() {
         if (reaped) return;
-        if (own_group) ::kill(-pid, SIGKILL);  // the zombie leader keeps the group id ours
+        if (own_group && !lost) ::kill(-pid, SIGKILL);  // the zombie leader keeps the id ours
         Drain();
         int wait_status = 0;
-        pid_t got;
-        while ((got = ::waitpid(pid, &wait_status, 0)) < 0 && errno == EINTR) {
+        pid_t got = -1;
+        while (!lost && (got = ::waitpid(pid, &wait_status, 0)) < 0 && errno == EINTR) {
         }
         status = got == pid ? ExitStatus::FromWaitStatus(wait_status) : ExitStatus{-1, 0};
         reaped = true;
@@ -307,7 +308,7 @@ struct ChildProcess::State {
     }
 
     void Signal(int sig) const {
-        if (pid > 0 && !reaped) ::kill(own_group ? -pid : pid, sig);
+        if (pid > 0 && !reaped && !lost) ::kill(own_group ? -pid : pid, sig);
     }
 
     /// Waits for the leader's exit until `deadline` (none: for ever), draining output.

@@ -310,6 +310,19 @@ TEST(ChildProcess, NoZombieAfterDestruction) {
     EXPECT_TRUE(Reaped(finished));
 }
 
+TEST(ChildProcess, AChildReapedBehindItsBackEndsWithAnUnknownStatus) {
+    // A stray waitpid() elsewhere in the process takes the child's status first.
+    auto child = ChildProcess::Spawn(Sh("echo last; exit 0"));
+    int status = 0;
+    ASSERT_EQ(::waitpid(child.pid(), &status, 0), child.pid());
+    EXPECT_EQ(ReadLineOrFail(child), "last");
+    EXPECT_EQ(child.ReadLine().outcome, Outcome::kClosed);
+    const WaitResult result = child.Wait();
+    EXPECT_EQ(result.outcome, Outcome::kDone);
+    EXPECT_EQ(result.status.Describe(), "ended with an unknown status");
+    EXPECT_FALSE(child.Running());
+}
+
 TEST(ChildProcess, MovingKeepsOneOwner) {
     auto a = ChildProcess::Spawn(Sh("exit 4"));
     const pid_t pid = a.pid();
