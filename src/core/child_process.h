@@ -13,11 +13,10 @@
 ///   core::StopWhen stop{.cancelled = [&] { return token.Cancelled(); },
 ///                       .deadline = Clock::now() + std::chrono::seconds(30)};
 ///   if (child.Write("{\"job\":1}\n", stop) != core::Outcome::kDone) ...;
-///   core::LineResult reply = child.ReadLine(stop);   // one JSON line, or why there is none
-///   child.Kill();                                    // SIGTERM to the group, grace, SIGKILL
-///   core::WaitResult end = child.Wait(stop);         // end.status.Describe(): "exited with code
-///   3" child.stderr_capture().text;                     // the last 64 KiB the child wrote to
-///   stderr
+///   core::LineResult reply = child.ReadLine(stop);  // one JSON line, or why there is none
+///   child.Kill();                                   // SIGTERM to the group, grace, SIGKILL
+///   core::WaitResult end = child.Wait(stop);        // end.status.Describe(): "exited with code 3"
+///   child.stderr_capture().text;                    // the last 64 KiB written to stderr
 ///
 /// Everything the child needs (argv, environment, file descriptors) is made before fork; only
 /// async-signal-safe calls run between fork and exec. Every descriptor is close-on-exec, and
