@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "http/problem.h"
 
 namespace songd::http {
@@ -305,16 +306,9 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
                                         const FileBody& file) {
     // Reads happen on the blocking pool, a chunk at a time: memory stays at one chunk.
     // The header goes through Beast's serializer, the body bytes straight to the socket.
-    struct Fd {
-        int fd = -1;
-        ~Fd() {
-            if (fd >= 0) ::close(fd);
-        }
-    };
-    Fd fd;
     const char* path = file.path.c_str();
-    fd.fd = co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); });
-    if (fd.fd < 0) co_return false;
+    core::UniqueFd fd(co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); }));
+    if (!fd) co_return false;
     bhttp::response_serializer<bhttp::empty_body> sr{res};
     boost::system::error_code ec;
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
@@ -325,7 +319,7 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
     uint64_t remaining = file.length;
     while (remaining > 0) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
-        const int fdnum = fd.fd;
+        const int fdnum = fd.get();
         char* data = chunk.data();
         ssize_t got = co_await OnPool([fdnum, data, want, offset] {
             return ::pread(fdnum, data, want, static_cast<off_t>(offset));

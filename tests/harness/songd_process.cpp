@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -20,6 +19,15 @@
 namespace songd::test {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The exit code, or minus the signal that ended the process.
+int ExitCode(const core::ExitStatus& status) {
+    return status.signal != 0 ? -status.signal : status.code;
+}
+
+}  // namespace
 
 int FreePort() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -73,7 +81,7 @@ SongdProcess::SongdProcess(std::map<std::string, std::string> env) : env_(std::m
 }
 
 SongdProcess::~SongdProcess() {
-    if (pid_ > 0) Kill();
+    Kill();
     std::error_code ec;
     if (!::testing::Test::HasFailure()) fs::remove_all(dir_, ec);
 }
@@ -90,7 +98,7 @@ std::string SongdProcess::Log() const {
 }
 
 void SongdProcess::Start() {
-    ASSERT_LT(pid_, 0) << "already running";
+    ASSERT_FALSE(child_) << "already running";
     for (int attempt = 0; attempt < 3; ++attempt) {
         if (env_.count("PORT") == 0 || attempt > 0)
             port_ = FreePort();
@@ -99,51 +107,52 @@ void SongdProcess::Start() {
         auto env = env_;
         env["PORT"] = std::to_string(port_);
         const size_t log_before = Log().size();
-        pid_ = SpawnSongd(dir_, {"serve"}, env, dir_ / "songd.log", LogMode::kAppend);
+        try {
+            child_.emplace(StartSongd(dir_, {"serve"}, env, dir_ / "songd.log", LogMode::kAppend));
+        } catch (const std::exception& e) {
+            FAIL() << e.what();
+        }
         bool up = WaitFor(
             [&] {
-                int status = 0;
-                if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                    pid_ = -1;
+                if (child_->TryWait()) {
+                    child_.reset();
                     return true;
                 }
                 return Http("GET", Url("/healthz")).status == 200;
             },
             std::chrono::seconds(30));
-        if (pid_ > 0 && up) return;
+        if (child_ && up) return;
         if (Log().find("Address already in use", log_before) == std::string::npos) break;
     }
     FAIL() << "songd did not start:\n" << Log();
 }
 
 int SongdProcess::Stop() {
-    if (pid_ <= 0) return 0;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return -WTERMSIG(status);
+    if (!child_) return 0;
+    child_->Signal(SIGTERM);
+    const int code = ExitCode(child_->Wait().status);
+    child_.reset();
+    return code;
 }
 
 void SongdProcess::Kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
+    if (!child_) return;
+    child_->Kill(std::chrono::milliseconds(0));
+    child_.reset();
 }
 
 std::pair<int, std::string> SongdProcess::RunCommand(
     const std::vector<std::string>& args, const std::map<std::string, std::string>& env) const {
     fs::path log = dir_ / "command.log";
-    pid_t pid = SpawnSongd(dir_, args, env, log);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    int code = -1;
+    try {
+        code = ExitCode(StartSongd(dir_, args, env, log).Wait().status);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+    }
     std::ifstream in(log);
     std::stringstream ss;
     ss << in.rdbuf();
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     return {code, ss.str()};
 }
 

@@ -9,13 +9,14 @@
 ///   songd.Kill();                                    // SIGKILL, like a crash
 ///   songd.Start();                                   // same folder, same database
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+
+#include "core/child_process.h"
 
 namespace songd::test {
 
@@ -33,7 +34,7 @@ class SongdProcess {
     int Stop();
     /// SIGKILL: no chance to clean up.
     void Kill();
-    bool Running() const { return pid_ > 0; }
+    bool Running() const { return child_.has_value(); }
 
     std::string Url(const std::string& path) const;
     int port() const { return port_; }
@@ -52,7 +53,7 @@ class SongdProcess {
     std::map<std::string, std::string> env_;
     std::filesystem::path dir_;
     int port_ = 0;
-    pid_t pid_ = -1;
+    std::optional<core::ChildProcess> child_;
 };
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.

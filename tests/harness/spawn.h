@@ -5,59 +5,66 @@
 /// to a log file, and a clean environment (only what the caller sets, plus PATH, HOME and
 /// LANG), so a developer's own SONGD settings never leak into a test.
 ///
-///   pid_t pid = test::SpawnSongd(dir, {"cleanup", "--dry-run"}, env, dir / "run.log");
-///   int status = 0;
+///   core::ChildProcess songd = test::StartSongd(dir, {"cleanup", "--dry-run"}, env, log);
+///   core::ExitStatus status = songd.Wait().status;      // status.code, status.signal
+///
+///   pid_t pid = test::SpawnSongd(dir, {"cleanup"}, env, dir / "run.log");  // reap it yourself
 ///   ::waitpid(pid, &status, 0);
 ///
-/// Header-only so benchmarks can use it without the gtest-based harness library.
+/// Header-only (on core::ChildProcess from songd_lib) so benchmarks can use it without the
+/// gtest-based harness library. songd stays in the caller's process group, so an interrupted
+/// test run (Ctrl-C) stops it too.
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/types.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/child_process.h"
+
 namespace songd::test {
 
 enum class LogMode { kTruncate, kAppend };
 
-/// Forks and execs `songd args...`; returns the child's pid (-1 when fork failed). A child
-/// that cannot exec exits with 127.
+/// Starts `songd args...`; throws core::Error when it cannot.
+inline core::ChildProcess StartSongd(const std::filesystem::path& dir,
+                                     const std::vector<std::string>& args,
+                                     const std::map<std::string, std::string>& env,
+                                     const std::filesystem::path& log,
+                                     LogMode mode = LogMode::kTruncate) {
+    core::ChildProcess::Options options;
+    options.program = SONGD_BINARY;
+    options.argv = {"songd"};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.name = "songd";
+    options.working_dir = dir;
+    options.inherit_env = false;
+    for (const char* keep : {"PATH", "HOME", "LANG"}) {
+        if (const char* value = std::getenv(keep)) options.env[keep] = value;
+    }
+    for (const auto& [key, value] : env) options.env[key] = value;
+    options.stdin_mode = core::Stdio::Null();
+    options.stdout_mode = core::Stdio::File(log, mode == LogMode::kAppend);
+    options.stderr_mode = core::Stdio::SameAsStdout();
+    options.new_process_group = false;
+    return core::ChildProcess::Spawn(options);
+}
+
+/// Starts `songd args...` and hands its pid to the caller, who reaps it; -1 (and the reason
+/// on stderr) when it cannot start.
 inline pid_t SpawnSongd(const std::filesystem::path& dir, const std::vector<std::string>& args,
                         const std::map<std::string, std::string>& env,
                         const std::filesystem::path& log, LogMode mode = LogMode::kTruncate) {
-    // Everything the child needs is built before fork: only async-signal-safe calls after.
-    std::vector<std::string> env_strings;
-    for (const char* keep : {"PATH", "HOME", "LANG"}) {
-        if (const char* v = std::getenv(keep)) env_strings.push_back(std::string(keep) + "=" + v);
+    try {
+        return StartSongd(dir, args, env, log, mode).Release();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "SpawnSongd: %s\n", e.what());
+        return -1;
     }
-    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_strings = {"songd"};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    const int flags = O_WRONLY | O_CREAT | (mode == LogMode::kAppend ? O_APPEND : O_TRUNC);
-
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        if (::chdir(dir.c_str()) != 0) ::_exit(127);
-        int fd = ::open(log.c_str(), flags, 0644);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (fd < 0 || devnull < 0) ::_exit(127);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        ::dup2(devnull, 0);
-        ::execve(SONGD_BINARY, argv.data(), envp.data());
-        ::_exit(127);
-    }
-    return pid;
 }
 
 }  // namespace songd::test

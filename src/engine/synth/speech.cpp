@@ -2,10 +2,7 @@
 
 #include <espeak-ng/speak_lib.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/child_process.h"
 #include "core/error.h"
 #include "engine/lrc.h"
 
@@ -70,32 +68,37 @@ void Put(std::string& out, T value) {
     out.append(reinterpret_cast<const char*>(&value), sizeof(value));
 }
 
-[[noreturn]] void ChildMain(int fd, const std::vector<SpeechRequest>& requests) {
+/// An error record for the parent; returns the child's exit code.
+int SendError(int fd, const std::string& message, int code) {
+    std::string out;
+    Put(out, kErrorMagic);
+    Put(out, static_cast<uint32_t>(message.size()));
+    out += message;
+    WriteAll(fd, out.data(), out.size());
+    return code;
+}
+
+/// Runs in the forked child: speaks every request and sends the records up `fd`.
+int ChildMain(int fd, const std::vector<SpeechRequest>& requests) {
     signal(SIGPIPE, SIG_IGN);
     // espeak-ng draws its breath and frication noise from the C library's rand(), whose
     // state the child inherits from the parent (FluidSynth, for one, calls rand() when it
     // initialises). A fixed seed here makes the voice depend on the text alone.
     srand(1);
-    std::string out;
     const int rate =
         espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, nullptr,
                           espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT);
-    auto fail = [&](const std::string& msg, int code) {
-        out.clear();
-        Put(out, kErrorMagic);
-        Put(out, static_cast<uint32_t>(msg.size()));
-        out += msg;
-        WriteAll(fd, out.data(), out.size());
-        _exit(code);
-    };
-    if (rate <= 0) fail("espeak-ng failed to initialise (espeak-ng-data missing?)", 3);
+    if (rate <= 0) {
+        return SendError(fd, "espeak-ng failed to initialise (espeak-ng-data missing?)", 3);
+    }
     ChildState state;
     g_child = &state;
     espeak_SetSynthCallback(ChildCallback);
+    std::string out;
     for (const auto& request : requests) {
         state = ChildState{};
         if (espeak_SetVoiceByName(request.voice.c_str()) != EE_OK) {
-            fail("espeak-ng has no voice \"" + request.voice + "\"", 6);
+            return SendError(fd, "espeak-ng has no voice \"" + request.voice + "\"", 6);
         }
         // A flat speaking pitch: the melody comes later, and a steady source pitch makes
         // the pitch marks reliable.
@@ -118,12 +121,12 @@ void Put(std::string& out, T value) {
             Put(out, static_cast<uint8_t>(ph.name.size()));
             out += ph.name;
         }
-        if (!WriteAll(fd, out.data(), out.size())) _exit(4);
+        if (!WriteAll(fd, out.data(), out.size())) return 4;
     }
     out.clear();
     Put(out, kEndMagic);
     WriteAll(fd, out.data(), out.size());
-    _exit(0);
+    return 0;
 }
 
 // ---- parent side ----
@@ -188,47 +191,6 @@ class RecordParser {
     size_t offset_ = 0;
 };
 
-/// @brief Owns the child process: killed and reaped on every exit path.
-class Child {
-  public:
-    explicit Child(pid_t pid) : pid_(pid) {}
-    ~Child() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            Wait();
-        }
-    }
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    int Wait() {
-        int status = 0;
-        while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-        }
-        pid_ = -1;
-        return status;
-    }
-
-  private:
-    pid_t pid_;
-};
-
-/// @brief Closes a file descriptor on scope exit.
-class Fd {
-  public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() { Close(); }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    void Close() {
-        if (fd_ >= 0) close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_;
-};
-
 bool IsHan(char32_t cp) {
     return (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x4e00 && cp <= 0x9fff) ||
            (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x20000 && cp <= 0x2fa1f);
@@ -241,43 +203,38 @@ bool IsAsciiLetter(char32_t cp) { return (cp >= 'a' && cp <= 'z') || (cp >= 'A' 
 std::vector<Speech> Speak(const std::vector<SpeechRequest>& requests, const CancelToken& cancel,
                           const std::function<void(size_t)>& progress) {
     if (requests.empty()) return {};
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) Fail(std::string("cannot create a pipe: ") + strerror(errno));
-    Fd read_end(fds[0]), write_end(fds[1]);
-    const pid_t pid = fork();
-    if (pid < 0) Fail(std::string("cannot start voice synthesis: ") + strerror(errno));
-    if (pid == 0) {
-        read_end.Close();
-        try {
-            ChildMain(write_end.get(), requests);  // never returns
-        } catch (...) {
-            _exit(5);  // an exception must never unwind into the parent's code in the child
-        }
-    }
-    Child child(pid);
-    write_end.Close();
+    cancel.ThrowIfCancelled();
+    core::ChildProcess::Options options;
+    options.name = "voice synthesis";
+    options.error_code = core::ErrorCode::kRenderFailed;
+    options.stdout_mode = core::Stdio::Pipe();  // the records
+    options.stderr_mode = core::Stdio::Pipe();  // anything espeak-ng says, for the error
+    auto child = core::ChildProcess::Fork(
+        [&requests] {
+            // The records get their own descriptor; whatever the library prints to stdout
+            // goes to stderr, never into the records.
+            const int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+            if (fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) return 5;
+            return ChildMain(fd, requests);
+        },
+        options);
 
     RecordParser parser;
     std::vector<Speech> result;
-    std::vector<char> chunk(1 << 16);
     bool done = false;
-    while (!done) {
-        cancel.ThrowIfCancelled();
-        pollfd p{read_end.get(), POLLIN, 0};
-        const int ready = poll(&p, 1, 100);
-        if (ready < 0 && errno != EINTR) Fail(std::string("poll failed: ") + strerror(errno));
-        if (ready <= 0) continue;
-        const ssize_t n = read(read_end.get(), chunk.data(), chunk.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // EOF before the end marker: checked below
-        parser.Append(chunk.data(), static_cast<size_t>(n));
-        const size_t before = result.size();
-        done = parser.Parse(result);
-        if (progress && result.size() != before) progress(result.size());
-    }
-    const int status = child.Wait();
+    const core::WaitResult end = child.Wait(
+        {.cancelled = [&cancel] { return cancel.Cancelled(); }, .deadline = std::nullopt},
+        [&](std::string_view data) {
+            parser.Append(data.data(), data.size());
+            const size_t before = result.size();
+            done = parser.Parse(result);
+            if (progress && result.size() != before) progress(result.size());
+        });
+    if (end.outcome != core::Outcome::kDone) cancel.ThrowIfCancelled();
     if (!done || result.size() != requests.size()) {
-        Fail("voice synthesis stopped early (status " + std::to_string(status) + ")");
+        const std::string said = child.StderrTail(500);
+        Fail("voice synthesis stopped early (" + end.status.Describe() + ")" +
+             (said.empty() ? "" : ": " + said));
     }
     return result;
 }

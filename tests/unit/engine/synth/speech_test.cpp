@@ -145,5 +145,23 @@ TEST(SpeakTest, CancelledBeforeStartThrowsTheCancelError) {
     }
 }
 
+TEST(SpeakTest, CancelledWhileSpeakingStopsTheChildAndThrowsTheCancelError) {
+    CancelToken cancel;
+    const std::vector<SpeechRequest> many(200, {"a long line to keep the voice busy", "en-us"});
+    size_t finished = 0;
+    try {
+        Speak(many, cancel, [&](size_t done) {
+            finished = done;
+            cancel.Cancel();  // after the first record arrived
+        });
+        FAIL() << "expected an error";
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::kRenderFailed);
+        EXPECT_STREQ(e.what(), "generation was stopped");
+    }
+    EXPECT_GE(finished, 1u);
+    EXPECT_LT(finished, many.size());
+}
+
 }  // namespace
 }  // namespace songd::engine::synth
