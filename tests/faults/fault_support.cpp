@@ -126,8 +126,8 @@ void PgServer::Stop() { Run(bin_ + "/pg_ctl -D " + data_dir_ + "/pgdata -m fast 
 
 void PgServer::Start() {
     // The options of tests/postgres/pg_server.sh: same socket folder, address and port.
-    Run(bin_ + "/pg_ctl -D " + data_dir_ + "/pgdata -l " + data_dir_ + "/server.log -w -t 60 -o \"-k " +
-        data_dir_ + " -h 127.0.0.1 -p " + port_ +
+    Run(bin_ + "/pg_ctl -D " + data_dir_ + "/pgdata -l " + data_dir_ +
+        "/server.log -w -t 60 -o \"-k " + data_dir_ + " -h 127.0.0.1 -p " + port_ +
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         " -c shared_buffers=32MB\" start");
 }
