@@ -656,6 +656,17 @@ void PgRendering(FaultRun& t) {
     const std::string queued = t.Submit();
     ASSERT_TRUE(WaitFor([&] { return t.Progress(rendering) >= 20; }, kJobDeadline));
     t.pg_->Stop();
+    // A client submits during the outage: acknowledged means durable, anything else is a
+    // clear refusal.
+    auto during = Http("POST", t.songd_->Url("/api/v1/generate"),
+                       {"Content-Type: application/json"}, GenerateBody(kLength));
+    t.Note("generate during the outage answered " + std::to_string(during.status));
+    if (during.status == 202) {
+        t.jobs_.push_back(
+            {std::string(json::parse(during.body).at("job_id").as_string()), kLength});
+    } else {
+        EXPECT_EQ(during.status, 503) << during.body;
+    }
     // Down until songd met the outage (a progress write, a claim or a lease renewal failed).
     const bool met = WaitFor(
         [&] {
@@ -701,6 +712,23 @@ void PgPaying(FaultRun& t) {
     t.FaultEnded("PostgreSQL restart");
     auto after = t.Download(id, intent);
     EXPECT_EQ(after.status, 200) << after.body;
+    t.Verify();
+}
+
+void PgExpiring(FaultRun& t) {
+    ASSERT_TRUE(t.Launch());
+    ASSERT_TRUE(t.PrepareCompleted(2, /*pay=*/true));
+    t.pg_->Stop();
+    const pid_t pass = t.SpawnPass();
+    ASSERT_GT(pass, 0);
+    const std::string ended = Reap(pass, std::chrono::seconds(60));
+    int kept = 0;
+    for (const auto& job : t.jobs_) kept += t.HasFile(job) ? 1 : 0;
+    t.pg_->Start();
+    t.Note("the pass without PostgreSQL: " + ended + ", " + std::to_string(kept) + "/2 songs kept");
+    // A pass that cannot reach the store deletes nothing: every song is still paid for.
+    EXPECT_EQ(kept, 2);
+    t.FaultEnded("PostgreSQL restart");
     t.Verify();
 }
 
@@ -877,11 +905,15 @@ const FaultCase kCases[] = {
      "next pass",
      Kill9Expiring},
     {"P01_pg_rendering", Fault::kPostgres, Step::kRendering, kDone, kPg,
-     "PostgreSQL stopped while one job renders and one is queued; started again", PgRendering},
+     "PostgreSQL stopped while one job renders and one is queued, a generate meanwhile; "
+     "started again",
+     PgRendering},
     {"P02_pg_completing", Fault::kPostgres, Step::kCompleting, kDone, kPg,
      "PostgreSQL stopped until the render ended and the worker tried to record it", PgCompleting},
     {"P03_pg_paying", Fault::kPostgres, Step::kPaying, kDone, kPg,
      "PostgreSQL stopped during a download with a succeeded intent; started again", PgPaying},
+    {"P04_pg_expiring", Fault::kPostgres, Step::kExpiring, Expect::kExpired, kPg,
+     "a retention pass while PostgreSQL is stopped; started again; the next pass", PgExpiring},
     {"S01_s3hang_uploading", Fault::kS3Hang, Step::kUploading, kDone, kS3,
      "every upload request hangs; S3 answers again", S3HangUploading},
     {"S02_s3hang_expiring", Fault::kS3Hang, Step::kExpiring, Expect::kExpired, kS3,
