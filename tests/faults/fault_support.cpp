@@ -92,7 +92,7 @@ PgServer::PgServer() {
     url_ = FirstLine(state / "url");
     if (data_dir_.empty() || url_.empty()) {
         throw std::runtime_error("no campaign PostgreSQL server in " + state.string() +
-                                 " (the faults_postgres_server ctest fixture starts it: run "
+                                 " (the faults_servers ctest fixture starts it: run "
                                  "`ctest -L faults`, or tests/postgres/pg_server.sh start " +
                                  state.string() + ")");
     }

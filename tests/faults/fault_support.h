@@ -45,7 +45,7 @@ class Tmpfs {
 };
 
 /// @brief The campaign's throw-away PostgreSQL server (tests/postgres/pg_server.sh, started
-/// by the `faults_postgres_server` ctest fixture), which tests may stop and start again on
+/// by the `faults_servers` ctest fixture), which tests may stop and start again on
 /// the same data folder and port.
 class PgServer {
   public:
