@@ -95,6 +95,19 @@ struct FaultCase {
 
 void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.id; }
 
+const char* FaultName(Fault f) {
+    static constexpr const char* kNames[] = {"kill -9", "PostgreSQL stop/start", "S3 hang",
+                                             "disk full", "Stripe slow"};
+    return kNames[static_cast<int>(f)];
+}
+
+const char* StepName(Step s) {
+    static constexpr const char* kNames[] = {"queued",    "claimed",     "rendering",
+                                             "finishing", "completing",  "uploading",
+                                             "paying",    "downloading", "expiring"};
+    return kNames[static_cast<int>(s)];
+}
+
 /// @brief The fixture: Stripe stand-in always, S3 / PostgreSQL / tmpfs when the case needs
 /// them, one songd, and the jobs it acknowledged.
 class FaultRun : public ::testing::TestWithParam<FaultCase> {
@@ -934,6 +947,8 @@ const FaultCase kCases[] = {
 };
 
 TEST_P(FaultRun, EndsInTheOneCorrectState) {
+    RecordProperty("fault", FaultName(GetParam().fault));
+    RecordProperty("step", StepName(GetParam().step));
     RecordProperty("scenario", GetParam().scenario);
     GetParam().run(*this);
 }
