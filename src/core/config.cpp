@@ -43,29 +43,37 @@ bool LooksLikeSoundFont(const std::string& path) {
     return std::string_view(header, 4) == "RIFF" && std::string_view(header + 8, 4) == "sfbk";
 }
 
-/// Reads variables and turns the first bad one into a ConfigError.
+/// Whether a variable's value may appear in an error line.
+enum class Shown { kValue, kHidden };
+
+/// Reads variables and turns the first bad one into a ConfigError. It records every name it
+/// is asked for (set or not), so the list of known variables is whatever the section loaders
+/// read and cannot drift from them.
 class Reader {
   public:
     explicit Reader(const Environment& env) : env_(env) {}
 
-    const std::string* Raw(const std::string& name) const {
+    /// The raw value, or null when unset. Every read goes through here.
+    const std::string* Raw(const std::string& name, Shown shown = Shown::kValue) {
+        if (std::find(names_.begin(), names_.end(), name) == names_.end()) names_.push_back(name);
+        if (shown == Shown::kHidden) hidden_.insert(name);
         auto it = env_.find(name);
         return it == env_.end() ? nullptr : &it->second;
     }
 
     [[noreturn]] void Fail(const std::string& name, const std::string& value,
                            const std::string& allowed) const {
-        std::string shown = IsSecretVariable(name) ? "<hidden>" : "'" + Printable(value) + "'";
+        std::string shown = hidden_.count(name) ? "<hidden>" : "'" + Printable(value) + "'";
         throw ConfigError("invalid configuration: " + name + "=" + shown + ": " + allowed);
     }
 
-    void String(const std::string& name, std::string& out) const {
+    void String(const std::string& name, std::string& out) {
         if (auto* v = Raw(name)) out = *v;
     }
 
     /// Credentials travel in headers: visible ASCII, no spaces. Empty means unset.
-    void Token(const std::string& name, std::string& out) const {
-        auto* v = Raw(name);
+    void Token(const std::string& name, std::string& out, Shown shown = Shown::kValue) {
+        auto* v = Raw(name, shown);
         if (!v) return;
         bool ok = std::all_of(v->begin(), v->end(),
                               [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
@@ -75,7 +83,7 @@ class Reader {
         out = *v;
     }
 
-    void Bool(const std::string& name, bool& out) const {
+    void Bool(const std::string& name, bool& out) {
         auto* v = Raw(name);
         if (!v) return;
         std::string s = core::ToLower(core::Trim(*v));
@@ -88,7 +96,7 @@ class Reader {
         }
     }
 
-    void Int(const std::string& name, int& out, long lo, long hi) const {
+    void Int(const std::string& name, int& out, long lo, long hi) {
         auto* v = Raw(name);
         if (!v) return;
         std::string s(core::Trim(*v));
@@ -103,7 +111,7 @@ class Reader {
     }
 
     void Choice(const std::string& name, std::string& out, const std::vector<std::string>& allowed,
-                bool lower = true) const {
+                bool lower = true) {
         auto* v = Raw(name);
         if (!v) return;
         std::string s(core::Trim(*v));
@@ -116,14 +124,14 @@ class Reader {
         out = s;
     }
 
-    void Path(const std::string& name, std::string& out) const {
+    void Path(const std::string& name, std::string& out) {
         auto* v = Raw(name);
         if (!v) return;
         if (v->empty() || v->find('\0') != std::string::npos) Fail(name, *v, "must be a path");
         out = *v;
     }
 
-    void Url(const std::string& name, std::string& out, bool allow_empty) const {
+    void Url(const std::string& name, std::string& out, bool allow_empty) {
         auto* v = Raw(name);
         if (!v) return;
         std::string s(core::Trim(*v));
@@ -140,7 +148,7 @@ class Reader {
         out = s;
     }
 
-    void UrlPath(const std::string& name, std::string& out, bool allow_root) const {
+    void UrlPath(const std::string& name, std::string& out, bool allow_root) {
         auto* v = Raw(name);
         if (!v) return;
         std::string s(core::Trim(*v));
@@ -153,64 +161,14 @@ class Reader {
         out = (s == "/") ? "" : s;
     }
 
+    /// Every name read so far, in the order of the first read.
+    const std::vector<std::string>& Names() const { return names_; }
+    const std::set<std::string>& Hidden() const { return hidden_; }
+
   private:
     const Environment& env_;
-};
-
-const std::vector<std::string> kVariables = {
-    "HOST",
-    "PORT",
-    "API_PREFIX",
-    "DEBUG",
-    "DEVICE",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "ENABLE_RATE_LIMIT",
-    "RATE_LIMIT_PER_HOUR",
-    "API_KEY",
-    "CORS_ORIGINS",
-    "ENABLE_METRICS",
-    "METRICS_PATH",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_PUBLISHABLE_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "REQUIRE_PAYMENT_FOR_GENERATION",
-    "S3_ENABLED",
-    "S3_BUCKET",
-    "S3_REGION",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "S3_PREFIX",
-    "FILE_RETENTION_DAYS",
-    "CLEANUP_ENABLED",
-    "CLEANUP_INTERVAL_HOURS",
-    "GENERATION_TIMEOUT",
-    "MAX_BATCH_SIZE",
-    "DEFAULT_AUDIO_LENGTH",
-    "MAX_AUDIO_LENGTH",
-    "OUTPUT_DIR",
-    "DATABASE_URL",
-    "WORKERS",
-    "ENGINE",
-    "PRICE_CENTS",
-    "PRICE_CURRENCY",
-    "STRIPE_API_BASE",
-    "S3_ENDPOINT",
-    "S3_FORCE_PATH_STYLE",
-    "S3_PRESIGN_EXPIRES",
-    "S3_SESSION_TOKEN",
-    "PREVIEW_SECONDS",
-    "SOUNDFONT",
-    "DIFFRHYTHM_HOME",
-    "DIFFRHYTHM_PYTHON",
-    "DIFFRHYTHM_MODE",
-    "DIFFRHYTHM_GPUS",
-    "IO_THREADS",
-    "TONE_RENDER_MS",
-    "TONE_FAULT",
-    "HTTP_READ_TIMEOUT",
-    "S3_RECONCILE_SECONDS",
-    "STRIPE_TIMEOUT",
+    std::vector<std::string> names_;
+    std::set<std::string> hidden_;
 };
 
 bool IsHostAddress(const std::string& s) {
@@ -221,16 +179,275 @@ bool IsHostAddress(const std::string& s) {
     return s == "localhost";
 }
 
+// One loader per section of DESIGN.md. Each reads its variables through `r` in a fixed order
+// (the first bad value is the one reported) and checks what lies within its section. A new
+// variable is one line in its section: read it unconditionally, so the name is recorded even
+// when the variable is unset.
+
+void LoadHttp(Reader& r, Config& c) {
+    r.String("HOST", c.host);
+    c.host = std::string(core::Trim(c.host));
+    if (!IsHostAddress(c.host)) {
+        r.Fail("HOST", c.host, "must be an IPv4 or IPv6 address, or localhost");
+    }
+    r.Int("PORT", c.port, 1, 65535);
+    r.UrlPath("API_PREFIX", c.api_prefix, false);
+    c.metrics_path = c.api_prefix + "/metrics";
+    r.Bool("DEBUG", c.debug);
+    r.Int("IO_THREADS", c.io_threads, 1, 64);
+    r.Int("HTTP_READ_TIMEOUT", c.http_read_timeout_seconds, 1, 3600);
+    r.Token("API_KEY", c.api_key, Shown::kHidden);
+    if (auto* v = r.Raw("CORS_ORIGINS")) {
+        c.cors_origins.clear();
+        std::string list = *v;
+        size_t start = 0;
+        while (start <= list.size()) {
+            auto comma = list.find(',', start);
+            std::string origin(core::Trim(list.substr(start, comma - start)));
+            if (!origin.empty()) {
+                bool ok = origin == "*" ||
+                          ((origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0) &&
+                           origin.find_first_of(" /", 8) == std::string::npos);
+                if (!ok) {
+                    r.Fail("CORS_ORIGINS", *v,
+                           "must be * or a comma-separated list of origins such as "
+                           "https://example.com");
+                }
+                c.cors_origins.push_back(origin);
+            }
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    r.Bool("ENABLE_RATE_LIMIT", c.enable_rate_limit);
+    r.Int("RATE_LIMIT_PER_HOUR", c.rate_limit_per_hour, 1, 1000000);
+    r.Bool("ENABLE_METRICS", c.enable_metrics);
+    r.UrlPath("METRICS_PATH", c.metrics_path, false);
+}
+
+void LoadLogging(Reader& r, Config& c) {
+    r.Choice("LOG_LEVEL", c.log_level, {"trace", "debug", "info", "warning", "error", "critical"});
+    r.Choice("LOG_FORMAT", c.log_format, {"json", "text"});
+}
+
+/// Jobs and the engine: device, workers, lengths, the SoundFont of the built-in engine.
+void LoadGeneration(Reader& r, Config& c) {
+    if (auto* v = r.Raw("DEVICE")) {
+        std::string d = core::ToLower(core::Trim(*v));
+        bool ok = d == "cpu" || d == "cuda" || d == "mps";
+        if (!ok && d.rfind("cuda:", 0) == 0 && d.size() > 5) {
+            ok = std::all_of(d.begin() + 5, d.end(),
+                             [](unsigned char ch) { return std::isdigit(ch); });
+        }
+        if (!ok) r.Fail("DEVICE", *v, "must be cpu, cuda, cuda:N or mps");
+        c.device = d;
+    }
+    r.Choice("ENGINE", c.engine, {"synth", "tone", "diffrhythm"});
+    r.Int("WORKERS", c.workers, 1, 256);
+    r.Int("GENERATION_TIMEOUT", c.generation_timeout_seconds, 1, 86400);
+    r.Int("MAX_BATCH_SIZE", c.max_batch_size, 1, 8);
+    r.Int("MAX_AUDIO_LENGTH", c.max_audio_length, 95, 285);
+    r.Int("DEFAULT_AUDIO_LENGTH", c.default_audio_length, 95, 285);
+    if (c.default_audio_length > c.max_audio_length) {
+        r.Fail("DEFAULT_AUDIO_LENGTH", std::to_string(c.default_audio_length),
+               "must be 95 or from 96 to MAX_AUDIO_LENGTH (" + std::to_string(c.max_audio_length) +
+                   ")");
+    }
+    r.Int("PREVIEW_SECONDS", c.preview_seconds, 0, 285);
+    if (auto* v = r.Raw("SOUNDFONT"); v && !v->empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*v, ec)) {
+            r.Fail("SOUNDFONT", *v, "must be the path of an existing .sf2 file");
+        }
+        if (!LooksLikeSoundFont(*v)) {
+            r.Fail("SOUNDFONT", *v, "must be a SoundFont file (.sf2/.sf3: RIFF form sfbk)");
+        }
+        c.soundfont = *v;
+    }
+}
+
+void LoadDiffRhythm(Reader& r, Config& c) {
+    if (auto* v = r.Raw("DIFFRHYTHM_HOME"); v && !v->empty()) {
+        std::error_code ec;
+        if (!std::filesystem::is_directory(*v, ec)) {
+            r.Fail("DIFFRHYTHM_HOME", *v, "must be the directory of a DiffRhythm checkout");
+        }
+        c.diffrhythm_home = *v;
+    }
+    r.Path("DIFFRHYTHM_PYTHON", c.diffrhythm_python);
+    r.Choice("DIFFRHYTHM_MODE", c.diffrhythm_mode, {"worker", "cli"});
+    if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !core::Trim(*v).empty()) {
+        std::string list = *v;
+        size_t start = 0;
+        while (true) {
+            auto comma = list.find(',', start);
+            std::string item(core::Trim(list.substr(start, comma - start)));
+            int gpu = 0;
+            auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), gpu);
+            if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || gpu < 0 ||
+                gpu > 255) {
+                r.Fail("DIFFRHYTHM_GPUS", *v,
+                       "must be a comma-separated list of GPU indexes such as 0,1");
+            }
+            c.diffrhythm_gpus.push_back(gpu);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+}
+
+/// The test engine `tone`.
+void LoadTone(Reader& r, Config& c) {
+    r.Int("TONE_RENDER_MS", c.tone_render_ms, 0, 600000);
+    r.Choice("TONE_FAULT", c.tone_fault, {"none", "nan", "silence", "error"});
+}
+
+/// ENGINE is read with the generation section, DIFFRHYTHM_HOME with its own; the check comes
+/// after both (and after the tone engine's variables, whose bad values are reported first).
+void CheckEngineHasItsHome(Reader& r, const Config& c) {
+    if (c.engine == "diffrhythm" && c.diffrhythm_home.empty()) {
+        r.Fail("DIFFRHYTHM_HOME", "",
+               "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
+    }
+}
+
+void LoadStorage(Reader& r, Config& c) {
+    if (auto* v = r.Raw("OUTPUT_DIR")) {
+        if (core::Trim(*v).empty() || v->find('\0') != std::string::npos) {
+            r.Fail("OUTPUT_DIR", *v, "must be a directory path");
+        }
+        c.output_dir = *v;
+    }
+    if (auto* v = r.Raw("DATABASE_URL", Shown::kHidden)) {
+        std::string url(core::Trim(*v));
+        if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) {
+            c.database_url = url;
+        } else if ((url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)) {
+            c.database_url = url;
+        } else if (!url.empty() && url.find("://") == std::string::npos) {
+            c.database_url = "sqlite:" + url;  // a bare path is a SQLite file
+        } else {
+            r.Fail("DATABASE_URL", *v, "must be sqlite:PATH, a file path, or postgresql://...");
+        }
+    }
+}
+
+/// Stripe and the price.
+void LoadPayment(Reader& r, Config& c) {
+    r.Token("STRIPE_SECRET_KEY", c.stripe_secret_key, Shown::kHidden);
+    r.Token("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key);
+    r.Token("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret, Shown::kHidden);
+    if (!c.stripe_secret_key.empty() && c.stripe_secret_key.rfind("sk_", 0) != 0 &&
+        c.stripe_secret_key.rfind("rk_", 0) != 0) {
+        r.Fail("STRIPE_SECRET_KEY", c.stripe_secret_key, "must start with sk_ or rk_");
+    }
+    if (!c.stripe_publishable_key.empty() && c.stripe_publishable_key.rfind("pk_", 0) != 0) {
+        r.Fail("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key, "must start with pk_");
+    }
+    if (!c.stripe_webhook_secret.empty() && c.stripe_webhook_secret.rfind("whsec_", 0) != 0) {
+        r.Fail("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret, "must start with whsec_");
+    }
+    r.Url("STRIPE_API_BASE", c.stripe_api_base, false);
+    r.Int("STRIPE_TIMEOUT", c.stripe_timeout_seconds, 1, 60);
+    r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
+    if (c.require_payment && c.stripe_secret_key.empty()) {
+        r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",
+               "must be false unless STRIPE_SECRET_KEY is set (payments are verified with Stripe)");
+    }
+    r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
+    if (auto* v = r.Raw("PRICE_CURRENCY")) {
+        std::string cur = core::ToLower(core::Trim(*v));
+        if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(),
+                                            [](unsigned char ch) { return std::isalpha(ch); })) {
+            r.Fail("PRICE_CURRENCY", *v, "must be a three-letter ISO currency code such as usd");
+        }
+        c.price_currency = cur;
+    }
+}
+
+void LoadS3(Reader& r, Config& c) {
+    r.Bool("S3_ENABLED", c.s3_enabled);
+    r.String("S3_BUCKET", c.s3_bucket);
+    c.s3_bucket = std::string(core::Trim(c.s3_bucket));
+    if (!c.s3_bucket.empty()) {
+        bool ok = c.s3_bucket.size() >= 3 && c.s3_bucket.size() <= 63 &&
+                  std::all_of(c.s3_bucket.begin(), c.s3_bucket.end(), [](unsigned char ch) {
+                      return std::islower(ch) || std::isdigit(ch) || ch == '-' || ch == '.';
+                  });
+        if (!ok) r.Fail("S3_BUCKET", c.s3_bucket, "must be a bucket name: 3-63 of a-z 0-9 . -");
+    }
+    if (auto* v = r.Raw("S3_REGION")) {
+        std::string region(core::Trim(*v));
+        bool ok =
+            !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
+                return std::islower(ch) || std::isdigit(ch) || ch == '-';
+            });
+        if (!ok) r.Fail("S3_REGION", *v, "must be a region name such as us-east-1");
+        c.s3_region = region;
+    }
+    r.Token("S3_ACCESS_KEY", c.s3_access_key);
+    r.Token("S3_SECRET_KEY", c.s3_secret_key, Shown::kHidden);
+    r.Token("S3_SESSION_TOKEN", c.s3_session_token, Shown::kHidden);
+    if (auto* v = r.Raw("S3_PREFIX")) {
+        std::string prefix = *v;
+        if (!prefix.empty() && (prefix.front() == '/' || prefix.find("..") != std::string::npos ||
+                                prefix.find('\0') != std::string::npos)) {
+            r.Fail("S3_PREFIX", *v, "must be a key prefix such as songs/ (no leading /, no ..)");
+        }
+        c.s3_prefix = prefix;
+    }
+    r.Url("S3_ENDPOINT", c.s3_endpoint, true);
+    r.Bool("S3_FORCE_PATH_STYLE", c.s3_force_path_style);
+    r.Int("S3_PRESIGN_EXPIRES", c.s3_presign_expires, 1, 604800);
+    r.Int("S3_RECONCILE_SECONDS", c.s3_reconcile_seconds, 1, 86400);
+    if (c.s3_enabled) {
+        if (c.s3_bucket.empty()) r.Fail("S3_BUCKET", "", "must be set when S3_ENABLED=true");
+        if (c.s3_access_key.empty())
+            r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
+        if (c.s3_secret_key.empty())
+            r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
+    }
+}
+
+void LoadRetention(Reader& r, Config& c) {
+    r.Int("FILE_RETENTION_DAYS", c.file_retention_days, 1, 36500);
+    r.Bool("CLEANUP_ENABLED", c.cleanup_enabled);
+    r.Int("CLEANUP_INTERVAL_HOURS", c.cleanup_interval_hours, 1, 8760);
+}
+
+/// Every section, in the order their errors are reported.
+Config LoadAll(Reader& r) {
+    Config c;
+    LoadHttp(r, c);
+    LoadLogging(r, c);
+    LoadGeneration(r, c);
+    LoadDiffRhythm(r, c);
+    LoadTone(r, c);
+    CheckEngineHasItsHome(r, c);
+    LoadStorage(r, c);
+    LoadPayment(r, c);
+    LoadS3(r, c);
+    LoadRetention(r, c);
+    return c;
+}
+
+/// The loaders run once over an empty environment (every default is valid) and the reader's
+/// record of names is the list of known variables.
+const Reader& Catalogue() {
+    static const Reader catalogue = [] {
+        static const Environment kEmpty;
+        Reader r(kEmpty);
+        LoadAll(r);
+        return r;
+    }();
+    return catalogue;
+}
+
 }  // namespace
 
-const std::vector<std::string>& ConfigVariableNames() { return kVariables; }
+const std::vector<std::string>& ConfigVariableNames() { return Catalogue().Names(); }
 
-bool IsSecretVariable(const std::string& name) {
-    static const std::set<std::string> kSecrets = {
-        "API_KEY",       "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-        "S3_SECRET_KEY", "S3_SESSION_TOKEN",  "DATABASE_URL"};
-    return kSecrets.count(name) > 0;
-}
+bool IsSecretVariable(const std::string& name) { return Catalogue().Hidden().count(name) > 0; }
 
 std::filesystem::path Config::SqlitePath() const {
     if (database_url.rfind("sqlite:", 0) == 0) return database_url.substr(7);
@@ -301,212 +518,8 @@ Environment ReadEnvironment(const std::optional<std::filesystem::path>& env_file
 }
 
 Config LoadConfig(const Environment& env) {
-    Config c;
     Reader r(env);
-
-    r.String("HOST", c.host);
-    c.host = std::string(core::Trim(c.host));
-    if (!IsHostAddress(c.host)) {
-        r.Fail("HOST", c.host, "must be an IPv4 or IPv6 address, or localhost");
-    }
-    r.Int("PORT", c.port, 1, 65535);
-    r.UrlPath("API_PREFIX", c.api_prefix, false);
-    c.metrics_path = c.api_prefix + "/metrics";
-    r.Bool("DEBUG", c.debug);
-    r.Int("IO_THREADS", c.io_threads, 1, 64);
-    r.Int("HTTP_READ_TIMEOUT", c.http_read_timeout_seconds, 1, 3600);
-    r.Token("API_KEY", c.api_key);
-    if (auto* v = r.Raw("CORS_ORIGINS")) {
-        c.cors_origins.clear();
-        std::string list = *v;
-        size_t start = 0;
-        while (start <= list.size()) {
-            auto comma = list.find(',', start);
-            std::string origin(core::Trim(list.substr(start, comma - start)));
-            if (!origin.empty()) {
-                bool ok = origin == "*" ||
-                          ((origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0) &&
-                           origin.find_first_of(" /", 8) == std::string::npos);
-                if (!ok) {
-                    r.Fail("CORS_ORIGINS", *v,
-                           "must be * or a comma-separated list of origins such as "
-                           "https://example.com");
-                }
-                c.cors_origins.push_back(origin);
-            }
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-    }
-    r.Bool("ENABLE_RATE_LIMIT", c.enable_rate_limit);
-    r.Int("RATE_LIMIT_PER_HOUR", c.rate_limit_per_hour, 1, 1000000);
-    r.Bool("ENABLE_METRICS", c.enable_metrics);
-    r.UrlPath("METRICS_PATH", c.metrics_path, false);
-
-    r.Choice("LOG_LEVEL", c.log_level, {"trace", "debug", "info", "warning", "error", "critical"});
-    r.Choice("LOG_FORMAT", c.log_format, {"json", "text"});
-
-    if (auto* v = r.Raw("DEVICE")) {
-        std::string d = core::ToLower(core::Trim(*v));
-        bool ok = d == "cpu" || d == "cuda" || d == "mps";
-        if (!ok && d.rfind("cuda:", 0) == 0 && d.size() > 5) {
-            ok = std::all_of(d.begin() + 5, d.end(),
-                             [](unsigned char ch) { return std::isdigit(ch); });
-        }
-        if (!ok) r.Fail("DEVICE", *v, "must be cpu, cuda, cuda:N or mps");
-        c.device = d;
-    }
-    r.Choice("ENGINE", c.engine, {"synth", "tone", "diffrhythm"});
-    r.Int("WORKERS", c.workers, 1, 256);
-    r.Int("GENERATION_TIMEOUT", c.generation_timeout_seconds, 1, 86400);
-    r.Int("MAX_BATCH_SIZE", c.max_batch_size, 1, 8);
-    r.Int("MAX_AUDIO_LENGTH", c.max_audio_length, 95, 285);
-    r.Int("DEFAULT_AUDIO_LENGTH", c.default_audio_length, 95, 285);
-    if (c.default_audio_length > c.max_audio_length) {
-        r.Fail("DEFAULT_AUDIO_LENGTH", std::to_string(c.default_audio_length),
-               "must be 95 or from 96 to MAX_AUDIO_LENGTH (" + std::to_string(c.max_audio_length) +
-                   ")");
-    }
-    r.Int("PREVIEW_SECONDS", c.preview_seconds, 0, 285);
-    if (auto* v = r.Raw("SOUNDFONT"); v && !v->empty()) {
-        std::error_code ec;
-        if (!std::filesystem::is_regular_file(*v, ec)) {
-            r.Fail("SOUNDFONT", *v, "must be the path of an existing .sf2 file");
-        }
-        if (!LooksLikeSoundFont(*v)) {
-            r.Fail("SOUNDFONT", *v, "must be a SoundFont file (.sf2/.sf3: RIFF form sfbk)");
-        }
-        c.soundfont = *v;
-    }
-    if (auto* v = r.Raw("DIFFRHYTHM_HOME"); v && !v->empty()) {
-        std::error_code ec;
-        if (!std::filesystem::is_directory(*v, ec)) {
-            r.Fail("DIFFRHYTHM_HOME", *v, "must be the directory of a DiffRhythm checkout");
-        }
-        c.diffrhythm_home = *v;
-    }
-    r.Path("DIFFRHYTHM_PYTHON", c.diffrhythm_python);
-    r.Choice("DIFFRHYTHM_MODE", c.diffrhythm_mode, {"worker", "cli"});
-    if (auto* v = r.Raw("DIFFRHYTHM_GPUS"); v && !core::Trim(*v).empty()) {
-        std::string list = *v;
-        size_t start = 0;
-        while (true) {
-            auto comma = list.find(',', start);
-            std::string item(core::Trim(list.substr(start, comma - start)));
-            int gpu = 0;
-            auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), gpu);
-            if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || gpu < 0 ||
-                gpu > 255) {
-                r.Fail("DIFFRHYTHM_GPUS", *v,
-                       "must be a comma-separated list of GPU indexes such as 0,1");
-            }
-            c.diffrhythm_gpus.push_back(gpu);
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-    }
-    r.Int("TONE_RENDER_MS", c.tone_render_ms, 0, 600000);
-    r.Choice("TONE_FAULT", c.tone_fault, {"none", "nan", "silence", "error"});
-    if (c.engine == "diffrhythm" && c.diffrhythm_home.empty()) {
-        r.Fail("DIFFRHYTHM_HOME", "",
-               "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
-    }
-
-    if (auto* v = r.Raw("OUTPUT_DIR")) {
-        if (core::Trim(*v).empty() || v->find('\0') != std::string::npos) {
-            r.Fail("OUTPUT_DIR", *v, "must be a directory path");
-        }
-        c.output_dir = *v;
-    }
-    if (auto* v = r.Raw("DATABASE_URL")) {
-        std::string url(core::Trim(*v));
-        if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) {
-            c.database_url = url;
-        } else if ((url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0)) {
-            c.database_url = url;
-        } else if (!url.empty() && url.find("://") == std::string::npos) {
-            c.database_url = "sqlite:" + url;  // a bare path is a SQLite file
-        } else {
-            r.Fail("DATABASE_URL", *v, "must be sqlite:PATH, a file path, or postgresql://...");
-        }
-    }
-
-    r.Token("STRIPE_SECRET_KEY", c.stripe_secret_key);
-    r.Token("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key);
-    r.Token("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret);
-    if (!c.stripe_secret_key.empty() && c.stripe_secret_key.rfind("sk_", 0) != 0 &&
-        c.stripe_secret_key.rfind("rk_", 0) != 0) {
-        r.Fail("STRIPE_SECRET_KEY", c.stripe_secret_key, "must start with sk_ or rk_");
-    }
-    if (!c.stripe_publishable_key.empty() && c.stripe_publishable_key.rfind("pk_", 0) != 0) {
-        r.Fail("STRIPE_PUBLISHABLE_KEY", c.stripe_publishable_key, "must start with pk_");
-    }
-    if (!c.stripe_webhook_secret.empty() && c.stripe_webhook_secret.rfind("whsec_", 0) != 0) {
-        r.Fail("STRIPE_WEBHOOK_SECRET", c.stripe_webhook_secret, "must start with whsec_");
-    }
-    r.Url("STRIPE_API_BASE", c.stripe_api_base, false);
-    r.Int("STRIPE_TIMEOUT", c.stripe_timeout_seconds, 1, 60);
-    r.Bool("REQUIRE_PAYMENT_FOR_GENERATION", c.require_payment);
-    if (c.require_payment && c.stripe_secret_key.empty()) {
-        r.Fail("REQUIRE_PAYMENT_FOR_GENERATION", "true",
-               "must be false unless STRIPE_SECRET_KEY is set (payments are verified with Stripe)");
-    }
-    r.Int("PRICE_CENTS", c.price_cents, 50, 99999999);
-    if (auto* v = r.Raw("PRICE_CURRENCY")) {
-        std::string cur = core::ToLower(core::Trim(*v));
-        if (cur.size() != 3 || !std::all_of(cur.begin(), cur.end(),
-                                            [](unsigned char ch) { return std::isalpha(ch); })) {
-            r.Fail("PRICE_CURRENCY", *v, "must be a three-letter ISO currency code such as usd");
-        }
-        c.price_currency = cur;
-    }
-
-    r.Bool("S3_ENABLED", c.s3_enabled);
-    r.String("S3_BUCKET", c.s3_bucket);
-    c.s3_bucket = std::string(core::Trim(c.s3_bucket));
-    if (!c.s3_bucket.empty()) {
-        bool ok = c.s3_bucket.size() >= 3 && c.s3_bucket.size() <= 63 &&
-                  std::all_of(c.s3_bucket.begin(), c.s3_bucket.end(), [](unsigned char ch) {
-                      return std::islower(ch) || std::isdigit(ch) || ch == '-' || ch == '.';
-                  });
-        if (!ok) r.Fail("S3_BUCKET", c.s3_bucket, "must be a bucket name: 3-63 of a-z 0-9 . -");
-    }
-    if (auto* v = r.Raw("S3_REGION")) {
-        std::string region(core::Trim(*v));
-        bool ok =
-            !region.empty() && std::all_of(region.begin(), region.end(), [](unsigned char ch) {
-                return std::islower(ch) || std::isdigit(ch) || ch == '-';
-            });
-        if (!ok) r.Fail("S3_REGION", *v, "must be a region name such as us-east-1");
-        c.s3_region = region;
-    }
-    r.Token("S3_ACCESS_KEY", c.s3_access_key);
-    r.Token("S3_SECRET_KEY", c.s3_secret_key);
-    r.Token("S3_SESSION_TOKEN", c.s3_session_token);
-    if (auto* v = r.Raw("S3_PREFIX")) {
-        std::string prefix = *v;
-        if (!prefix.empty() && (prefix.front() == '/' || prefix.find("..") != std::string::npos ||
-                                prefix.find('\0') != std::string::npos)) {
-            r.Fail("S3_PREFIX", *v, "must be a key prefix such as songs/ (no leading /, no ..)");
-        }
-        c.s3_prefix = prefix;
-    }
-    r.Url("S3_ENDPOINT", c.s3_endpoint, true);
-    r.Bool("S3_FORCE_PATH_STYLE", c.s3_force_path_style);
-    r.Int("S3_PRESIGN_EXPIRES", c.s3_presign_expires, 1, 604800);
-    r.Int("S3_RECONCILE_SECONDS", c.s3_reconcile_seconds, 1, 86400);
-    if (c.s3_enabled) {
-        if (c.s3_bucket.empty()) r.Fail("S3_BUCKET", "", "must be set when S3_ENABLED=true");
-        if (c.s3_access_key.empty())
-            r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
-        if (c.s3_secret_key.empty())
-            r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
-    }
-
-    r.Int("FILE_RETENTION_DAYS", c.file_retention_days, 1, 36500);
-    r.Bool("CLEANUP_ENABLED", c.cleanup_enabled);
-    r.Int("CLEANUP_INTERVAL_HOURS", c.cleanup_interval_hours, 1, 8760);
-    return c;
+    return LoadAll(r);
 }
 
 }  // namespace songd::core

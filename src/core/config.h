@@ -115,10 +115,11 @@ Environment ReadEnvironment(const std::optional<std::filesystem::path>& env_file
 /// Validates every variable; unknown variables are ignored.
 Config LoadConfig(const Environment& env);
 
-/// Every variable LoadConfig reads, in documentation order.
+/// Every variable LoadConfig reads, section by section in the order it reads them. Recorded
+/// by the section loaders themselves, so it cannot drift from what is read.
 const std::vector<std::string>& ConfigVariableNames();
 
-/// True for variables whose values must never be printed.
+/// True for variables whose values must never be printed (marked where they are read).
 bool IsSecretVariable(const std::string& name);
 
 }  // namespace songd::core

@@ -9,6 +9,10 @@
 ///
 /// Every mutation of a claimed job names the lease owner; a worker that lost its lease (it
 /// stalled, another node requeued the job) gets `false` and must drop the job.
+///
+/// JobStore is the sum of narrow interfaces, one per concern: JobQueue (workers, generate,
+/// S3 copies), PaymentLedger, RetentionStore and NodeCoordination (state and locks), each
+/// with JobReader's Get. A consumer takes the narrowest one it needs.
 
 #include <cstdint>
 #include <memory>
@@ -85,16 +89,20 @@ struct ExpiryCursor {
 /// @brief Outcome of binding a PaymentIntent to a job.
 enum class BindResult { kBound, kAlreadyBoundHere, kBoundToOtherJob, kJobAlreadyPaid, kNoSuchJob };
 
-/// @brief The durable job store.
-class JobStore {
+/// @brief Reads one job by id: what every part of the store's interface starts from.
+class JobReader {
   public:
-    virtual ~JobStore() = default;
+    virtual ~JobReader() = default;
+    virtual std::optional<Job> Get(const std::string& id) = 0;
+};
 
+/// @brief The queue: jobs created by generate, claimed and finished by workers, and the S3
+/// copy of finished songs.
+class JobQueue : public virtual JobReader {
+  public:
     /// Inserts a queued job. With an idempotency key already used for the same request hash,
     /// returns that job (created=false); with a different hash, throws kConflict.
     virtual CreateResult Create(const Job& job) = 0;
-
-    virtual std::optional<Job> Get(const std::string& id) = 0;
 
     /// 1-based position among queued jobs (oldest first), 0 if not queued.
     virtual int64_t QueuePosition(const std::string& id) = 0;
@@ -119,8 +127,17 @@ class JobStore {
 
     /// Sets the S3 location of a completed job.
     virtual bool SetS3Url(const std::string& id, const std::string& s3_url) = 0;
+    /// Completed jobs not yet in S3, oldest first (the upload reconciler).
+    virtual std::vector<std::string> CompletedWithoutS3(int limit) = 0;
+    /// Jobs with `status`, ordered by id, after `after_id`: a page for commands that walk
+    /// every finished song (migrate-s3).
+    virtual std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
+                                          int limit) = 0;
+};
 
-    // Payment.
+/// @brief Payments: which PaymentIntent paid for which job, and the webhook events seen.
+class PaymentLedger : public virtual JobReader {
+  public:
     virtual BindResult BindPayment(const std::string& id, const std::string& intent_id,
                                    int64_t now) = 0;
     virtual bool SetPaymentStatus(const std::string& id, const std::string& status) = 0;
@@ -128,8 +145,11 @@ class JobStore {
     virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;
     /// Takes a recorded event back when applying it failed, so Stripe's redelivery applies it.
     virtual void ForgetEvent(const std::string& event_id) = 0;
+};
 
-    // Retention.
+/// @brief What a retention pass reads and changes.
+class RetentionStore : public virtual JobReader {
+  public:
     /// Completed and failed jobs with expires_at ≤ now after `after` in (expires_at, id)
     /// order, at most `limit`.
     virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
@@ -137,14 +157,15 @@ class JobStore {
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
     /// Removes a job record (failed jobs past their expiry leave no tombstone).
     virtual bool DeleteJob(const std::string& id) = 0;
-    /// Jobs with `status`, ordered by id, after `after_id`: a page for commands that walk
-    /// every finished song (migrate-s3).
-    virtual std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
-                                          int limit) = 0;
-    /// Completed jobs not yet in S3, oldest first (the upload reconciler).
-    virtual std::vector<std::string> CompletedWithoutS3(int limit) = 0;
     /// Whether a job with this id exists (any status), for the orphan sweep.
     virtual bool Exists(const std::string& id) = 0;
+};
+
+/// @brief State shared by the nodes of a cluster: values that survive restarts and named
+/// locks with an expiry.
+class NodeCoordination {
+  public:
+    virtual ~NodeCoordination() = default;
     /// Key-value state that must survive restarts (e.g. "cleanup.last_run").
     virtual std::optional<std::string> GetState(const std::string& key) = 0;
     virtual void SetState(const std::string& key, const std::string& value) = 0;
@@ -153,6 +174,13 @@ class JobStore {
                          int64_t until) = 0;
     virtual void Unlock(const std::string& name, const std::string& owner) = 0;
 };
+
+/// @brief The durable job store: every interface above, on one database. Code that needs
+/// one concern takes that interface, so a test fake implements only it.
+class JobStore : public JobQueue,
+                 public PaymentLedger,
+                 public RetentionStore,
+                 public NodeCoordination {};
 
 /// Opens the store named by DATABASE_URL and brings its schema up to date.
 std::unique_ptr<JobStore> OpenJobStore(const core::Config& config);

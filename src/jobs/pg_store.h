@@ -8,20 +8,16 @@
 /// Many `songd serve` processes share one database: a claim takes the oldest queued job with
 /// FOR UPDATE SKIP LOCKED, unique constraints decide payment races, and migrations run under
 /// an advisory lock so nodes starting together do not race. Semantics are those of
-/// SqliteJobStore, method for method. A bounded pool of libpq connections, opened on demand;
-/// a connection that broke is reset or dropped, never handed out again.
+/// SqliteJobStore, method for method. A bounded pool of libpq connections (pg_connection.h),
+/// opened on demand; a connection that broke is dropped and replaced, never handed out again.
 
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "core/resource_pool.h"
 #include "jobs/job_store.h"
+#include "jobs/pg_connection.h"
 
 namespace songd::jobs {
-
-class PgConnection;
 
 /// @brief JobStore on a PostgreSQL database shared by every node.
 class PgJobStore : public JobStore {
@@ -74,19 +70,11 @@ class PgJobStore : public JobStore {
     int OpenConnections();
 
   private:
-    class Lease;
-    Lease Acquire();
-    void Return(std::unique_ptr<PgConnection> conn);
     void Migrate();
 
-    std::string url_;
-    std::string where_;  ///< "host:port, database d, user u": for errors, no password
-    std::string password_;
-    int pool_size_;
-    std::mutex mutex_;
-    std::condition_variable returned_;
-    std::vector<std::unique_ptr<PgConnection>> idle_;
-    int open_ = 0;
+    const PgTarget target_;
+    const int pool_size_;
+    core::ResourcePool<PgConnection> pool_;
 };
 
 }  // namespace songd::jobs

@@ -258,24 +258,12 @@ std::optional<Job> GetWith(SqliteConnection& conn, const std::string& id) {
 
 }  // namespace
 
-/// A pooled connection, returned on destruction.
-class SqliteJobStore::Lease {
-  public:
-    Lease(SqliteJobStore& store, std::unique_ptr<SqliteConnection> conn)
-        : store_(store), conn_(std::move(conn)) {}
-    ~Lease() {
-        if (conn_) store_.Return(std::move(conn_));
-    }
-    Lease(Lease&&) = default;
-    SqliteConnection& operator*() { return *conn_; }
-    SqliteConnection* operator->() { return conn_.get(); }
-
-  private:
-    SqliteJobStore& store_;
-    std::unique_ptr<SqliteConnection> conn_;
-};
-
-SqliteJobStore::SqliteJobStore(const std::filesystem::path& path) : path_(path) {
+SqliteJobStore::SqliteJobStore(const std::filesystem::path& path)
+    : path_(path),
+      pool_(
+          {.max_idle = 16}, [this] { return std::make_unique<SqliteConnection>(path_); },
+          // A connection whose ROLLBACK failed is still in its transaction: drop it.
+          [](SqliteConnection& conn) { return sqlite3_get_autocommit(conn.db()) != 0; }) {
     if (path.has_parent_path()) {
         std::error_code ec;
         std::filesystem::create_directories(path.parent_path(), ec);
@@ -285,7 +273,7 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path) : path_(path) 
                 "cannot create directory " + path.parent_path().string() + ": " + ec.message());
         }
     }
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     conn->Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     Transaction tx(*conn);
     int version = 0;
@@ -311,31 +299,14 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& path) : path_(path) 
 
 SqliteJobStore::~SqliteJobStore() = default;
 
-SqliteJobStore::Lease SqliteJobStore::Acquire() {
-    {
-        std::lock_guard lock(mutex_);
-        if (!idle_.empty()) {
-            auto conn = std::move(idle_.back());
-            idle_.pop_back();
-            return Lease(*this, std::move(conn));
-        }
-    }
-    return Lease(*this, std::make_unique<SqliteConnection>(path_));
-}
-
-void SqliteJobStore::Return(std::unique_ptr<SqliteConnection> conn) {
-    std::lock_guard lock(mutex_);
-    if (idle_.size() < 16) idle_.push_back(std::move(conn));
-}
-
 int SqliteJobStore::SchemaVersion() {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn, "SELECT version FROM schema_version");
     return q.Step() ? static_cast<int>(q.Int(0)) : 0;
 }
 
 CreateResult SqliteJobStore::Create(const Job& job) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Transaction tx(*conn);
     if (!job.idempotency_key.empty()) {
         Query q(*conn,
@@ -367,12 +338,12 @@ CreateResult SqliteJobStore::Create(const Job& job) {
 }
 
 std::optional<Job> SqliteJobStore::Get(const std::string& id) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return GetWith(*conn, id);
 }
 
 int64_t SqliteJobStore::QueuePosition(const std::string& id) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(
         *conn,
         "SELECT COUNT(*) FROM jobs j, (SELECT created_at, rowid AS r FROM jobs WHERE id = ? AND "
@@ -383,7 +354,7 @@ int64_t SqliteJobStore::QueuePosition(const std::string& id) {
 }
 
 QueueStats SqliteJobStore::Stats() {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn, "SELECT status, COUNT(*) FROM jobs GROUP BY status");
     QueueStats s;
     while (q.Step()) {
@@ -395,7 +366,7 @@ QueueStats SqliteJobStore::Stats() {
 }
 
 std::optional<Job> SqliteJobStore::Claim(const std::string& owner, int64_t now, int64_t lease_ms) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Transaction tx(*conn);
     std::string id;
     {
@@ -420,7 +391,7 @@ std::optional<Job> SqliteJobStore::Claim(const std::string& owner, int64_t now, 
 }
 
 bool SqliteJobStore::RenewLease(const std::string& id, const std::string& owner, int64_t until) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND status = 'processing' AND "
                  "lease_owner = ?")
@@ -431,7 +402,7 @@ bool SqliteJobStore::RenewLease(const std::string& id, const std::string& owner,
 }
 
 bool SqliteJobStore::SetProgress(const std::string& id, const std::string& owner, int progress) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET progress = ?, version = version + 1 WHERE id = ? AND "
                  "status = 'processing' AND lease_owner = ? AND progress <> ?")
@@ -444,7 +415,7 @@ bool SqliteJobStore::SetProgress(const std::string& id, const std::string& owner
 
 bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, const Completion& c,
                               int64_t now) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
                  "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
@@ -466,7 +437,7 @@ bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, c
 
 bool SqliteJobStore::Fail(const std::string& id, const std::string& owner, const std::string& code,
                           const std::string& message, int64_t now, int64_t expires_at) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET status = 'failed', completed_at = ?, updated_at = ?, "
                  "expires_at = ?, error = ?, error_code = ?, "
@@ -483,7 +454,7 @@ bool SqliteJobStore::Fail(const std::string& id, const std::string& owner, const
 }
 
 bool SqliteJobStore::Release(const std::string& id, const std::string& owner) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(
                *conn,
                "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), progress = 0, "
@@ -496,7 +467,7 @@ bool SqliteJobStore::Release(const std::string& id, const std::string& owner) {
 
 int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                                          int64_t fail_expires_at) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Transaction tx(*conn);
     const std::string where =
         all_processing ? "status = 'processing'" : "status = 'processing' AND lease_expires_at < ?";
@@ -528,7 +499,7 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
 }
 
 bool SqliteJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn, "UPDATE jobs SET s3_url = ?, version = version + 1 WHERE id = ?")
                .Bind(s3_url)
                .Bind(id)
@@ -537,7 +508,7 @@ bool SqliteJobStore::SetS3Url(const std::string& id, const std::string& s3_url) 
 
 BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string& intent_id,
                                        int64_t now) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Transaction tx(*conn);
     {
         Query q(*conn, "SELECT id FROM jobs WHERE paid_intent_id = ?");
@@ -560,7 +531,7 @@ BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string&
 }
 
 bool SqliteJobStore::SetPaymentStatus(const std::string& id, const std::string& status) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET payment_status = ?, version = version + 1 WHERE id = ? AND paid "
                  "= 0")
@@ -570,7 +541,7 @@ bool SqliteJobStore::SetPaymentStatus(const std::string& id, const std::string& 
 }
 
 bool SqliteJobStore::RecordEvent(const std::string& event_id, int64_t now) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn, "INSERT OR IGNORE INTO webhook_events (id, received_at) VALUES (?, ?)")
                .Bind(event_id)
                .Bind(now)
@@ -578,13 +549,13 @@ bool SqliteJobStore::RecordEvent(const std::string& event_id, int64_t now) {
 }
 
 void SqliteJobStore::ForgetEvent(const std::string& event_id) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query(*conn, "DELETE FROM webhook_events WHERE id = ?").Bind(event_id).Run();
 }
 
 std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,
                                                       int limit) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn,
             "SELECT id, status, output_file, s3_url, expires_at FROM jobs WHERE status IN "
             "('completed', 'failed') AND expires_at <= ? AND expires_at >= ? AND "
@@ -599,7 +570,7 @@ std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryC
 }
 
 bool SqliteJobStore::MarkExpired(const std::string& id, int64_t now) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "UPDATE jobs SET status = 'expired', updated_at = ?, version = version + 1 "
                  "WHERE id = ? AND status IN ('completed', 'failed')")
@@ -609,12 +580,12 @@ bool SqliteJobStore::MarkExpired(const std::string& id, int64_t now) {
 }
 
 bool SqliteJobStore::DeleteJob(const std::string& id) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn, "DELETE FROM jobs WHERE id = ?").Bind(id).Run() == 1;
 }
 
 std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn,
             "SELECT id FROM jobs WHERE status = 'completed' AND s3_url = '' ORDER BY completed_at "
             "LIMIT ?");
@@ -626,7 +597,7 @@ std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
 
 std::vector<Job> SqliteJobStore::ListByStatus(JobStatus status, const std::string& after_id,
                                               int limit) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn, std::string("SELECT ") + kJobColumns +
                        " FROM jobs WHERE status = ? AND id > ? ORDER BY id LIMIT ?");
     q.Bind(JobStatusName(status)).Bind(after_id).Bind(limit);
@@ -636,14 +607,14 @@ std::vector<Job> SqliteJobStore::ListByStatus(JobStatus status, const std::strin
 }
 
 bool SqliteJobStore::Exists(const std::string& id) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn, "SELECT 1 FROM jobs WHERE id = ?");
     q.Bind(id);
     return q.Step();
 }
 
 std::optional<std::string> SqliteJobStore::GetState(const std::string& key) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query q(*conn, "SELECT value FROM service_state WHERE key = ?");
     q.Bind(key);
     if (!q.Step()) return std::nullopt;
@@ -651,7 +622,7 @@ std::optional<std::string> SqliteJobStore::GetState(const std::string& key) {
 }
 
 void SqliteJobStore::SetState(const std::string& key, const std::string& value) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query(*conn,
           "INSERT INTO service_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
           "value = excluded.value")
@@ -662,7 +633,7 @@ void SqliteJobStore::SetState(const std::string& key, const std::string& value) 
 
 bool SqliteJobStore::TryLock(const std::string& name, const std::string& owner, int64_t now,
                              int64_t until) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     return Query(*conn,
                  "INSERT INTO locks (name, owner, until) VALUES (?, ?, ?) ON CONFLICT(name) DO "
                  "UPDATE SET owner = excluded.owner, until = excluded.until "
@@ -675,7 +646,7 @@ bool SqliteJobStore::TryLock(const std::string& name, const std::string& owner, 
 }
 
 void SqliteJobStore::Unlock(const std::string& name, const std::string& owner) {
-    auto conn = Acquire();
+    auto conn = pool_.Acquire();
     Query(*conn, "DELETE FROM locks WHERE name = ? AND owner = ?").Bind(name).Bind(owner).Run();
 }
 

@@ -5,14 +5,12 @@
 ///   SqliteJobStore store("./data/songd.db");   // creates, migrates, WAL on
 ///
 /// WAL journal, a busy timeout, versioned migrations, one connection per concurrent caller
-/// (a small pool) with cached prepared statements. Writes use BEGIN IMMEDIATE so two writers
-/// never deadlock on a lock upgrade.
+/// (a core::ResourcePool keeping up to 16 idle) with cached prepared statements. Writes use
+/// BEGIN IMMEDIATE so two writers never deadlock on a lock upgrade.
 
 #include <filesystem>
-#include <memory>
-#include <mutex>
-#include <vector>
 
+#include "core/resource_pool.h"
 #include "jobs/job_store.h"
 
 namespace songd::jobs {
@@ -63,13 +61,8 @@ class SqliteJobStore : public JobStore {
     int SchemaVersion();
 
   private:
-    class Lease;
-    Lease Acquire();
-    void Return(std::unique_ptr<SqliteConnection> conn);
-
-    std::filesystem::path path_;
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<SqliteConnection>> idle_;
+    const std::filesystem::path path_;
+    core::ResourcePool<SqliteConnection> pool_;
 };
 
 }  // namespace songd::jobs

@@ -9,7 +9,8 @@ namespace songd::payment {
 // Canceled intents met in a row before CreateIntent gives up (someone keeps canceling them).
 constexpr int kMaxIntentRenewals = 3;
 
-PaymentService::PaymentService(const core::Config& config, jobs::JobStore& store, StripeApi& stripe)
+PaymentService::PaymentService(const core::Config& config, jobs::PaymentLedger& store,
+                               StripeApi& stripe)
     : policy_(PaymentPolicy::FromConfig(config)),
       require_payment_(config.require_payment),
       configured_(!config.stripe_secret_key.empty()),

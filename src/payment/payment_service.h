@@ -62,7 +62,7 @@ struct PaymentSummary {
 class PaymentService {
   public:
     /// Keeps references to `store` and `stripe`: they must outlive the service.
-    PaymentService(const core::Config& config, jobs::JobStore& store, StripeApi& stripe);
+    PaymentService(const core::Config& config, jobs::PaymentLedger& store, StripeApi& stripe);
 
     /// Returns how the download is allowed, or throws core::Error:
     /// kPaymentRequired (402, extras reason/amount/currency/intent_url) when the job is not
@@ -90,7 +90,7 @@ class PaymentService {
     bool require_payment_;
     bool configured_;
     std::string publishable_key_;
-    jobs::JobStore& store_;
+    jobs::PaymentLedger& store_;
     StripeApi& stripe_;
 };
 

@@ -146,7 +146,7 @@ const char* WebhookOutcomeName(WebhookOutcome outcome) {
     return "ignored";
 }
 
-WebhookHandler::WebhookHandler(const core::Config& config, jobs::JobStore& store)
+WebhookHandler::WebhookHandler(const core::Config& config, jobs::PaymentLedger& store)
     : secret_(config.stripe_webhook_secret),
       policy_(PaymentPolicy::FromConfig(config)),
       store_(store) {}

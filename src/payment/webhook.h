@@ -74,7 +74,7 @@ struct WebhookResult {
 class WebhookHandler {
   public:
     /// Keeps a reference to `store`: it must outlive the handler.
-    WebhookHandler(const core::Config& config, jobs::JobStore& store);
+    WebhookHandler(const core::Config& config, jobs::PaymentLedger& store);
 
     /// Throws core::Error: kForbidden when no STRIPE_WEBHOOK_SECRET is configured,
     /// kBadSignature for a missing or bad signature, kMalformedRequest for a signed body that
@@ -87,7 +87,7 @@ class WebhookHandler {
 
     std::string secret_;
     PaymentPolicy policy_;
-    jobs::JobStore& store_;
+    jobs::PaymentLedger& store_;
 };
 
 }  // namespace songd::payment

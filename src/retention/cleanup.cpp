@@ -51,7 +51,7 @@ int64_t NewestMtime(const fs::path& path) {
 
 class Pass {
   public:
-    Pass(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
+    Pass(const core::Config& config, jobs::RetentionStore& store, ObjectStore* objects,
          const CleanupOptions& options)
         : config_(config),
           store_(store),
@@ -230,7 +230,7 @@ class Pass {
     }
 
     const core::Config& config_;
-    jobs::JobStore& store_;
+    jobs::RetentionStore& store_;
     ObjectStore* objects_;
     const CleanupOptions& options_;
     const int64_t retention_ms_;
@@ -276,8 +276,8 @@ std::string RetentionStats::Prometheus() const {
     return out;
 }
 
-CleanupReport RunCleanup(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
-                         const CleanupOptions& options) {
+CleanupReport RunCleanup(const core::Config& config, jobs::RetentionStore& store,
+                         ObjectStore* objects, const CleanupOptions& options) {
     return Pass(config, store, objects, options).Run();
 }
 

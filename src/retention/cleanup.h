@@ -60,7 +60,7 @@ struct RetentionStats {
     std::string Prometheus() const;
 };
 
-CleanupReport RunCleanup(const core::Config& config, jobs::JobStore& store, ObjectStore* objects,
-                         const CleanupOptions& options);
+CleanupReport RunCleanup(const core::Config& config, jobs::RetentionStore& store,
+                         ObjectStore* objects, const CleanupOptions& options);
 
 }  // namespace songd::retention

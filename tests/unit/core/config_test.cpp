@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 namespace songd::core {
 namespace {
@@ -130,6 +131,52 @@ TEST(ConfigUnit, SoundFontMustBeASoundFont) {
     }
     EXPECT_EQ(LoadConfig({{"SOUNDFONT", tmpl}}).soundfont, tmpl);
     ::unlink(tmpl);
+}
+
+// The list of known variables is recorded by the section loaders as they read: every section
+// shows up, each name once, and a value read from the environment is one of them.
+TEST(ConfigUnit, KnownVariablesAreTheOnesTheLoadersRead) {
+    const auto& names = ConfigVariableNames();
+    std::set<std::string> unique(names.begin(), names.end());
+    EXPECT_EQ(unique.size(), names.size());
+    for (const char* name :
+         {"HOST", "STRIPE_TIMEOUT", "LOG_FORMAT", "WORKERS", "DIFFRHYTHM_GPUS", "TONE_FAULT",
+          "DATABASE_URL", "PRICE_CURRENCY", "S3_RECONCILE_SECONDS", "CLEANUP_INTERVAL_HOURS"}) {
+        EXPECT_TRUE(unique.count(name)) << name;
+    }
+    EXPECT_FALSE(unique.count("PATH"));
+    // Every known variable with a value that fails its check is refused under its own name.
+    for (const auto& name : names) {
+        // Free-form paths and prefixes accept any text without a NUL.
+        if (name == "DIFFRHYTHM_PYTHON" || name == "S3_PREFIX" || name == "OUTPUT_DIR" ||
+            name == "DATABASE_URL") {
+            continue;
+        }
+        try {
+            LoadConfig({{name, "\x01"}});
+            ADD_FAILURE() << name << "=\\x01 was accepted";
+        } catch (const ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find(" " + name + "="), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(ConfigUnit, SecretsAreMarkedWhereTheyAreRead) {
+    for (const char* name : {"API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+                             "S3_SECRET_KEY", "S3_SESSION_TOKEN", "DATABASE_URL"}) {
+        EXPECT_TRUE(IsSecretVariable(name)) << name;
+    }
+    for (const char* name : {"HOST", "STRIPE_PUBLISHABLE_KEY", "S3_ACCESS_KEY", "NOT_A_VARIABLE"}) {
+        EXPECT_FALSE(IsSecretVariable(name)) << name;
+    }
+    try {
+        LoadConfig({{"DATABASE_URL", "mysql://root:hunter2@db/x"}});
+        FAIL() << "mysql was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("DATABASE_URL=<hidden>"), std::string::npos)
+            << e.what();
+    }
 }
 
 }  // namespace

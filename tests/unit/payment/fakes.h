@@ -1,8 +1,8 @@
 #pragma once
 /// @file
-/// In-memory stand-ins for the payment tests: a JobStore that keeps jobs in a map (payment
-/// calls implemented with the binding rules the real stores must follow, the rest minimal)
-/// and a StripeApi that serves intents from a map and counts its calls.
+/// In-memory stand-ins for the payment tests: a PaymentLedger that keeps jobs in a map (the
+/// binding rules the real stores must follow) and a StripeApi that serves intents from a map
+/// and counts its calls.
 ///
 ///   FakeJobStore store;
 ///   store.Put(MakeJob(kJobA));
@@ -49,9 +49,9 @@ inline PaymentIntent SucceededIntent(const std::string& id, const std::string& j
     return intent;
 }
 
-/// @brief JobStore in memory. Thread-safe; counts every mutation so tests can prove that a
-/// refused request changed nothing.
-class FakeJobStore final : public jobs::JobStore {
+/// @brief The payment side of the job store, in memory. Thread-safe; counts every mutation
+/// so tests can prove that a refused request changed nothing.
+class FakeJobStore final : public jobs::PaymentLedger {
   public:
     void Put(const jobs::Job& job) {
         std::lock_guard lock(mutex_);
@@ -66,34 +66,12 @@ class FakeJobStore final : public jobs::JobStore {
     int bind_calls() const { return bind_calls_.load(); }
     int record_calls() const { return record_calls_.load(); }
 
-    jobs::CreateResult Create(const jobs::Job& job) override {
-        Put(job);
-        return {job, true};
-    }
     std::optional<jobs::Job> Get(const std::string& id) override {
         std::lock_guard lock(mutex_);
         auto it = jobs_.find(id);
         if (it == jobs_.end()) return std::nullopt;
         return it->second;
     }
-    int64_t QueuePosition(const std::string&) override { return 0; }
-    jobs::QueueStats Stats() override { return {}; }
-    std::optional<jobs::Job> Claim(const std::string&, int64_t, int64_t) override {
-        return std::nullopt;
-    }
-    bool RenewLease(const std::string&, const std::string&, int64_t) override { return false; }
-    bool SetProgress(const std::string&, const std::string&, int) override { return false; }
-    bool Complete(const std::string&, const std::string&, const jobs::Completion&,
-                  int64_t) override {
-        return false;
-    }
-    bool Fail(const std::string&, const std::string&, const std::string&, const std::string&,
-              int64_t, int64_t) override {
-        return false;
-    }
-    bool Release(const std::string&, const std::string&) override { return false; }
-    int RecoverExpiredLeases(int64_t, int, bool, int64_t) override { return 0; }
-    bool SetS3Url(const std::string&, const std::string&) override { return false; }
 
     jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id,
                                  int64_t now) override {
@@ -141,21 +119,6 @@ class FakeJobStore final : public jobs::JobStore {
     }
     /// The next BindPayment calls throw, as a store that lost its database would.
     std::atomic<int> fail_binds{0};
-
-    std::vector<jobs::ExpiringJob> DueForExpiry(int64_t, const jobs::ExpiryCursor&, int) override {
-        return {};
-    }
-    bool MarkExpired(const std::string&, int64_t) override { return false; }
-    bool DeleteJob(const std::string&) override { return false; }
-    std::vector<std::string> CompletedWithoutS3(int) override { return {}; }
-    std::vector<jobs::Job> ListByStatus(jobs::JobStatus, const std::string&, int) override {
-        return {};
-    }
-    bool Exists(const std::string& id) override { return Get(id).has_value(); }
-    std::optional<std::string> GetState(const std::string&) override { return std::nullopt; }
-    void SetState(const std::string&, const std::string&) override {}
-    bool TryLock(const std::string&, const std::string&, int64_t, int64_t) override { return true; }
-    void Unlock(const std::string&, const std::string&) override {}
 
   private:
     std::mutex mutex_;
