@@ -182,16 +182,25 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         completion.has_preview = made->has_preview;
         switch (RecordCompletion(job, owner, completion, *flight)) {
             case Recorded::kCompleted:
-                outcome = made->reused ? "completed (render reused)" : "completed";
+                outcome = "completed";
                 ++stats_.completed;
-                if (listener_) listener_->OnCompleted(job.id);
+                if (listener_) {
+                    try {
+                        listener_->OnCompleted(job.id);
+                    } catch (const std::exception& e) {
+                        // The job is completed either way; the upload reconciler catches up.
+                        core::LogEvent("error", "completion_listener_failed",
+                                       {{"job_id", job.id}, {"error", e.what()}});
+                    }
+                }
                 break;
             case Recorded::kLeaseLost:
                 // The finished song stays: whoever holds the job now completes it from it.
                 outcome = "lease_lost";
                 break;
             case Recorded::kStopped:
-                outcome = "interrupted (song kept for the next attempt)";
+                // Still processing in the store: recovery requeues it, the song is reused.
+                outcome = "interrupted";
                 break;
         }
     }

@@ -42,8 +42,8 @@ constexpr int64_t kCompletionRetryFirstMillis = 100;
 constexpr int64_t kCompletionRetryMaxMillis = 5'000;
 
 /// @brief Told about every job this pool completed (the service uploads it to S3). Called on
-/// a worker thread right after the store recorded `completed`; it must return quickly and
-/// not throw.
+/// a worker thread right after the store recorded `completed`; it must return quickly (an
+/// exception is logged, the job stays completed).
 class CompletionListener {
   public:
     virtual ~CompletionListener() = default;

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "counting_engine.h"
 #include "engine/tone_engine.h"
 #include "jobs/layout.h"
 #include "jobs/render_pipeline.h"
@@ -27,6 +28,7 @@ namespace songd::jobs {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CountingEngine;
 
 /// @brief The real SQLite store behind switches that make single calls fail the ways a
 /// database does: an answer lost after the commit, a dropped connection before it, a lease
@@ -147,19 +149,6 @@ class FlakyStore final : public JobStore {
         return false;
     }
     SqliteJobStore inner_;
-};
-
-/// @brief The tone engine, counting how often it was asked to render.
-class CountingEngine final : public engine::ToneEngine {
-  public:
-    explicit CountingEngine(std::string fault = "none") : ToneEngine(0, std::move(fault)) {}
-    std::filesystem::path Render(const engine::RenderRequest& request,
-                                 const engine::ProgressFn& progress,
-                                 const engine::CancelToken& cancel) override {
-        ++renders;
-        return ToneEngine::Render(request, progress, cancel);
-    }
-    std::atomic<int> renders{0};
 };
 
 /// @brief Records what the pool reported as completed.
@@ -325,68 +314,6 @@ TEST_F(WorkerPoolTest, AnUnfinishedSongOnDiskIsRenderedAgain) {
     EXPECT_EQ(job.status, JobStatus::kCompleted) << job.error;
     EXPECT_EQ(engine.renders.load(), 1);
     EXPECT_TRUE(IsFinishedSong(LocalSong(config_, id), engine::TargetFrames(95)));
-}
-
-TEST(RenderPipeline, IsFinishedSongChecksFormatLengthAndEveryFrame) {
-    char tmpl[] = "/tmp/songd-pipeline-XXXXXX";
-    const fs::path dir = ::mkdtemp(tmpl);
-    engine::ToneEngine engine;
-    engine.Start();
-    RenderJob job;
-    job.render.audio_length = 95;
-    job.render.lyrics = "[00:01.00]hello";
-    job.render.work_dir = dir / "work";
-    job.finish.target_frames = engine::TargetFrames(95);
-    job.output = dir / "song.wav";
-    std::vector<std::pair<int, std::string>> stages;
-    RenderOutcome done = RunRenderPipeline(
-        engine, job, [&](int pct, std::string_view stage) { stages.emplace_back(pct, stage); },
-        engine::CancelToken{});
-    EXPECT_FALSE(done.reused);
-    EXPECT_FALSE(done.has_preview);
-    EXPECT_EQ(done.frames, engine::TargetFrames(95));
-    EXPECT_FALSE(fs::exists(job.render.work_dir));
-    ASSERT_FALSE(stages.empty());
-    EXPECT_EQ(stages.back(), (std::pair<int, std::string>{100, "done"}));
-    for (size_t i = 1; i < stages.size(); ++i) EXPECT_GE(stages[i].first, stages[i - 1].first);
-
-    EXPECT_TRUE(IsFinishedSong(job.output, engine::TargetFrames(95)));
-    EXPECT_FALSE(IsFinishedSong(job.output, engine::TargetFrames(96)));
-    EXPECT_FALSE(IsFinishedSong(dir / "missing.wav", engine::TargetFrames(95)));
-    // Cut off: the header still promises every frame, the disk does not hold them.
-    const fs::path cut = dir / "cut.wav";
-    fs::copy_file(job.output, cut);
-    fs::resize_file(cut, fs::file_size(cut) / 2);
-    EXPECT_FALSE(IsFinishedSong(cut, engine::TargetFrames(95)));
-
-    // With reuse, a finished song is kept and the engine is not asked.
-    CountingEngine counting;
-    counting.Start();
-    job.reuse_output = true;
-    const auto before = fs::last_write_time(job.output);
-    done = RunRenderPipeline(counting, job, nullptr, engine::CancelToken{});
-    EXPECT_TRUE(done.reused);
-    EXPECT_EQ(counting.renders.load(), 0);
-    EXPECT_EQ(fs::last_write_time(job.output), before);
-    // A cut song is rendered again.
-    fs::rename(cut, job.output);
-    done = RunRenderPipeline(counting, job, nullptr, engine::CancelToken{});
-    EXPECT_FALSE(done.reused);
-    EXPECT_EQ(counting.renders.load(), 1);
-    EXPECT_TRUE(IsFinishedSong(job.output, engine::TargetFrames(95)));
-    fs::remove_all(dir);
-}
-
-TEST(EngineLifecycle, ReadyOnlyBetweenStartAndStop) {
-    engine::ToneEngine engine;
-    EXPECT_FALSE(engine.Ready());
-    EXPECT_EQ(engine.Status().reason, "not started");
-    engine.Start();
-    EXPECT_TRUE(engine.Ready());
-    EXPECT_EQ(engine.Status().reason, "");
-    engine.Stop();
-    EXPECT_FALSE(engine.Ready());
-    EXPECT_EQ(engine.Status().reason, "stopped");
 }
 
 }  // namespace
