@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "app/generate_command.h"
-#include "audio/preview.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -29,8 +28,7 @@
 #include "payment/webhook.h"
 #include "retention/cleanup.h"
 #include "retention/scheduler.h"
-#include "storage/layout.h"
-#include "storage/s3/s3_client.h"
+#include "storage/migrate_s3.h"
 #include "storage/song_storage.h"
 
 namespace songd::app {
@@ -67,6 +65,16 @@ class ExclusiveLock {
     int fd_ = -1;
 };
 
+/// @brief Hands every song the workers complete to storage, which uploads it to S3.
+class UploadCompleted : public jobs::CompletionListener {
+  public:
+    explicit UploadCompleted(storage::SongStorage& songs) : songs_(songs) {}
+    void OnCompleted(const std::string& job_id) override { songs_.UploadSoon(job_id); }
+
+  private:
+    storage::SongStorage& songs_;
+};
+
 std::string NodeId() {
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
@@ -100,9 +108,12 @@ int Serve(const core::Config& config) {
             lock_path += ".lock";
             lock = std::make_unique<ExclusiveLock>(lock_path);
         }
-        engine = engine::MakeEngine(config);
         songs = std::make_unique<storage::SongStorage>(config, *store);
         songs->CheckAtStart();
+        engine = engine::MakeEngine(config);
+        // Warm-up before the first job can be claimed; an engine that cannot run stops the
+        // start, rather than failing every job.
+        engine->Start();
     } catch (const std::exception& e) {
         return FailStart(e.what());
     }
@@ -119,21 +130,8 @@ int Serve(const core::Config& config) {
     std::atomic<bool> shutting_down{false};
     http::Metrics metrics;
     retention::RetentionStats retention_stats;
-    jobs::JobHooks hooks;
-    hooks.before_complete = [&config](const jobs::Job& job, jobs::Completion& completion) {
-        if (config.preview_seconds <= 0) return;
-        // A preview is a courtesy: failing to make one never fails the song.
-        auto dir = storage::JobDir(config, job.id);
-        try {
-            audio::MakePreview(dir / storage::kSongFile, dir / storage::kPreviewFile,
-                               config.preview_seconds);
-            completion.has_preview = true;
-        } catch (const std::exception& e) {
-            core::LogEvent("warning", "preview_failed", {{"job_id", job.id}, {"error", e.what()}});
-        }
-    };
-    hooks.after_complete = [&songs](const jobs::Job& job) { songs->UploadSoon(job.id); };
-    jobs::WorkerPool workers(config, *store, *engine, node_id, hooks);
+    UploadCompleted upload_completed(*songs);
+    jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store);
@@ -179,6 +177,7 @@ int Serve(const core::Config& config) {
     if (!shutting_down.exchange(true)) ::kill(::getpid(), SIGTERM);
     signal_thread.join();
     workers.Stop();
+    engine->Stop();  // after the last render returned
     cleanup.Stop();
     songs->Stop();
     core::LogEvent("info", "stopped", {});
@@ -226,46 +225,15 @@ int MigrateS3(const core::Config& config, bool dry_run) {
         auto store = OpenForCommand(config);
         storage::SongStorage songs(config, *store);
         songs.CheckAtStart();
-        auto& client = *songs.client();
-        int64_t seen = 0, present = 0, uploaded = 0, missing_local = 0, failed = 0;
-        std::string after;
-        while (true) {
-            auto page = store->ListByStatus(jobs::JobStatus::kCompleted, after, 200);
-            if (page.empty()) break;
-            after = page.back().id;
-            for (const auto& job : page) {
-                ++seen;
-                const std::string key = client.JobObjectKey(job.id);
-                if (client.HeadObject(key)) {
-                    ++present;
-                    if (job.s3_url.empty() && !dry_run) store->SetS3Url(job.id, client.S3Url(key));
-                    continue;
-                }
-                std::error_code ec;
-                if (!std::filesystem::exists(storage::LocalSong(config, job.id), ec)) {
-                    ++missing_local;
-                    std::cout << "cannot upload " << job.id << ": no local file and none in S3\n";
-                    continue;
-                }
-                if (dry_run) {
-                    std::cout << "would upload " << job.id << " to s3://" << config.s3_bucket << "/"
-                              << key << "\n";
-                    ++uploaded;
-                } else if (songs.Upload(job)) {
-                    std::cout << "uploaded " << job.id << " to s3://" << config.s3_bucket << "/"
-                              << key << "\n";
-                    ++uploaded;
-                } else {
-                    ++failed;
-                }
-            }
-            std::cerr << "checked " << seen << " songs\r" << std::flush;
-        }
-        std::cout << (dry_run ? "dry run: " : "") << seen << " completed songs, " << present
-                  << " already in S3, " << uploaded
-                  << (dry_run ? " would be uploaded, " : " uploaded, ") << missing_local
-                  << " missing locally, " << failed << " failed" << std::endl;
-        return failed > 0 ? 1 : 0;
+        storage::MigrateOptions options;
+        options.dry_run = dry_run;
+        options.on_item = [](const std::string& line) { std::cout << line << "\n"; };
+        options.on_progress = [](int64_t checked) {
+            std::cerr << "checked " << checked << " songs\r" << std::flush;
+        };
+        const auto report = storage::MigrateToS3(config, *store, songs, options);
+        std::cout << report.Summary(dry_run) << std::endl;
+        return report.failed > 0 ? 1 : 0;
     } catch (const std::exception& e) {
         return FailStart(e.what());
     }

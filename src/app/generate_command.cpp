@@ -21,9 +21,11 @@
 #include "audio/finish.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "engine/engine.h"
 #include "engine/lrc.h"
-#include "core/text.h"
+#include "jobs/layout.h"
+#include "jobs/render_pipeline.h"
 
 namespace songd::app {
 namespace {
@@ -276,39 +278,40 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
     engine::CancelToken cancel;
     InterruptGuard interrupts(cancel, streams.handle_interrupts);
     try {
+        engine->Start();
         WorkDir work;
-        request.work_dir = work.path();
+        const audio::Format format = OutputFormat(options.output);
+        jobs::RenderJob job;
+        job.render = request;
+        job.render.work_dir = work.path() / "render";
+        job.finish.auto_master = !options.no_auto_master;
+        job.finish.master_preset = options.master_preset;
+        job.finish.target_frames = engine::TargetFrames(request.audio_length);
+        // A WAV is written where asked; other formats are encoded from the finished WAV.
+        job.output = format == audio::Format::kWav ? options.output : work.path() / jobs::kSongFile;
         streams.err << "generating " << request.audio_length << " s with engine " << engine->Name()
                     << ", seed " << request.seed << "\n";
-        progress.Update(0, "rendering");
-        const auto raw = engine->Render(
-            request, [&](int pct) { progress.Update(pct * 90 / 100, "rendering"); }, cancel);
-        const double render_seconds = progress.Elapsed();
-
-        cancel.ThrowIfCancelled();
-        progress.Update(90, "mastering");
-        audio::FinishOptions finish;
-        finish.auto_master = !options.no_auto_master;
-        finish.master_preset = options.master_preset;
-        finish.target_frames = engine::TargetFrames(request.audio_length);
-        const audio::Format format = OutputFormat(options.output);
-        const auto finished =
-            format == audio::Format::kWav ? options.output : work.path() / "output_fixed.wav";
-        const audio::FinishResult result = audio::Finish(raw, finished, finish);
+        const jobs::RenderOutcome result = jobs::RunRenderPipeline(
+            *engine, job,
+            [&](int pct, std::string_view stage) {
+                // The pipeline's 100 % is this command's 97: encoding is left.
+                if (pct < 100) progress.Update(pct * 97 / 100, std::string(stage));
+            },
+            cancel);
         if (format != audio::Format::kWav) {
             cancel.ThrowIfCancelled();
             progress.Update(97, std::string("encoding ") + audio::FormatName(format));
-            audio::EncodeFile(finished, options.output, format);
+            audio::EncodeFile(job.output, options.output, format);
         }
         progress.Update(100, "done");
         progress.Done();
         streams.out << "wrote " << options.output.string() << ": "
                     << Fixed(result.duration_seconds, 2) << " s (" << result.frames
                     << " frames, 44.1 kHz stereo), "
-                    << (finish.auto_master ? Fixed(result.integrated_lufs, 1) + " LUFS, "
-                                           : std::string("peak-normalised, "))
+                    << (job.finish.auto_master ? Fixed(result.integrated_lufs, 1) + " LUFS, "
+                                               : std::string("peak-normalised, "))
                     << Fixed(result.true_peak_dbtp, 1) << " dBTP, seed " << request.seed
-                    << "; render " << Fixed(render_seconds, 1) << " s, total "
+                    << "; render " << Fixed(result.render_seconds, 1) << " s, total "
                     << Fixed(progress.Elapsed(), 1) << " s\n";
         return 0;
     } catch (const core::Error& e) {

@@ -5,7 +5,7 @@
 ///   audio::MakePreview(job_dir / "output_fixed.wav", job_dir / "preview.mp3",
 ///                      config.preview_seconds);   // when preview_seconds > 0
 ///
-/// The file names belong to the storage layout (storage/layout.h).
+/// The file names belong to the storage layout (jobs/layout.h).
 ///
 /// Made once when a job completes; written atomically like every delivered file.
 

@@ -11,6 +11,20 @@ void CancelToken::ThrowIfCancelled() const {
     if (Stopped()) throw core::Error(core::ErrorCode::kRenderFailed, "generation was stopped");
 }
 
+void Engine::Start() { SetStatus({true, ""}); }
+
+EngineStatus Engine::Status() const {
+    std::lock_guard lock(status_mutex_);
+    return status_;
+}
+
+void Engine::Stop() { SetStatus({false, "stopped"}); }
+
+void Engine::SetStatus(EngineStatus status) {
+    std::lock_guard lock(status_mutex_);
+    status_ = std::move(status);
+}
+
 int64_t TargetFrames(int audio_length) {
     if (audio_length == 95) return 2048LL * 2048LL;
     return (static_cast<int64_t>(audio_length) * kSampleRate / 2048) * 2048;

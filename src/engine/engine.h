@@ -4,8 +4,11 @@
 /// through audio::Finish, so engines only have to make sound.
 ///
 ///   auto engine = engine::MakeEngine(config);
+///   engine->Start();                     // warm-up (models, SoundFont); throws when it cannot run
+///   if (!engine->Ready()) ...            // engine->Status().reason says why (readiness probes)
 ///   engine::CancelToken cancel(deadline);
 ///   auto raw = engine->Render(request, [](int pct) { ... }, cancel);  // a WAV in work_dir
+///   engine->Stop();                      // at shutdown, after the last render returned
 ///
 /// Render runs on a worker thread (several at once: WORKERS) and may block for minutes; it must
 /// check `cancel.Cancelled()` often (at least every second of work) and then throw
@@ -17,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -61,15 +65,40 @@ class CancelToken {
     std::atomic<bool> stopped_{false};
 };
 
-/// @brief A song renderer.
+/// @brief Whether an engine can take renders now, and if not, why (for /readyz and /health).
+struct EngineStatus {
+    bool ready = false;
+    std::string reason;  ///< empty when ready: "not started", "stopped", "loading model", ...
+};
+
+/// @brief A song renderer with a lifecycle: Start (warm-up) → ready → Stop.
 class Engine {
   public:
     virtual ~Engine() = default;
     virtual std::string Name() const = 0;
+
+    /// Loads what renders need and returns once the engine is ready. Throws core::Error
+    /// naming what is missing when the engine cannot run at all (the service must not
+    /// start). Engines without anything to load (synth, tone) are ready once started.
+    virtual void Start();
+    /// Ready, or why not. Thread-safe; cheap enough for every readiness probe.
+    virtual EngineStatus Status() const;
+    bool Ready() const { return Status().ready; }
+    /// Releases what Start loaded; renders are no longer accepted. Call after the last render
+    /// returned (the worker pool stopped).
+    virtual void Stop();
     /// Renders and returns the path of the raw audio (any format libsndfile reads; float WAV
     /// preferred) inside `request.work_dir`.
     virtual std::filesystem::path Render(const RenderRequest& request, const ProgressFn& progress,
                                          const CancelToken& cancel) = 0;
+
+  protected:
+    /// For engines whose readiness changes on its own (a model process restarting).
+    void SetStatus(EngineStatus status);
+
+  private:
+    mutable std::mutex status_mutex_;
+    EngineStatus status_{false, "not started"};
 };
 
 /// The engine ENGINE names.

@@ -2,7 +2,8 @@
 /// @file
 /// ToneEngine (`ENGINE=tone`): a test engine. It renders a plain sine-chord progression of
 /// the requested length in milliseconds of CPU, so tests of the service (queue, workers,
-/// downloads) run fast. It is not music and never the default.
+/// downloads) run fast. It is not music and never the default. It loads nothing: ready once
+/// started (Engine's lifecycle defaults).
 
 #include "engine/engine.h"
 

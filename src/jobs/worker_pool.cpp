@@ -1,23 +1,26 @@
 #include "jobs/worker_pool.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
-#include "audio/finish.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "jobs/layout.h"
+#include "jobs/render_pipeline.h"
 
 namespace songd::jobs {
 
 namespace fs = std::filesystem;
 
 WorkerPool::WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
-                       std::string node_id, JobHooks hooks)
+                       std::string node_id, CompletionListener* listener)
     : config_(config),
       store_(store),
       engine_(engine),
       node_id_(std::move(node_id)),
-      hooks_(std::move(hooks)) {}
+      listener_(listener) {}
 
 WorkerPool::~WorkerPool() { Stop(); }
 
@@ -56,6 +59,7 @@ void WorkerPool::Stop() {
         for (auto& [owner, flight] : in_flight_) flight->cancel->Cancel();
     }
     wake_.notify_all();
+    stop_wake_.notify_all();
     for (auto& t : threads_) {
         if (t.joinable()) t.join();
     }
@@ -67,7 +71,9 @@ void WorkerPool::WorkerLoop(int index) {
     while (!stopping_) {
         std::optional<Job> job;
         try {
-            job = store_.Claim(owner, core::NowMillis(), kLeaseMillis);
+            // An engine that is not ready (starting, its model process restarting) takes no
+            // jobs; they wait in the queue, or another node takes them.
+            if (engine_.Ready()) job = store_.Claim(owner, core::NowMillis(), kLeaseMillis);
         } catch (const std::exception& e) {
             core::LogEvent("error", "claim_failed", {{"error", e.what()}});
         }
@@ -143,37 +149,17 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
                     {"to", "processing"},
                     {"attempt", std::to_string(job.attempts)}});
 
-    const fs::path job_dir = config_.output_dir / job.id;
-    const fs::path work_dir = job_dir / "work";
-    const fs::path output = job_dir / "output_fixed.wav";
     std::string outcome;
+    std::optional<RenderOutcome> made;
     try {
-        std::error_code ec;
-        fs::remove_all(work_dir, ec);
-        fs::create_directories(work_dir, ec);
-        if (ec) {
-            throw core::Error(core::ErrorCode::kInternal,
-                              "cannot create " + work_dir.string() + ": " + ec.message());
-        }
-        engine::RenderRequest request;
-        request.job_id = job.id;
-        request.lyrics = job.request.lyrics;
-        request.style_prompt = job.request.style_prompt;
-        request.audio_length = job.request.audio_length;
-        request.seed = job.seed;
-        request.batch_size = job.request.batch_size;
-        request.preset = job.request.preset;
-        request.steps = job.request.steps;
-        request.cfg_strength = job.request.cfg_strength;
-        request.work_dir = work_dir;
-
-        // Rendering is 0–95 %, finishing the rest; store writes are throttled.
+        // The pipeline is 0–100 %; the store shows at most 95 until the job is completed.
+        // Store writes are throttled.
         auto last_write = Clock::now() - std::chrono::seconds(1);
         int last_progress = 0;
-        auto report = [&](int engine_percent) {
-            int progress = std::clamp(engine_percent, 0, 100) * 95 / 100;
+        auto report = [&](int percent, std::string_view) {
+            const int progress = std::clamp(percent, 0, 100) * 95 / 100;
             if (progress <= last_progress) return;
-            auto now = Clock::now();
+            const auto now = Clock::now();
             if (now - last_write < std::chrono::milliseconds(200) && progress < 95) return;
             last_write = now;
             last_progress = progress;
@@ -184,63 +170,38 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
                                {{"job_id", job.id}, {"error", e.what()}});
             }
         };
-        fs::path raw = engine_.Render(request, report, *flight->cancel);
-        flight->cancel->ThrowIfCancelled();
-
-        audio::FinishOptions options;
-        options.auto_master = job.request.auto_master;
-        options.master_preset = job.request.master_preset;
-        options.target_frames = engine::TargetFrames(job.request.audio_length);
-        audio::FinishResult finished = audio::Finish(raw, output, options);
-        flight->cancel->ThrowIfCancelled();
-
-        Completion completion;
-        completion.output_file = job.id + "/output_fixed.wav";
-        completion.audio = {finished.duration_seconds, finished.sample_rate, finished.channels};
-        const int64_t now = core::NowMillis();
-        completion.expires_at = now + config_.file_retention_days * core::kMillisPerDay;
-        if (hooks_.before_complete) hooks_.before_complete(job, completion);
-        fs::remove_all(work_dir, ec);
-        // completed_at is the `now` expires_at counts from: expires_at = completed_at + retention.
-        if (!store_.Complete(job.id, owner, completion, now)) {
-            outcome = "lease_lost";
-        } else {
-            outcome = "completed";
-            ++stats_.completed;
-            if (hooks_.after_complete) {
-                if (auto stored = store_.Get(job.id)) hooks_.after_complete(*stored);
-            }
-        }
+        made = RunRenderPipeline(engine_, MakeRenderJob(config_, job), report, *flight->cancel);
     } catch (const std::exception& e) {
-        const auto* error = dynamic_cast<const core::Error*>(&e);
-        std::error_code ec;
-        fs::remove_all(work_dir, ec);
-        if (flight->lease_lost) {
-            outcome = "lease_lost";
-        } else if (flight->cancel->Stopped() && stopping_) {
-            // Shutdown: the job goes back to the queue for this or another node.
-            outcome = store_.Release(job.id, owner) ? "requeued" : "lease_lost";
-            if (outcome == "requeued") ++stats_.requeued;
-        } else {
-            std::string code = error ? core::ErrorCodeName(error->code()) : "internal";
-            std::string message = e.what();
-            if (error && error->code() == core::ErrorCode::kTimeout) {
-                message = "generation took longer than GENERATION_TIMEOUT (" +
-                          std::to_string(config_.generation_timeout_seconds) + " s)";
-            }
-            fs::remove(output, ec);
-            const int64_t now = core::NowMillis();
-            try {
-                store_.Fail(job.id, owner, code, message, now,
-                            now + config_.file_retention_days * core::kMillisPerDay);
-            } catch (const std::exception& store_error) {
-                core::LogEvent("error", "fail_record_failed",
-                               {{"job_id", job.id}, {"error", store_error.what()}});
-            }
-            ++stats_.failed;
-            outcome = "failed";
-            core::LogEvent("warning", "job_failed",
-                           {{"job_id", job.id}, {"code", code}, {"error", message}});
+        outcome = RecordFailure(job, owner, e, *flight);
+    }
+
+    if (made) {
+        Completion completion;
+        completion.output_file = SongOutputFile(job.id);
+        completion.audio = {made->duration_seconds, made->sample_rate, made->channels};
+        completion.has_preview = made->has_preview;
+        switch (RecordCompletion(job, owner, completion, *flight)) {
+            case Recorded::kCompleted:
+                outcome = "completed";
+                ++stats_.completed;
+                if (listener_) {
+                    try {
+                        listener_->OnCompleted(job.id);
+                    } catch (const std::exception& e) {
+                        // The job is completed either way; the upload reconciler catches up.
+                        core::LogEvent("error", "completion_listener_failed",
+                                       {{"job_id", job.id}, {"error", e.what()}});
+                    }
+                }
+                break;
+            case Recorded::kLeaseLost:
+                // The finished song stays: whoever holds the job now completes it from it.
+                outcome = "lease_lost";
+                break;
+            case Recorded::kStopped:
+                // Still processing in the store: recovery requeues it, the song is reused.
+                outcome = "interrupted";
+                break;
         }
     }
     const auto millis =
@@ -253,6 +214,89 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
                     {"duration_ms", std::to_string(millis)}});
     std::lock_guard lock(mutex_);
     in_flight_.erase(owner);
+}
+
+WorkerPool::Recorded WorkerPool::RecordCompletion(const Job& job, const std::string& owner,
+                                                  Completion completion, const InFlight& flight) {
+    int64_t delay = kCompletionRetryFirstMillis;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            if (!flight.lease_lost) {
+                // completed_at is the `now` expires_at counts from.
+                const int64_t now = core::NowMillis();
+                completion.expires_at = now + config_.file_retention_days * core::kMillisPerDay;
+                if (store_.Complete(job.id, owner, completion, now)) return Recorded::kCompleted;
+            }
+            // Refused: the lease is gone, or an earlier attempt committed and only its answer
+            // was lost (the store holds the job completed by this owner).
+            auto stored = store_.Get(job.id);
+            if (stored && stored->status == JobStatus::kCompleted) return Recorded::kCompleted;
+            return Recorded::kLeaseLost;
+        } catch (const std::exception& e) {
+            core::LogEvent("warning", "complete_retry",
+                           {{"job_id", job.id},
+                            {"attempt", std::to_string(attempt)},
+                            {"retry_in_ms", std::to_string(delay)},
+                            {"error", e.what()}});
+        }
+        if (flight.lease_lost) return Recorded::kLeaseLost;
+        if (stopping_) return Recorded::kStopped;
+        Pause(delay);
+        delay = std::min(delay * 2, kCompletionRetryMaxMillis);
+    }
+}
+
+std::string WorkerPool::RecordFailure(const Job& job, const std::string& owner,
+                                      const std::exception& e, const InFlight& flight) {
+    if (flight.lease_lost) return "lease_lost";
+    if (flight.cancel->Stopped() && stopping_) {
+        // Shutdown: the job goes back to the queue for this or another node.
+        try {
+            if (store_.Release(job.id, owner)) {
+                ++stats_.requeued;
+                return "requeued";
+            }
+            return "lease_lost";
+        } catch (const std::exception& store_error) {
+            // Left processing: its lease runs out and recovery requeues it.
+            core::LogEvent("error", "release_failed",
+                           {{"job_id", job.id}, {"error", store_error.what()}});
+            return "interrupted";
+        }
+    }
+    const auto* error = dynamic_cast<const core::Error*>(&e);
+    const std::string code = error ? core::ErrorCodeName(error->code()) : "internal";
+    std::string message = e.what();
+    if (error && error->code() == core::ErrorCode::kTimeout) {
+        message = "generation took longer than GENERATION_TIMEOUT (" +
+                  std::to_string(config_.generation_timeout_seconds) + " s)";
+    }
+    const int64_t now = core::NowMillis();
+    try {
+        if (!store_.Fail(job.id, owner, code, message, now,
+                         now + config_.file_retention_days * core::kMillisPerDay)) {
+            return "lease_lost";
+        }
+    } catch (const std::exception& store_error) {
+        // Not recorded: the job stays processing until its lease runs out and another attempt
+        // takes it. Its files are left alone, since whether it failed is not known to the store.
+        core::LogEvent("error", "fail_record_failed",
+                       {{"job_id", job.id}, {"error", store_error.what()}});
+        return "interrupted";
+    }
+    // The job is failed in the store: nothing of it is ever delivered.
+    std::error_code ec;
+    fs::remove(LocalSong(config_, job.id), ec);
+    ++stats_.failed;
+    core::LogEvent("warning", "job_failed",
+                   {{"job_id", job.id}, {"code", code}, {"error", message}});
+    return "failed";
+}
+
+void WorkerPool::Pause(int64_t millis) {
+    std::unique_lock lock(mutex_);
+    stop_wake_.wait_for(lock, std::chrono::milliseconds(millis),
+                        [this] { return stopping_.load(); });
 }
 
 }  // namespace songd::jobs

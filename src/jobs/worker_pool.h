@@ -1,19 +1,24 @@
 #pragma once
 /// @file
-/// WorkerPool: WORKERS threads that claim queued jobs with a lease, render them, finish the
-/// audio and record the outcome.
+/// WorkerPool: WORKERS threads that claim queued jobs with a lease, run the render pipeline
+/// (jobs/render_pipeline.h) on them and record the outcome.
 ///
-///   jobs::WorkerPool pool(config, store, engine, "node-1");
-///   pool.Start();          // recovers jobs whose worker died, then starts claiming
-///   pool.Notify();         // a job was just queued: wake an idle worker now
-///   pool.Stop();           // in-flight renders are cancelled and their jobs requeued
+///   jobs::WorkerPool pool(config, store, engine, "node-1", &listener);
+///   pool.Start(exclusive);  // recovers jobs whose worker died, then claims (engine ready)
+///   pool.Notify();          // a job was just queued: wake an idle worker now
+///   pool.Stop();            // in-flight renders are cancelled and their jobs requeued
 ///
 /// A heartbeat renews the leases of in-flight jobs; a job whose lease cannot be renewed
 /// (another node requeued it) is abandoned, never completed twice.
+///
+/// A store outage is never a render failure. Once a song is finished, recording `completed`
+/// is retried with backoff for as long as the lease holds; if the lease is lost (or the
+/// service stops) the finished files stay, and the next attempt completes the job without
+/// rendering again. `failed` is only for a job that cannot be made (engine or finishing
+/// error, timeout), and nothing here deletes the files of a completed job.
 
 #include <atomic>
 #include <condition_variable>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,12 +37,17 @@ constexpr int64_t kLeaseMillis = 30'000;
 /// Attempts before a job whose worker keeps dying fails for good.
 constexpr int kMaxAttempts = 3;
 
-/// @brief Optional steps around a finished render (preview, upload), set by the service.
-struct JobHooks {
-    /// After output_fixed.wav is safe, before the job is marked completed (e.g. the preview).
-    std::function<void(const Job&, Completion&)> before_complete;
-    /// After the job is marked completed (e.g. the S3 upload). Failures are logged only.
-    std::function<void(const Job&)> after_complete;
+/// First and longest wait between attempts to record a finished job while the store fails.
+constexpr int64_t kCompletionRetryFirstMillis = 100;
+constexpr int64_t kCompletionRetryMaxMillis = 5'000;
+
+/// @brief Told about every job this pool completed (the service uploads it to S3). Called on
+/// a worker thread right after the store recorded `completed`; it must return quickly (an
+/// exception is logged, the job stays completed).
+class CompletionListener {
+  public:
+    virtual ~CompletionListener() = default;
+    virtual void OnCompleted(const std::string& job_id) = 0;
 };
 
 /// @brief Counters the metrics endpoint reads.
@@ -52,7 +62,7 @@ struct WorkerStats {
 class WorkerPool {
   public:
     WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
-               std::string node_id, JobHooks hooks = {});
+               std::string node_id, CompletionListener* listener = nullptr);
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
@@ -65,6 +75,8 @@ class WorkerPool {
 
     int Active() const { return active_.load(); }
     const WorkerStats& stats() const { return stats_; }
+    /// The engine the workers render with (its readiness is the service's).
+    const engine::Engine& engine() const { return engine_; }
 
   private:
     struct InFlight {
@@ -73,21 +85,33 @@ class WorkerPool {
         std::atomic<bool> lease_lost{false};
     };
 
+    enum class Recorded { kCompleted, kLeaseLost, kStopped };
+
     void WorkerLoop(int index);
     void Process(const Job& job, const std::string& owner);
+    /// Records a finished job as completed, retrying while the store fails and the lease
+    /// holds. Never throws.
+    Recorded RecordCompletion(const Job& job, const std::string& owner, Completion completion,
+                              const InFlight& flight);
+    /// Records a job that cannot be made as failed; returns the outcome name.
+    std::string RecordFailure(const Job& job, const std::string& owner, const std::exception& e,
+                              const InFlight& flight);
+    /// Waits up to `millis` or until Stop.
+    void Pause(int64_t millis);
     void HeartbeatLoop();
 
     const core::Config& config_;
     JobStore& store_;
     engine::Engine& engine_;
     std::string node_id_;
-    JobHooks hooks_;
+    CompletionListener* listener_;
     WorkerStats stats_;
 
     std::atomic<bool> stopping_{false};
     std::atomic<int> active_{0};
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::condition_variable stop_wake_;  ///< only Stop: ends the completion retries' pauses
     bool pending_ = false;
     std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by owner
     std::vector<std::thread> threads_;

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
-#include "storage/layout.h"
+#include "jobs/layout.h"
 
 namespace songd::retention {
 
@@ -141,13 +141,13 @@ class Pass {
                     core::LogEvent("error", "cleanup_bad_job_id", {{"job_id", job.id}});
                     continue;
                 }
-                if (!RemoveLocal(storage::JobDir(config_, job.id))) {
+                if (!RemoveLocal(jobs::JobDir(config_, job.id))) {
                     continue;  // the job stays live, so it keeps its S3 copy too; next pass
                 }
                 local_ok.push_back(&job);
                 if (objects_) {
-                    for (const char* file : storage::kJobFiles) {
-                        pending_keys_.push_back(storage::ObjectKey(config_, job.id, file));
+                    for (const char* file : jobs::kJobFiles) {
+                        pending_keys_.push_back(jobs::ObjectKey(config_, job.id, file));
                     }
                 }
             }

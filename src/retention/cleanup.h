@@ -17,9 +17,13 @@
 
 #include "core/config.h"
 #include "jobs/job_store.h"
-#include "retention/object_store.h"
+#include "storage/object_store.h"
 
 namespace songd::retention {
+
+// The bucket as retention sees it; declared by storage/, which implements it over S3.
+using storage::ObjectStore;
+using storage::StoredObject;
 
 struct CleanupOptions {
     int64_t now = 0;       ///< the pass acts as if it were this time

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "storage/layout.h"
+#include "jobs/layout.h"
 #include "storage/s3/s3_client.h"
 
 namespace songd::storage {
@@ -15,11 +15,11 @@ namespace fs = std::filesystem;
 namespace {
 
 /// Retention's ObjectStore on the S3 client.
-class S3Objects : public retention::ObjectStore {
+class S3Objects : public ObjectStore {
   public:
     explicit S3Objects(s3::S3Client& client) : client_(client) {}
     void List(const std::string& prefix,
-              const std::function<bool(const retention::StoredObject&)>& visit) override {
+              const std::function<bool(const StoredObject&)>& visit) override {
         client_.ForEachObject(prefix, [&](const s3::ObjectInfo& o) {
             return visit({o.key, o.size, o.last_modified_ms});
         });
@@ -101,7 +101,7 @@ SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool un
             self.uploading_.erase(id);
         }
     } release{*this, job.id};
-    const fs::path song = LocalSong(config_, job.id);
+    const fs::path song = jobs::LocalSong(config_, job.id);
     try {
         // Another upload may have finished between the caller's read of the job and now.
         if (unless_recorded) {
@@ -109,14 +109,14 @@ SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool un
                 return UploadOutcome::kSkipped;
             }
         }
-        const std::string key = client_->JobObjectKey(job.id, kSongFile);
+        const std::string key = client_->JobObjectKey(job.id, jobs::kSongFile);
         client_->PutObjectFromFile(key, song,
                                    {.content_type = "audio/wav", .metadata = {{"job-id", job.id}}});
-        const fs::path preview = JobDir(config_, job.id) / kPreviewFile;
+        const fs::path preview = jobs::LocalPreview(config_, job.id);
         std::error_code ec;
         if (fs::exists(preview, ec)) {
             client_->PutObjectFromFile(
-                client_->JobObjectKey(job.id, kPreviewFile), preview,
+                client_->JobObjectKey(job.id, jobs::kPreviewFile), preview,
                 {.content_type = "audio/mpeg", .metadata = {{"job-id", job.id}}});
         }
         store_.SetS3Url(job.id, client_->S3Url(key));
@@ -137,21 +137,22 @@ SongStorage::UploadOutcome SongStorage::UploadOnce(const jobs::Job& job, bool un
 
 std::optional<std::string> SongStorage::PresignedDownload(const jobs::Job& job) const {
     if (!client_ || job.s3_url.empty()) return std::nullopt;
-    return client_->PresignGet(client_->JobObjectKey(job.id, kSongFile),
+    return client_->PresignGet(client_->JobObjectKey(job.id, jobs::kSongFile),
                                {.content_disposition = s3::DownloadDisposition(job.id, "wav")});
 }
 
 std::string SongStorage::PresignedPreview(const jobs::Job& job) const {
     return client_->PresignGet(
-        client_->JobObjectKey(job.id, kPreviewFile),
+        client_->JobObjectKey(job.id, jobs::kPreviewFile),
         {.content_disposition = "inline; filename=\"preview-" + job.id + ".mp3\""});
 }
 
 bool SongStorage::RestoreLocal(const jobs::Job& job) {
     if (!client_ || job.s3_url.empty()) return false;
     std::error_code ec;
-    fs::create_directories(JobDir(config_, job.id), ec);
-    client_->GetObjectToFile(client_->JobObjectKey(job.id, kSongFile), LocalSong(config_, job.id));
+    fs::create_directories(jobs::JobDir(config_, job.id), ec);
+    client_->GetObjectToFile(client_->JobObjectKey(job.id, jobs::kSongFile),
+                             jobs::LocalSong(config_, job.id));
     return true;
 }
 
@@ -223,7 +224,8 @@ void SongStorage::ReconcileLoop() {
                     continue;
                 }
                 std::error_code ec;
-                if (!fs::exists(LocalSong(config_, id), ec)) continue;  // nothing to upload here
+                if (!fs::exists(jobs::LocalSong(config_, id), ec))
+                    continue;  // nothing to upload here
                 switch (UploadOnce(*job, /*unless_recorded=*/true)) {
                     case UploadOutcome::kUploaded:
                         ++stats_.reconciled;

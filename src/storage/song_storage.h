@@ -27,7 +27,7 @@
 
 #include "core/config.h"
 #include "jobs/job_store.h"
-#include "retention/object_store.h"
+#include "storage/object_store.h"
 
 namespace songd::storage {
 
@@ -83,7 +83,7 @@ class SongStorage {
     void Stop();
 
     /// Retention's view of the bucket, or null without S3.
-    retention::ObjectStore* objects() { return objects_.get(); }
+    ObjectStore* objects() { return objects_.get(); }
 
     const StorageStats& stats() const { return stats_; }
     std::string Prometheus() const;
@@ -103,7 +103,7 @@ class SongStorage {
     const core::Config& config_;
     jobs::JobStore& store_;
     std::unique_ptr<s3::S3Client> client_;
-    std::unique_ptr<retention::ObjectStore> objects_;
+    std::unique_ptr<ObjectStore> objects_;
     StorageStats stats_;
 
     std::mutex mutex_;

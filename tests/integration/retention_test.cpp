@@ -13,7 +13,7 @@
 #include "harness/retention_support.h"
 #include "harness/songd_process.h"
 #include "jobs/sqlite_store.h"
-#include "storage/layout.h"
+#include "jobs/layout.h"
 
 namespace songd::test {
 namespace {

@@ -196,6 +196,11 @@ void WriteText(const std::filesystem::path& path, const std::string& text) {
 
 }  // namespace
 
+void SynthEngine::Start() {
+    FindSoundFont(soundfont_);
+    Engine::Start();
+}
+
 std::filesystem::path SynthEngine::Render(const RenderRequest& request,
                                           const ProgressFn& progress_fn,
                                           const CancelToken& cancel) {

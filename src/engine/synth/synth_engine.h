@@ -26,6 +26,9 @@ class SynthEngine : public Engine {
   public:
     explicit SynthEngine(std::string soundfont = "") : soundfont_(std::move(soundfont)) {}
     std::string Name() const override { return "synth"; }
+    /// Finds the SoundFont (SOUNDFONT or an installed General MIDI one); throws when there is
+    /// none, so a service that cannot render does not start. Ready once started.
+    void Start() override;
     std::filesystem::path Render(const RenderRequest& request, const ProgressFn& progress,
                                  const CancelToken& cancel) override;
 

@@ -13,9 +13,9 @@
 #include "core/json_text.h"
 #include "http/handlers/handlers.h"
 #include "http/problem.h"
+#include "jobs/layout.h"
 #include "jobs/request_json.h"
 #include "payment/payment_service.h"
-#include "storage/layout.h"
 
 namespace songd::http {
 
@@ -292,7 +292,7 @@ Response Download(ApiContext& ctx, Request& request) {
             return redirect;
         }
     }
-    const std::filesystem::path wav = storage::LocalSong(ctx.config, id);
+    const std::filesystem::path wav = jobs::LocalSong(ctx.config, id);
     std::error_code exists_ec;
     if (!std::filesystem::exists(wav, exists_ec) && ctx.storage) {
         // Another node made it or the disk was replaced: bring the S3 copy back first.
@@ -304,7 +304,7 @@ Response Download(ApiContext& ctx, Request& request) {
         throw Error(ErrorCode::kNotFound, "the file of job " + id + " is missing on this server");
     }
     if (format != "wav") {
-        path = audio::Transcode(wav, format, storage::JobDir(ctx.config, id)).string();
+        path = audio::Transcode(wav, format, jobs::JobDir(ctx.config, id)).string();
         if (::stat(path.c_str(), &st) != 0) {
             throw Error(ErrorCode::kInternal, "the " + format + " file of job " + id + " vanished");
         }
@@ -371,7 +371,7 @@ Response Preview(ApiContext& ctx, Request& request) {
     if (!job.has_preview) {
         throw Error(ErrorCode::kNotFound, "job " + id + " has no preview (PREVIEW_SECONDS=0)");
     }
-    const std::string path = (storage::JobDir(ctx.config, id) / storage::kPreviewFile).string();
+    const std::string path = (jobs::JobDir(ctx.config, id) / jobs::kPreviewFile).string();
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         if (ctx.storage && ctx.storage->s3_enabled() && !job.s3_url.empty()) {
@@ -407,7 +407,7 @@ Response Health(ApiContext& ctx, Request&) {
     json::object doc;
     const bool ready = !ctx.shutting_down.load();
     doc["status"] = ready ? "healthy" : "degraded";
-    doc["models_loaded"] = true;
+    doc["models_loaded"] = ctx.workers != nullptr && ctx.workers->engine().Ready();
     doc["device"] = ctx.config.device;
     doc["queue_length"] = s.queued;
     doc["active_jobs"] = s.processing;

@@ -273,7 +273,9 @@ std::string OpenApiDocument(const core::Config& config) {
     paths[p + "/payments/price"] =
         json::object{{"get", simple("Price", "price_cents and currency of one download.")}};
     paths["/healthz"] = json::object{{"get", simple("Liveness", "200 while the process serves.")}};
-    auto ready = simple("Readiness", "200 when the store answers and the service is not stopping.");
+    auto ready = simple("Readiness",
+                        "200 when the engine is ready, the store answers and the service is not "
+                        "stopping.");
     ready["responses"].as_object()["503"] = Problem("not ready");
     paths["/readyz"] = json::object{{"get", ready}};
     if (config.enable_metrics) {
@@ -305,6 +307,14 @@ void RegisterSystemRoutes(Api& api) {
         [&ctx](Request&) {
             if (ctx.shutting_down) {
                 throw core::Error(core::ErrorCode::kUpstreamUnavailable, "shutting down");
+            }
+            if (ctx.workers) {
+                const engine::EngineStatus engine = ctx.workers->engine().Status();
+                if (!engine.ready) {
+                    throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                                      "engine " + ctx.workers->engine().Name() +
+                                          " is not ready: " + engine.reason);
+                }
             }
             ctx.store.Stats();  // throws when the store does not answer
             return Response::Json(200, R"({"status":"ready"})");

@@ -22,7 +22,7 @@
 #include "fake_object_store.h"
 #include "jobs/sqlite_store.h"
 #include "retention/scheduler.h"
-#include "storage/layout.h"
+#include "jobs/layout.h"
 
 namespace songd::retention {
 namespace {
@@ -128,7 +128,7 @@ class CleanupTest : public ::testing::Test {
         const std::string id = AddQueued();
         auto claimed = store_->Claim("worker", kNow, 60000);
         EXPECT_TRUE(claimed && claimed->id == id);
-        WriteFile(storage::JobDir(config_, id) / "output_fixed.wav.tmp", "partial");
+        WriteFile(jobs::JobDir(config_, id) / "output_fixed.wav.tmp", "partial");
         return id;
     }
     /// A completed job expiring at `expires_at`, with its files locally and in `objects`.
@@ -153,23 +153,23 @@ class CleanupTest : public ::testing::Test {
         auto claimed = store_->Claim("worker", failed_at, 60000);
         EXPECT_TRUE(claimed && claimed->id == id);
         EXPECT_TRUE(store_->Fail(id, "worker", "engine", "boom", failed_at, expires_at));
-        WriteFile(storage::JobDir(config_, id) / "output_fixed.wav.tmp", "partial");
-        SetTreeMtime(storage::JobDir(config_, id), failed_at);
-        if (objects) objects->Put(storage::ObjectKey(config_, id, storage::kSongFile), failed_at);
+        WriteFile(jobs::JobDir(config_, id) / "output_fixed.wav.tmp", "partial");
+        SetTreeMtime(jobs::JobDir(config_, id), failed_at);
+        if (objects) objects->Put(jobs::ObjectKey(config_, id, jobs::kSongFile), failed_at);
         return id;
     }
     void WriteJobFiles(const std::string& id, int64_t mtime) {
-        WriteFile(storage::LocalSong(config_, id), std::string(1000, 'w'));
-        WriteFile(storage::JobDir(config_, id) / storage::kPreviewFile, std::string(200, 'p'));
-        SetTreeMtime(storage::JobDir(config_, id), mtime);
+        WriteFile(jobs::LocalSong(config_, id), std::string(1000, 'w'));
+        WriteFile(jobs::JobDir(config_, id) / jobs::kPreviewFile, std::string(200, 'p'));
+        SetTreeMtime(jobs::JobDir(config_, id), mtime);
     }
     void PutJobObjects(FakeObjectStore& objects, const std::string& id, int64_t mtime) {
-        objects.Put(storage::ObjectKey(config_, id, storage::kSongFile), mtime, 1000);
-        objects.Put(storage::ObjectKey(config_, id, storage::kPreviewFile), mtime, 200);
+        objects.Put(jobs::ObjectKey(config_, id, jobs::kSongFile), mtime, 1000);
+        objects.Put(jobs::ObjectKey(config_, id, jobs::kPreviewFile), mtime, 200);
     }
-    bool HasLocal(const std::string& id) const { return fs::exists(storage::JobDir(config_, id)); }
+    bool HasLocal(const std::string& id) const { return fs::exists(jobs::JobDir(config_, id)); }
     bool HasObjects(const FakeObjectStore& objects, const std::string& id) const {
-        return objects.Has(storage::ObjectKey(config_, id, storage::kSongFile));
+        return objects.Has(jobs::ObjectKey(config_, id, jobs::kSongFile));
     }
     std::optional<JobStatus> StatusOf(const std::string& id) {
         auto job = store_->Get(id);
@@ -219,9 +219,9 @@ TEST_F(CleanupTest, SelectsExactlyTheJobsDueAndTreatsEachStatusByTheRules) {
     // Queued and processing jobs have no expiry yet; their folders are never touched.
     const std::string processing = AddProcessing();
     const std::string queued = AddQueued();
-    WriteFile(storage::JobDir(config_, queued) / "note", "x");
-    SetTreeMtime(storage::JobDir(config_, processing), kNow - 100 * kDay);
-    SetTreeMtime(storage::JobDir(config_, queued), kNow - 100 * kDay);
+    WriteFile(jobs::JobDir(config_, queued) / "note", "x");
+    SetTreeMtime(jobs::JobDir(config_, processing), kNow - 100 * kDay);
+    SetTreeMtime(jobs::JobDir(config_, queued), kNow - 100 * kDay);
 
     auto report = Run(&objects);
 
@@ -233,9 +233,9 @@ TEST_F(CleanupTest, SelectsExactlyTheJobsDueAndTreatsEachStatusByTheRules) {
         EXPECT_EQ(HasObjects(objects, id), c.files_kept);
     }
     EXPECT_EQ(StatusOf(processing), JobStatus::kProcessing);
-    EXPECT_TRUE(fs::exists(storage::JobDir(config_, processing) / "output_fixed.wav.tmp"));
+    EXPECT_TRUE(fs::exists(jobs::JobDir(config_, processing) / "output_fixed.wav.tmp"));
     EXPECT_EQ(StatusOf(queued), JobStatus::kQueued);
-    EXPECT_TRUE(fs::exists(storage::JobDir(config_, queued) / "note"));
+    EXPECT_TRUE(fs::exists(jobs::JobDir(config_, queued) / "note"));
     EXPECT_EQ(report.jobs_expired, 3);
     EXPECT_EQ(report.failed_jobs_removed, 1);
     // 3 completed jobs × (song + preview) + the failed job's partial file.
@@ -262,7 +262,7 @@ TEST_F(CleanupTest, DeletesTheS3CopyWhenTheLocalFileIsAlreadyGone) {
     ASSERT_TRUE(HasObjects(objects, id));
     auto report = Run(&objects);
     EXPECT_FALSE(HasObjects(objects, id));
-    EXPECT_FALSE(objects.Has(storage::ObjectKey(config_, id, storage::kPreviewFile)));
+    EXPECT_FALSE(objects.Has(jobs::ObjectKey(config_, id, jobs::kPreviewFile)));
     EXPECT_EQ(StatusOf(id), JobStatus::kExpired);
     EXPECT_EQ(report.jobs_expired, 1);
     EXPECT_EQ(report.files_deleted, 0);
@@ -488,19 +488,19 @@ TEST_F(CleanupTest, AJobWhoseLocalFolderCannotBeDeletedStaysUnexpired) {
     FakeObjectStore objects;
     const std::string stuck = AddCompleted(kNow - 2 * kDay, &objects);
     const std::string fine = AddCompleted(kNow - kDay, &objects);
-    ASSERT_TRUE(MakeUndeletable(storage::JobDir(config_, stuck)))
+    ASSERT_TRUE(MakeUndeletable(jobs::JobDir(config_, stuck)))
         << "cannot make a folder undeletable here";
-    undeletable_.push_back(storage::JobDir(config_, stuck));
+    undeletable_.push_back(jobs::JobDir(config_, stuck));
 
     auto report = Run(&objects);
     EXPECT_EQ(report.errors, 1);
     EXPECT_EQ(StatusOf(stuck), JobStatus::kCompleted);
-    EXPECT_TRUE(fs::exists(storage::LocalSong(config_, stuck)));
+    EXPECT_TRUE(fs::exists(jobs::LocalSong(config_, stuck)));
     EXPECT_TRUE(HasObjects(objects, stuck)) << "a job that stays live keeps its S3 copy";
     EXPECT_EQ(StatusOf(fine), JobStatus::kExpired);
     EXPECT_FALSE(HasLocal(fine));
 
-    MakeDeletable(storage::JobDir(config_, stuck));
+    MakeDeletable(jobs::JobDir(config_, stuck));
     auto second = Run(&objects);
     EXPECT_EQ(second.errors, 0);
     EXPECT_EQ(StatusOf(stuck), JobStatus::kExpired);
@@ -544,10 +544,10 @@ TEST_F(CleanupTest, OrphanSweepDeletesOnlyUnownedFilesOlderThanTheRetention) {
     const std::string failed = AddFailed(kNow + kDay, &objects);
     const std::string processing = AddProcessing();
     const std::string queued = AddQueued();
-    WriteFile(storage::JobDir(config_, queued) / "x", "x");
+    WriteFile(jobs::JobDir(config_, queued) / "x", "x");
     for (const auto& id : {completed, failed, processing, queued}) {
-        SetTreeMtime(storage::JobDir(config_, id), old_time);
-        objects.Put(storage::ObjectKey(config_, id, "extra.bin"), old_time);
+        SetTreeMtime(jobs::JobDir(config_, id), old_time);
+        objects.Put(jobs::ObjectKey(config_, id, "extra.bin"), old_time);
     }
     // Unowned.
     const std::string old_folder = core::NewJobId();
@@ -580,9 +580,9 @@ TEST_F(CleanupTest, OrphanSweepDeletesOnlyUnownedFilesOlderThanTheRetention) {
     for (const auto& id : {completed, failed, processing, queued}) {
         SCOPED_TRACE(id);
         EXPECT_TRUE(HasLocal(id));
-        EXPECT_TRUE(objects.Has(storage::ObjectKey(config_, id, "extra.bin")));
+        EXPECT_TRUE(objects.Has(jobs::ObjectKey(config_, id, "extra.bin")));
     }
-    EXPECT_TRUE(fs::exists(storage::LocalSong(config_, completed)));
+    EXPECT_TRUE(fs::exists(jobs::LocalSong(config_, completed)));
     EXPECT_TRUE(HasObjects(objects, completed));
     EXPECT_FALSE(fs::exists(config_.output_dir / old_folder));
     EXPECT_TRUE(fs::exists(config_.output_dir / young_folder / "output_fixed.wav"));
@@ -604,7 +604,7 @@ TEST_F(CleanupTest, AnExpiredJobOwnsNothingSoLeftoversOfItAreSweptOnceOld) {
     Run(&objects);
     ASSERT_EQ(StatusOf(id), JobStatus::kExpired);
     // Something put a copy back (a restore raced the pass): old enough, it goes.
-    objects.Put(storage::ObjectKey(config_, id, storage::kSongFile), kNow - 40 * kDay);
+    objects.Put(jobs::ObjectKey(config_, id, jobs::kSongFile), kNow - 40 * kDay);
     WriteJobFiles(id, kNow - 40 * kDay);
     auto report = Run(&objects);
     EXPECT_FALSE(HasLocal(id));

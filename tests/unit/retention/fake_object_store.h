@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "retention/object_store.h"
+#include "storage/object_store.h"
 
 namespace songd::retention::testing {
 

@@ -1,14 +1,21 @@
 #pragma once
 /// @file
 /// ObjectStore: the two things retention needs from remote storage — list a prefix and
-/// delete keys in batches. S3 implements it (s3_object_store.h); tests use a fake.
+/// delete keys in batches. S3 implements it (SongStorage::objects(), over s3::S3Client);
+/// tests use a fake. It lives in storage/ so that retention depends on storage, never the
+/// other way round.
+///
+///   if (storage::ObjectStore* objects = songs.objects()) {
+///       objects->List(prefix, [](const storage::StoredObject& o) { ...; return true; });
+///       int not_deleted = objects->Delete(keys);   // at most 1000 keys a call
+///   }
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
-namespace songd::retention {
+namespace songd::storage {
 
 /// @brief One listed object.
 struct StoredObject {
@@ -29,4 +36,4 @@ class ObjectStore {
     virtual int Delete(const std::vector<std::string>& keys) = 0;
 };
 
-}  // namespace songd::retention
+}  // namespace songd::storage
