@@ -1,5 +1,7 @@
 #include "jobs/worker_pool.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -13,6 +15,20 @@
 namespace songd::jobs {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// Whether OUTPUT_DIR lacks the room one render of this length needs: the raw float render
+/// and the finished 16-bit song side by side, 44.1 kHz stereo.
+bool DiskTooFull(const fs::path& output_dir, int audio_length_seconds) {
+    struct statvfs st {};
+    if (::statvfs(output_dir.c_str(), &st) != 0) return false;
+    const auto free_bytes = static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+    const int64_t needed = int64_t{audio_length_seconds} * 44'100 * 2 * (4 + 2);
+    return free_bytes < needed;
+}
+
+}  // namespace
 
 WorkerPool::WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
                        std::string node_id, CompletionListener* listener)
@@ -170,7 +186,29 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
                                {{"job_id", job.id}, {"error", e.what()}});
             }
         };
-        made = RunRenderPipeline(engine_, MakeRenderJob(config_, job), report, *flight->cancel);
+        // A full disk is the machine's fault, not the song's: the job waits for room while
+        // its lease holds (GENERATION_TIMEOUT still bounds it) and renders again, instead of
+        // failing for good.
+        int64_t delay = kDiskFullRetryFirstMillis;
+        while (!made) {
+            try {
+                made = RunRenderPipeline(engine_, MakeRenderJob(config_, job), report,
+                                         *flight->cancel);
+            } catch (const std::exception& e) {
+                if (flight->cancel->Cancelled() || flight->lease_lost ||
+                    !DiskTooFull(config_.output_dir, job.request.audio_length)) {
+                    throw;
+                }
+                core::LogEvent("error", "disk_full",
+                               {{"job_id", job.id},
+                                {"output_dir", config_.output_dir.string()},
+                                {"retry_in_ms", std::to_string(delay)},
+                                {"error", e.what()}});
+                Pause(delay);
+                delay = std::min(delay * 2, kDiskFullRetryMaxMillis);
+                if (stopping_) throw;
+            }
+        }
     } catch (const std::exception& e) {
         outcome = RecordFailure(job, owner, e, *flight);
     }

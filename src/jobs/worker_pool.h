@@ -40,6 +40,9 @@ constexpr int kMaxAttempts = 3;
 /// First and longest wait between attempts to record a finished job while the store fails.
 constexpr int64_t kCompletionRetryFirstMillis = 100;
 constexpr int64_t kCompletionRetryMaxMillis = 5'000;
+/// Waits between renders of a job while OUTPUT_DIR has no room for it.
+constexpr int64_t kDiskFullRetryFirstMillis = 2'000;
+constexpr int64_t kDiskFullRetryMaxMillis = 30'000;
 
 /// @brief Told about every job this pool completed (the service uploads it to S3). Called on
 /// a worker thread right after the store recorded `completed`; it must return quickly (an
