@@ -2,6 +2,11 @@
 /// @file
 /// The subcommands of the `songd` binary: serve, generate, cleanup, migrate-s3.
 /// Each parses its flags, builds what it needs from the configuration and runs.
+///
+///   int main(int argc, char** argv) { return songd::app::Main(argc, argv); }
+///   // songd serve | songd generate --lyrics a.lrc --style "pop" -o a.wav | songd cleanup ...
+///
+/// Components live in the folders below; app/ only wires them together.
 
 namespace songd::app {
 

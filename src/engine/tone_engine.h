@@ -4,6 +4,9 @@
 /// the requested length in milliseconds of CPU, so tests of the service (queue, workers,
 /// downloads) run fast. It is not music and never the default. It loads nothing: ready once
 /// started (Engine's lifecycle defaults).
+///
+///   engine::ToneEngine tone(/*render_ms=*/200, /*fault=*/"none");   // TONE_RENDER_MS, TONE_FAULT
+///   auto raw = tone.Render(request, progress, cancel);              // a float WAV in work_dir
 
 #include "engine/engine.h"
 

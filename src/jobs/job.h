@@ -2,6 +2,12 @@
 /// @file
 /// The job record: the request as accepted, its lifecycle, and what the status document
 /// shows. Times are milliseconds since the epoch; 0 means "not yet".
+///
+///   jobs::Job job;
+///   job.id = core::NewJobId();
+///   job.request.lyrics = "[00:05.00]Hello";
+///   jobs::JobStatusName(job.status);              // "queued"
+///   jobs::ParseJobStatus("completed");            // JobStatus::kCompleted
 
 #include <cstdint>
 #include <optional>

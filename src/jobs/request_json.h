@@ -1,6 +1,9 @@
 #pragma once
 /// @file
 /// GenerateRequest <-> JSON, for the job record (the request is stored as it was accepted).
+///
+///   std::string text = jobs::RequestToJson(job.request);     // stored with the job
+///   jobs::GenerateRequest again = jobs::RequestFromJson(text);
 
 #include <string>
 
