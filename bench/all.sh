@@ -9,7 +9,7 @@ bash bench/run.sh
 echo "== synth engine render speed (bench/synth/README.md)"
 bash bench/synth/run.sh "$PWD/$BUILD"
 echo "== audio finishing (bench/audio/README.md)"
-"./$BUILD/bench/finish_bench" 95 285
+"./$BUILD/bench/finish_benchmark" 95 285
 if [ -x "./$BUILD/bench/songd_s3_benchmark" ]; then
   echo "== S3 upload and signing against s3rver (bench/s3/README.md)"
   bash tests/s3/setup.sh

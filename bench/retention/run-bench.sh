@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-BENCH="./$BUILD/bench/songd_retention_bench"
+BENCH="./$BUILD/bench/songd_retention_benchmark"
 [ -x "$BENCH" ] || { echo "retention bench: $BENCH not built (needs node)"; exit 0; }
 bash tests/s3/setup.sh
 echo "== retention pass (bench/retention/README.md)"

@@ -1,4 +1,4 @@
-// Retention on the real binary, local files only (the S3 side is tests/s3/retention_itest.cpp):
+// Retention on the real binary, local files only (the S3 side is tests/s3/retention_s3test.cpp):
 // `songd cleanup` expires due jobs and sweeps orphans, `songd serve` runs a pass soon after
 // start when the last one is older than the interval, a pass killed halfway is finished by
 // the next one, and a dry run changes nothing.

@@ -1,7 +1,7 @@
-// songd_retention_bench: one `songd cleanup` pass over N expired jobs, timed, with the peak
+// songd_retention_benchmark: one `songd cleanup` pass over N expired jobs, timed, with the peak
 // RSS of the songd process.
 //
-//   build/bench/songd_retention_bench --jobs 100000 [--s3] [--dry-run] [--upload-threads 4]
+//   build/bench/songd_retention_benchmark --jobs 100000 [--s3] [--dry-run] [--upload-threads 4]
 //
 // Seeds N completed jobs past their expiry straight into a fresh SQLite store through the
 // JobStore API, writes each job's folder (a 1 KiB song), and with --s3 uploads each song to
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
         } else if (a == "--dry-run") {
             opt.dry_run = true;
         } else {
-            std::cerr << "usage: songd_retention_bench --jobs N [--s3] [--dry-run] "
+            std::cerr << "usage: songd_retention_benchmark --jobs N [--s3] [--dry-run] "
                          "[--upload-threads T] [--keep]\n";
             return 2;
         }

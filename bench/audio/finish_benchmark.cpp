@@ -1,5 +1,5 @@
 // Times audio finishing on songs of given lengths: the whole of audio::Finish, and its
-// stages on their own. Usage: finish_bench [--finish-only] [seconds...]   (default: 95 285)
+// stages on their own. Usage: finish_benchmark [--finish-only] [seconds...]   (default: 95 285)
 // With --finish-only, only Finish runs, so the peak RSS printed at the end is its own.
 //
 // The input is music-like material (chords with quiet and loud sections, kick, hi-hats,
