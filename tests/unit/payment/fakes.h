@@ -101,8 +101,8 @@ class FakeJobStore final : public jobs::JobStore {
     int RecoverExpiredLeases(int64_t, int, bool, int64_t) override { return 0; }
     bool SetS3Url(const std::string&, const std::string&) override { return false; }
 
-    jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                                 int64_t now, int64_t keep_files_until) override {
+    jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                 int64_t keep_files_until) override {
         ++mutations_;
         ++bind_calls_;
         ThrowIfCrashed();

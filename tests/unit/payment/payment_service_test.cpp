@@ -4,8 +4,8 @@
 
 #include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "fakes.h"
