@@ -256,11 +256,11 @@ void LoadPaymentSafety(const Reader& r, Config& c) {
             "card,link (lowercase letters, digits and _, each once)";
         std::vector<std::string> types;
         for (const std::string& type : SplitList(*v)) {
-            const bool ok =
-                !type.empty() && type.size() <= 40 && std::islower(static_cast<unsigned char>(type[0])) &&
-                std::all_of(type.begin(), type.end(), [](unsigned char ch) {
-                    return std::islower(ch) || std::isdigit(ch) || ch == '_';
-                });
+            const bool ok = !type.empty() && type.size() <= 40 &&
+                            std::islower(static_cast<unsigned char>(type[0])) &&
+                            std::all_of(type.begin(), type.end(), [](unsigned char ch) {
+                                return std::islower(ch) || std::isdigit(ch) || ch == '_';
+                            });
             if (!ok || std::find(types.begin(), types.end(), type) != types.end()) {
                 r.Fail("STRIPE_PAYMENT_METHOD_TYPES", *v, allowed);
             }

@@ -131,8 +131,8 @@ class JobStore {
     /// Binds `intent_id` to the job, only while it is `completed` with expires_at > now (in
     /// the same statement, so retention cannot delete the files in between), and keeps its
     /// files until at least `keep_files_until`: expires_at = max(expires_at, keep_files_until).
-    virtual BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                                   int64_t now, int64_t keep_files_until) = 0;
+    virtual BindResult BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                   int64_t keep_files_until) = 0;
     virtual bool SetPaymentStatus(const std::string& id, const std::string& status) = 0;
     /// Records a webhook event id; false when it was already recorded (a replay).
     virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;

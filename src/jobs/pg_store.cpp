@@ -789,8 +789,8 @@ bool PgJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
                .Changed() == 1;
 }
 
-BindResult PgJobStore::BindPayment(const std::string& id, const std::string& intent_id,
-                                   int64_t now, int64_t keep_files_until) {
+BindResult PgJobStore::BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                   int64_t keep_files_until) {
     auto conn = Acquire();
     // Two nodes binding one intent to two jobs both pass the first lookup; the UNIQUE
     // constraint on paid_intent_id fails the later UPDATE, and the retry then sees the winner.
@@ -857,8 +857,8 @@ void PgJobStore::ForgetEvent(const std::string& event_id) {
 
 bool PgJobStore::HasEvent(const std::string& event_id) {
     auto conn = Acquire();
-    return conn->Exec("SELECT 1 FROM webhook_events WHERE id = $1", Params().Add(event_id))
-               .Rows() > 0;
+    return conn->Exec("SELECT 1 FROM webhook_events WHERE id = $1", Params().Add(event_id)).Rows() >
+           0;
 }
 
 std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,

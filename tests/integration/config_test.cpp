@@ -83,8 +83,11 @@ const std::vector<BadValue>& Cases() {
         {"PAID_RETENTION_DAYS", "0", {}},
         {"STRIPE_PAYMENT_METHOD_TYPES", "Card!", {}},
         {"PRICE_TIERS", "120:200", {}},  // does not reach MAX_AUDIO_LENGTH
-        {"S3_PREFIX", "songs",           // the orphan sweep would match songs-backup/...
-         {{"S3_ENABLED", "true"}, {"S3_BUCKET", "songs"}, {"S3_ACCESS_KEY", "a"},
+        {"S3_PREFIX",
+         "songs",  // the orphan sweep would match songs-backup/...
+         {{"S3_ENABLED", "true"},
+          {"S3_BUCKET", "songs"},
+          {"S3_ACCESS_KEY", "a"},
           {"S3_SECRET_KEY", "b"}}},
     };
     return cases;

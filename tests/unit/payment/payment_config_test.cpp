@@ -57,10 +57,10 @@ TEST(PaymentConfig, PriceTiersByLength) {
 }
 
 TEST(PaymentConfig, BadPriceTiersNameTheVariableValueAndRule) {
-    for (const char* bad : {"120:200,240:350",           // does not reach 285
-                            "240:350,120:200,285:500",   // not ascending
-                            "120:200,120:300,285:500",   // repeated
-                            "120:20,285:500",            // below the 50 cent minimum
+    for (const char* bad : {"120:200,240:350",          // does not reach 285
+                            "240:350,120:200,285:500",  // not ascending
+                            "120:200,120:300,285:500",  // repeated
+                            "120:20,285:500",           // below the 50 cent minimum
                             "120-200,285:500", "abc", "120:,285:500", ":200,285:500",
                             "120:200,,285:500", "0:200,285:500", "120:2.5,285:500"}) {
         const std::string message = ErrorOf({{"PRICE_TIERS", bad}});
@@ -72,9 +72,9 @@ TEST(PaymentConfig, BadPriceTiersNameTheVariableValueAndRule) {
 }
 
 TEST(PaymentConfig, PaymentMethodTypes) {
-    EXPECT_EQ(LoadConfig({{"STRIPE_PAYMENT_METHOD_TYPES", "card, link"}})
-                  .stripe_payment_method_types,
-              (std::vector<std::string>{"card", "link"}));
+    EXPECT_EQ(
+        LoadConfig({{"STRIPE_PAYMENT_METHOD_TYPES", "card, link"}}).stripe_payment_method_types,
+        (std::vector<std::string>{"card", "link"}));
     EXPECT_EQ(LoadConfig({{"STRIPE_PAYMENT_METHOD_TYPES", "us_bank_account"}})
                   .stripe_payment_method_types,
               std::vector<std::string>{"us_bank_account"});
