@@ -14,7 +14,7 @@ namespace songd::jobs {
 namespace {
 
 class SqliteStoreTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         char tmpl[] = "/tmp/songd-store-XXXXXX";
         dir_ = ::mkdtemp(tmpl);
@@ -193,7 +193,9 @@ TEST_F(SqliteStoreTest, ExpiryStateAndLocks) {
 
 TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerVersion) {
     store_.reset();
-    { SqliteJobStore s(dir_ / "db" / "songd.db"); }
+    {
+        SqliteJobStore s(dir_ / "db" / "songd.db");
+    }
     // Simulate a database written by a newer songd.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "db" / "songd.db").c_str(), &db), SQLITE_OK);
