@@ -221,9 +221,11 @@ WebhookResult WebhookHandler::ApplySucceeded(const PaymentIntent& intent, Webhoo
             result.outcome = WebhookOutcome::kPaid;
             break;
         case jobs::BindResult::kAlreadyBoundHere:
-        case jobs::BindResult::kJobAlreadyPaid:
             result.outcome = WebhookOutcome::kAlreadyPaid;
             break;
+        case jobs::BindResult::kJobAlreadyPaid:
+            // Paid twice (by another intent): the second payment buys nothing.
+            return unapplied("job_already_paid", "job already paid by another payment");
         case jobs::BindResult::kBoundToOtherJob:
             result.outcome = WebhookOutcome::kRejected;
             result.detail = MakeRejection(RejectReason::kBoundToOtherJob, intent.id).detail;

@@ -55,10 +55,10 @@ WebhookEvent ParseWebhookEvent(std::string_view raw_body);
 /// @brief What handling an event did (the HTTP answer is 200 for all of them).
 enum class WebhookOutcome {
     kPaid,            ///< payment_intent.succeeded bound the intent to its job
-    kAlreadyPaid,     ///< succeeded, but the job was already paid (by this or another intent)
+    kAlreadyPaid,     ///< succeeded, and this intent was already bound to the job
     kStatusRecorded,  ///< payment_failed / canceled recorded on the job
     kRejected,        ///< succeeded, but the intent breaks a rule (amount, currency, mode, bound)
-    kUnapplied,       ///< succeeded for a job that is not deliverable: recorded for a refund
+    kUnapplied,  ///< money for nothing (job not deliverable, paid already, short): to refund
     kDuplicate,       ///< this event id was handled before
     kIgnored,         ///< another event type, no or unknown job id
 };

@@ -303,8 +303,8 @@ const EventCase kEventCases[] = {
      false, ""},
     {"E11_already_paid_by_other_intent",
      [](FakeJobStore& s) { s.BindPayment(kJobA, "pi_earlier", 1, 0); },
-     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA), WebhookOutcome::kAlreadyPaid,
-     true, "succeeded"},
+     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA), WebhookOutcome::kUnapplied,
+     true, "succeeded"},  // paid twice: the second payment is to be refunded
     {"E12_other_job_event_leaves_a_alone", [](FakeJobStore&) {},
      EventJson("evt_e12", "payment_intent.succeeded", "pi_b", kJobB), WebhookOutcome::kPaid, false,
      ""},
