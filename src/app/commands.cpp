@@ -134,11 +134,13 @@ int Serve(const core::Config& config) {
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
-    payment::WebhookHandler webhook(config, *store);
+    payment::WebhookHandler webhook(config, *store, &payments.stats());
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
     context.payments = &payments;
     context.webhook = &webhook;
-    context.extra_metrics = [&] { return songs->Prometheus() + retention_stats.Prometheus(); };
+    context.extra_metrics = [&] {
+        return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus();
+    };
     http::Api api(context);
     http::RegisterJobRoutes(api);
     http::RegisterPaymentRoutes(api);

@@ -24,8 +24,10 @@ void MakePreview(const std::filesystem::path& finished_wav, const std::filesyste
         throw core::Error(core::ErrorCode::kInternal,
                           finished_wav.string() + " is not a finished song (44.1 kHz stereo)");
     }
-    const int64_t frames =
-        std::min<int64_t>(in.info().frames, static_cast<int64_t>(seconds) * kSampleRate);
+    // At most a third of the song, whatever PREVIEW_SECONDS says: a preview as long as the
+    // song would give the whole song away for free.
+    const int64_t frames = std::min<int64_t>(in.info().frames / kPreviewMaxFractionDivisor,
+                                             static_cast<int64_t>(seconds) * kSampleRate);
     if (frames <= 0) {
         throw core::Error(core::ErrorCode::kInternal, finished_wav.string() + " holds no audio");
     }

@@ -17,8 +17,11 @@ namespace songd::audio {
 constexpr double kPreviewFadeSeconds = 3.0;
 /// Preview MP3 bitrate: plenty to judge a song, small to serve for free.
 constexpr int kPreviewKbps = 128;
+/// A preview is at most 1/kPreviewMaxFractionDivisor of the song.
+constexpr int kPreviewMaxFractionDivisor = 3;
 
-/// Writes the first `seconds` of `finished_wav` (all of it when shorter) to `out_mp3`.
+/// Writes the first `seconds` of `finished_wav`, but never more than a third of the song, to
+/// `out_mp3`.
 /// Throws core::Error: kInvalidInput when `seconds` < 1, kNotFound when the WAV is missing,
 /// kInternal when it cannot be read or `out_mp3` cannot be written. On error `out_mp3` is
 /// left as it was.

@@ -171,6 +171,30 @@ class Reader {
     std::set<std::string> hidden_;
 };
 
+/// Whole number in [lo, hi] from `text`, or nullopt.
+std::optional<long> ParseWhole(std::string_view text, long lo, long hi) {
+    long value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < lo ||
+        value > hi) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+/// Splits "a, b,c" at commas, trimming each item (empty items stay, to be refused).
+std::vector<std::string> SplitList(const std::string& text) {
+    std::vector<std::string> items;
+    size_t start = 0;
+    while (true) {
+        const auto comma = text.find(',', start);
+        items.emplace_back(core::Trim(text.substr(start, comma - start)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return items;
+}
+
 bool IsHostAddress(const std::string& s) {
     unsigned char buf[sizeof(in6_addr)];
     if (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1) {
@@ -363,6 +387,48 @@ void LoadPayment(Reader& r, Config& c) {
         }
         c.price_currency = cur;
     }
+
+    r.Int("PAID_RETENTION_DAYS", c.paid_retention_days, 1, 36500);
+
+    if (auto* v = r.Raw("STRIPE_PAYMENT_METHOD_TYPES")) {
+        // Stripe's type names: lowercase words joined by underscores (card, us_bank_account).
+        const std::string allowed =
+            "must be a comma-separated list of Stripe payment method types such as card or "
+            "card,link (lowercase letters, digits and _, each once)";
+        std::vector<std::string> types;
+        for (const std::string& type : SplitList(*v)) {
+            const bool ok = !type.empty() && type.size() <= 40 &&
+                            std::islower(static_cast<unsigned char>(type[0])) &&
+                            std::all_of(type.begin(), type.end(), [](unsigned char ch) {
+                                return std::islower(ch) || std::isdigit(ch) || ch == '_';
+                            });
+            if (!ok || std::find(types.begin(), types.end(), type) != types.end()) {
+                r.Fail("STRIPE_PAYMENT_METHOD_TYPES", *v, allowed);
+            }
+            types.push_back(type);
+        }
+        c.stripe_payment_method_types = types;
+    }
+
+    if (auto* v = r.Raw("PRICE_TIERS"); v && !core::Trim(*v).empty()) {
+        const std::string allowed =
+            "must be seconds:cents pairs with ascending seconds, e.g. 120:200,240:350,285:500; "
+            "cents from 50 to 99999999; the last seconds at least MAX_AUDIO_LENGTH (" +
+            std::to_string(c.max_audio_length) + ")";
+        std::vector<Config::PriceTier> tiers;
+        for (const std::string& item : SplitList(*v)) {
+            const auto colon = item.find(':');
+            if (colon == std::string::npos) r.Fail("PRICE_TIERS", *v, allowed);
+            const auto seconds = ParseWhole(core::Trim(item.substr(0, colon)), 1, 285);
+            const auto cents = ParseWhole(core::Trim(item.substr(colon + 1)), 50, 99999999);
+            if (!seconds || !cents || (!tiers.empty() && *seconds <= tiers.back().max_seconds)) {
+                r.Fail("PRICE_TIERS", *v, allowed);
+            }
+            tiers.push_back({static_cast<int>(*seconds), *cents});
+        }
+        if (tiers.back().max_seconds < c.max_audio_length) r.Fail("PRICE_TIERS", *v, allowed);
+        c.price_tiers = tiers;
+    }
 }
 
 void LoadS3(Reader& r, Config& c) {
@@ -406,6 +472,14 @@ void LoadS3(Reader& r, Config& c) {
             r.Fail("S3_ACCESS_KEY", "", "must be set when S3_ENABLED=true");
         if (c.s3_secret_key.empty())
             r.Fail("S3_SECRET_KEY", "", "must be set when S3_ENABLED=true");
+    }
+    // The orphan sweep deletes objects under S3_PREFIX that no job owns: an empty prefix is
+    // the whole bucket, and "songs" would also match "songs-backup/...".
+    if (c.s3_enabled && (c.s3_prefix.empty() || c.s3_prefix.back() != '/')) {
+        r.Fail("S3_PREFIX", c.s3_prefix,
+               "must be a key prefix ending in / such as songs/ when S3_ENABLED=true (the orphan "
+               "sweep deletes unowned objects under it, so it must not be the whole bucket or "
+               "match other folders)");
     }
 }
 
@@ -452,6 +526,14 @@ bool IsSecretVariable(const std::string& name) { return Catalogue().Hidden().cou
 std::filesystem::path Config::SqlitePath() const {
     if (database_url.rfind("sqlite:", 0) == 0) return database_url.substr(7);
     return {};
+}
+
+int64_t Config::PriceCentsFor(int audio_length) const {
+    for (const PriceTier& tier : price_tiers) {
+        if (audio_length <= tier.max_seconds) return tier.cents;
+    }
+    // Past the last tier (a job from before MAX_AUDIO_LENGTH was lowered): the dearest price.
+    return price_tiers.empty() ? price_cents : price_tiers.back().cents;
 }
 
 bool Config::IsPostgres() const {

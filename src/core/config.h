@@ -98,6 +98,19 @@ struct Config {
     bool cleanup_enabled = true;
     int cleanup_interval_hours = 24;
 
+    // Payment safety and pricing by length
+    /// @brief One step of PRICE_TIERS: songs up to `max_seconds` long cost `cents`.
+    struct PriceTier {
+        int max_seconds = 0;
+        int64_t cents = 0;
+    };
+    int paid_retention_days = 30;  ///< PAID_RETENTION_DAYS: files kept at least this after payment
+    /// STRIPE_PAYMENT_METHOD_TYPES: only methods that confirm at once (no SEPA/ACH by default).
+    std::vector<std::string> stripe_payment_method_types{"card"};
+    std::vector<PriceTier> price_tiers;  ///< PRICE_TIERS, ascending; empty: PRICE_CENTS for all
+    /// The price of a song of `audio_length` seconds: its tier, or PRICE_CENTS without tiers.
+    int64_t PriceCentsFor(int audio_length) const;
+
     /// Path of the SQLite database when `database_url` is SQLite, else empty.
     std::filesystem::path SqlitePath() const;
     bool IsPostgres() const;

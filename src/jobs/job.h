@@ -74,6 +74,9 @@ struct Job {
     std::string paid_intent_id;
     int64_t paid_at = 0;
     std::string payment_status;  ///< last Stripe status seen, e.g. "requires_payment_method"
+    /// The price fixed when the job was created (smallest currency unit); 0 for jobs created
+    /// before prices were stored, which pay the current price for their length.
+    int64_t price_cents = 0;
 
     std::string idempotency_key;
     std::string request_hash;

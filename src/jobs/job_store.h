@@ -87,7 +87,14 @@ struct ExpiryCursor {
 };
 
 /// @brief Outcome of binding a PaymentIntent to a job.
-enum class BindResult { kBound, kAlreadyBoundHere, kBoundToOtherJob, kJobAlreadyPaid, kNoSuchJob };
+enum class BindResult {
+    kBound,
+    kAlreadyBoundHere,
+    kBoundToOtherJob,
+    kJobAlreadyPaid,
+    kNoSuchJob,
+    kJobNotPayable,  ///< not completed, or past expires_at: nothing to deliver, nothing bound
+};
 
 /// @brief Reads one job by id: what every part of the store's interface starts from.
 class JobReader {
@@ -138,13 +145,18 @@ class JobQueue : public virtual JobReader {
 /// @brief Payments: which PaymentIntent paid for which job, and the webhook events seen.
 class PaymentLedger : public virtual JobReader {
   public:
-    virtual BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                                   int64_t now) = 0;
+    /// Binds `intent_id` to the job, only while it is `completed` with expires_at > now (in
+    /// the same statement, so retention cannot delete the files in between), and keeps its
+    /// files until at least `keep_files_until`: expires_at = max(expires_at, keep_files_until).
+    virtual BindResult BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                   int64_t keep_files_until) = 0;
     virtual bool SetPaymentStatus(const std::string& id, const std::string& status) = 0;
     /// Records a webhook event id; false when it was already recorded (a replay).
     virtual bool RecordEvent(const std::string& event_id, int64_t now) = 0;
     /// Takes a recorded event back when applying it failed, so Stripe's redelivery applies it.
     virtual void ForgetEvent(const std::string& event_id) = 0;
+    /// Whether a webhook event id was recorded (the webhook applies first, then records).
+    virtual bool HasEvent(const std::string& event_id) = 0;
 };
 
 /// @brief What a retention pass reads and changes.

@@ -56,6 +56,10 @@ const char* const kMigrations[] = {
     R"sql(
     CREATE INDEX jobs_s3_pending ON jobs (completed_at) WHERE status = 'completed' AND s3_url = '';
     )sql",
+    // 3: the price is fixed on the job when it is created (0: created before this column).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN price_cents BIGINT NOT NULL DEFAULT 0;
+    )sql",
 };
 
 // Any constant works as long as every songd uses the same one: it serializes migrations.
@@ -65,7 +69,7 @@ constexpr const char* kJobColumns =
     "id, status, request, seed, created_at, started_at, completed_at, expires_at, updated_at, "
     "progress, output_file, s3_url, error, error_code, duration_seconds, sample_rate, channels, "
     "has_preview, attempts, lease_owner, lease_expires_at, paid, paid_intent_id, paid_at, "
-    "payment_status, idempotency_key, request_hash, version";
+    "payment_status, idempotency_key, request_hash, version, price_cents";
 
 constexpr std::chrono::seconds kPoolWait{30};
 
@@ -99,6 +103,7 @@ Job ReadJob(const PgResult& r, int row) {
     j.idempotency_key = r.Text(row, 25);
     j.request_hash = r.Text(row, 26);
     j.version = r.Int(row, 27);
+    j.price_cents = r.Int(row, 28);
     return j;
 }
 
@@ -173,8 +178,9 @@ CreateResult PgJobStore::Create(const Job& job) {
     for (int attempt = 0; attempt < 3; ++attempt) {
         auto inserted = conn->Exec(
             std::string("INSERT INTO jobs (id, status, request, seed, created_at, updated_at, "
-                        "idempotency_key, request_hash, version) VALUES ($1, 'queued', $2, $3, "
-                        "$4, $4, $5, $6, 1) ON CONFLICT (idempotency_key) DO NOTHING RETURNING ") +
+                        "idempotency_key, request_hash, version, price_cents) VALUES ($1, "
+                        "'queued', $2, $3, $4, $4, $5, $6, 1, $7) ON CONFLICT (idempotency_key) "
+                        "DO NOTHING RETURNING ") +
                 kJobColumns,
             PgParams()
                 .Add(job.id)
@@ -182,7 +188,8 @@ CreateResult PgJobStore::Create(const Job& job) {
                 .Add(static_cast<int64_t>(job.seed))
                 .Add(job.created_at)
                 .AddNullIfEmpty(job.idempotency_key)
-                .Add(job.request_hash));
+                .Add(job.request_hash)
+                .Add(job.price_cents));
         if (inserted.Rows() > 0) return {ReadJob(inserted, 0), true};
         auto existing = conn->Exec(
             std::string("SELECT ") + kJobColumns + " FROM jobs WHERE idempotency_key = $1",
@@ -351,8 +358,8 @@ bool PgJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
                .Changed() == 1;
 }
 
-BindResult PgJobStore::BindPayment(const std::string& id, const std::string& intent_id,
-                                   int64_t now) {
+BindResult PgJobStore::BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                   int64_t keep_files_until) {
     auto conn = pool_.Acquire();
     // Two nodes binding one intent to two jobs both pass the first lookup; the UNIQUE
     // constraint on paid_intent_id fails the later UPDATE, and the retry then sees the winner.
@@ -373,10 +380,15 @@ BindResult PgJobStore::BindPayment(const std::string& id, const std::string& int
                                                : BindResult::kJobAlreadyPaid;
         }
         try {
-            conn->Exec(
+            // The state check is part of the UPDATE: a job that is not deliverable is never
+            // bound, and retention cannot delete its files between a check and the bind.
+            const auto changed = conn->Exec(
                 "UPDATE jobs SET paid = 1, paid_intent_id = $1, paid_at = $2, "
-                "payment_status = 'succeeded', version = version + 1 WHERE id = $3",
-                PgParams().Add(intent_id).Add(now).Add(id));
+                "payment_status = 'succeeded', expires_at = GREATEST(expires_at, $4), "
+                "version = version + 1 WHERE id = $3 AND paid = 0 AND status = 'completed' AND "
+                "expires_at > $2",
+                PgParams().Add(intent_id).Add(now).Add(id).Add(keep_files_until));
+            if (changed.Changed() != 1) return BindResult::kJobNotPayable;
         } catch (const PgError& e) {
             if (e.sqlstate() == kPgUniqueViolation) continue;  // tx rolls back; look again
             throw;
@@ -410,6 +422,12 @@ bool PgJobStore::RecordEvent(const std::string& event_id, int64_t now) {
 void PgJobStore::ForgetEvent(const std::string& event_id) {
     auto conn = pool_.Acquire();
     conn->Exec("DELETE FROM webhook_events WHERE id = $1", PgParams().Add(event_id));
+}
+
+bool PgJobStore::HasEvent(const std::string& event_id) {
+    auto conn = pool_.Acquire();
+    return conn->Exec("SELECT 1 FROM webhook_events WHERE id = $1", PgParams().Add(event_id))
+               .Rows() > 0;
 }
 
 std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,

@@ -67,13 +67,17 @@ const char* const kMigrations[] = {
     R"sql(
     CREATE INDEX jobs_s3_pending ON jobs (completed_at) WHERE status = 'completed' AND s3_url = '';
     )sql",
+    // 3: the price is fixed on the job when it is created (0: created before this column).
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN price_cents INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 constexpr const char* kJobColumns =
     "id, status, request, seed, created_at, started_at, completed_at, expires_at, updated_at, "
     "progress, output_file, s3_url, error, error_code, duration_seconds, sample_rate, channels, "
     "has_preview, attempts, lease_owner, lease_expires_at, paid, paid_intent_id, paid_at, "
-    "payment_status, idempotency_key, request_hash, version";
+    "payment_status, idempotency_key, request_hash, version, price_cents";
 
 }  // namespace
 
@@ -246,6 +250,7 @@ Job ReadJob(Query& q) {
     j.idempotency_key = q.Text(25);
     j.request_hash = q.Text(26);
     j.version = q.Int(27);
+    j.price_cents = q.Int(28);
     return j;
 }
 
@@ -323,7 +328,7 @@ CreateResult SqliteJobStore::Create(const Job& job) {
     }
     Query(*conn,
           "INSERT INTO jobs (id, status, request, seed, created_at, updated_at, idempotency_key, "
-          "request_hash, version) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, 1)")
+          "request_hash, version, price_cents) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, 1, ?)")
         .Bind(job.id)
         .Bind(RequestToJson(job.request))
         .Bind(static_cast<int64_t>(job.seed))
@@ -331,6 +336,7 @@ CreateResult SqliteJobStore::Create(const Job& job) {
         .Bind(job.created_at)
         .BindNullIfEmpty(job.idempotency_key)
         .Bind(job.request_hash)
+        .Bind(job.price_cents)
         .Run();
     auto stored = GetWith(*conn, job.id);
     tx.Commit();
@@ -507,7 +513,7 @@ bool SqliteJobStore::SetS3Url(const std::string& id, const std::string& s3_url) 
 }
 
 BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string& intent_id,
-                                       int64_t now) {
+                                       int64_t now, int64_t keep_files_until) {
     auto conn = pool_.Acquire();
     Transaction tx(*conn);
     {
@@ -519,13 +525,19 @@ BindResult SqliteJobStore::BindPayment(const std::string& id, const std::string&
     auto job = GetWith(*conn, id);
     if (!job) return BindResult::kNoSuchJob;
     if (job->paid) return BindResult::kJobAlreadyPaid;
-    Query(*conn,
-          "UPDATE jobs SET paid = 1, paid_intent_id = ?, paid_at = ?, payment_status = "
-          "'succeeded', version = version + 1 WHERE id = ?")
-        .Bind(intent_id)
-        .Bind(now)
-        .Bind(id)
-        .Run();
+    // The state check is part of the UPDATE: a job that is not deliverable is never bound.
+    const int changed =
+        Query(*conn,
+              "UPDATE jobs SET paid = 1, paid_intent_id = ?, paid_at = ?, payment_status = "
+              "'succeeded', expires_at = MAX(expires_at, ?), version = version + 1 WHERE id = ? "
+              "AND paid = 0 AND status = 'completed' AND expires_at > ?")
+            .Bind(intent_id)
+            .Bind(now)
+            .Bind(keep_files_until)
+            .Bind(id)
+            .Bind(now)
+            .Run();
+    if (changed != 1) return BindResult::kJobNotPayable;
     tx.Commit();
     return BindResult::kBound;
 }
@@ -551,6 +563,13 @@ bool SqliteJobStore::RecordEvent(const std::string& event_id, int64_t now) {
 void SqliteJobStore::ForgetEvent(const std::string& event_id) {
     auto conn = pool_.Acquire();
     Query(*conn, "DELETE FROM webhook_events WHERE id = ?").Bind(event_id).Run();
+}
+
+bool SqliteJobStore::HasEvent(const std::string& event_id) {
+    auto conn = pool_.Acquire();
+    Query q(*conn, "SELECT 1 FROM webhook_events WHERE id = ?");
+    q.Bind(event_id);
+    return q.Step();
 }
 
 std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryCursor& after,

@@ -38,11 +38,12 @@ class SqliteJobStore : public JobStore {
     int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                              int64_t fail_expires_at) override;
     bool SetS3Url(const std::string& id, const std::string& s3_url) override;
-    BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                           int64_t now) override;
+    BindResult BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                           int64_t keep_files_until) override;
     bool SetPaymentStatus(const std::string& id, const std::string& status) override;
     bool RecordEvent(const std::string& event_id, int64_t now) override;
     void ForgetEvent(const std::string& event_id) override;
+    bool HasEvent(const std::string& event_id) override;
     std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
                                           int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;

@@ -30,7 +30,7 @@ bool DiskTooFull(const fs::path& output_dir, int audio_length_seconds) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
+WorkerPool::WorkerPool(const core::Config& config, JobQueue& store, engine::Engine& engine,
                        std::string node_id, CompletionListener* listener)
     : config_(config),
       store_(store),

@@ -64,7 +64,7 @@ struct WorkerStats {
 /// @brief The pool of generation workers of one node.
 class WorkerPool {
   public:
-    WorkerPool(const core::Config& config, JobStore& store, engine::Engine& engine,
+    WorkerPool(const core::Config& config, JobQueue& store, engine::Engine& engine,
                std::string node_id, CompletionListener* listener = nullptr);
     ~WorkerPool();
     WorkerPool(const WorkerPool&) = delete;
@@ -104,7 +104,7 @@ class WorkerPool {
     void HeartbeatLoop();
 
     const core::Config& config_;
-    JobStore& store_;
+    JobQueue& store_;
     engine::Engine& engine_;
     std::string node_id_;
     CompletionListener* listener_;

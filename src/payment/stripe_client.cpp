@@ -231,7 +231,13 @@ PaymentIntent StripeClient::CreatePaymentIntent(const CreateIntentParams& params
     };
     field("amount", std::to_string(params.amount));
     field("currency", params.currency);
-    field("automatic_payment_methods[enabled]", "true");
+    if (params.payment_method_types.empty()) {
+        field("payment_method_types[]", "card");
+    } else {
+        for (const std::string& type : params.payment_method_types) {
+            field("payment_method_types[]", type);
+        }
+    }
     field("metadata[job_id]", params.job_id);
     request.body = net::RequestBody::Memory(form);
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "net/http_client.h"
@@ -53,6 +54,9 @@ struct CreateIntentParams {
     std::string currency;  ///< lowercase ISO code
     std::string job_id;    ///< stored as metadata[job_id]
     std::string idempotency_key;
+    /// Sent as payment_method_types[]; empty means card. Never automatic payment methods:
+    /// those include methods (SEPA, ACH) that succeed days after the download was refused.
+    std::vector<std::string> payment_method_types;
 };
 
 /// The idempotency key of a job's PaymentIntent: the same job at the same price gets the
@@ -66,7 +70,7 @@ std::string IntentIdempotencyKey(const std::string& job_id, int64_t amount,
 class StripeApi {
   public:
     virtual ~StripeApi() = default;
-    /// Creates a PaymentIntent with automatic payment methods. Throws core::Error.
+    /// Creates a PaymentIntent for the given payment method types. Throws core::Error.
     virtual PaymentIntent CreatePaymentIntent(const CreateIntentParams& params) = 0;
     /// The intent, or nullopt when Stripe answers 404 resource_missing. Throws core::Error
     /// (kInvalidInput for an id that is not shaped like one).

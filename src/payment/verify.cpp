@@ -45,10 +45,34 @@ std::string StatusSentence(const PaymentIntent& intent) {
 PaymentPolicy PaymentPolicy::FromConfig(const core::Config& config) {
     PaymentPolicy policy;
     policy.price_cents = config.price_cents;
+    policy.price_tiers = config.price_tiers;
     policy.currency = core::ToLower(config.price_currency);
     policy.live_key = IsLiveKey(config.stripe_secret_key);
     policy.api_prefix = config.api_prefix;
     return policy;
+}
+
+int64_t PaymentPolicy::PriceFor(int audio_length) const {
+    core::Config prices;
+    prices.price_cents = price_cents;
+    prices.price_tiers = price_tiers;
+    return prices.PriceCentsFor(audio_length);
+}
+
+int64_t PaymentPolicy::PriceOf(const jobs::Job& job) const {
+    return job.price_cents > 0 ? job.price_cents : PriceFor(job.request.audio_length);
+}
+
+PaymentTarget PaymentTarget::Of(const jobs::Job& job, const PaymentPolicy& policy) {
+    return {job.id, policy.PriceOf(job), job.request.payment_intent_id};
+}
+
+std::string NotPayableReason(const jobs::Job& job, int64_t now_ms) {
+    if (job.status != jobs::JobStatus::kCompleted) {
+        return std::string("job_") + jobs::JobStatusName(job.status);
+    }
+    if (job.expires_at <= now_ms) return "job_expired";
+    return "";
 }
 
 bool IsLiveKey(std::string_view key) {
@@ -75,11 +99,13 @@ const char* RejectReasonName(RejectReason reason) {
             return "amount_short";
         case RejectReason::kBoundToOtherJob:
             return "intent_used_by_other_job";
+        case RejectReason::kNoJobInMetadata:
+            return "intent_without_job";
     }
     return "unknown";
 }
 
-std::optional<Rejection> CheckIntent(const PaymentIntent& intent, std::string_view job_id,
+std::optional<Rejection> CheckIntent(const PaymentIntent& intent, const PaymentTarget& target,
                                      const PaymentPolicy& policy) {
     // Mode first: a test-mode intent says nothing about money, whatever else it claims.
     if (intent.livemode != policy.live_key) {
@@ -89,25 +115,35 @@ std::optional<Rejection> CheckIntent(const PaymentIntent& intent, std::string_vi
                              " payment, but this service takes " +
                              (policy.live_key ? "live" : "test") + " payments."};
     }
-    if (!intent.metadata_job_id.empty() && intent.metadata_job_id != job_id) {
+    if (!intent.metadata_job_id.empty() && intent.metadata_job_id != target.job_id) {
         return Rejection{RejectReason::kOtherJob,
                          "PaymentIntent " + intent.id +
                              " was created to pay for another song; pay for this one."};
+    }
+    // Without metadata.job_id any payment in the account would do; only the one intent the
+    // client named at generate (the old clients' flow) is trusted without it.
+    if (intent.metadata_job_id.empty() &&
+        (target.generate_intent_id.empty() || intent.id != target.generate_intent_id)) {
+        return Rejection{RejectReason::kNoJobInMetadata,
+                         "PaymentIntent " + intent.id +
+                             " was not created for this song (it has no metadata.job_id and was "
+                             "not given at generate); pay at intent_url."};
     }
     if (intent.status != "succeeded") {
         return Rejection{RejectReason::kNotSucceeded, StatusSentence(intent)};
     }
     if (core::ToLower(intent.currency) != policy.currency) {
         return Rejection{RejectReason::kCurrencyMismatch,
-                         "PaymentIntent " + intent.id + " was paid in " + core::ToLower(intent.currency) +
-                             ", but the price is in " + policy.currency + "."};
+                         "PaymentIntent " + intent.id + " was paid in " +
+                             core::ToLower(intent.currency) + ", but the price is in " +
+                             policy.currency + "."};
     }
-    if (intent.amount_received < policy.price_cents) {
-        return Rejection{RejectReason::kAmountShort,
-                         "PaymentIntent " + intent.id + " received " +
-                             std::to_string(intent.amount_received) + " but the price is " +
-                             std::to_string(policy.price_cents) + " (smallest " + policy.currency +
-                             " unit)."};
+    if (intent.amount_received < target.price_cents) {
+        return Rejection{
+            RejectReason::kAmountShort,
+            "PaymentIntent " + intent.id + " received " + std::to_string(intent.amount_received) +
+                " but the price of this song is " + std::to_string(target.price_cents) +
+                " (smallest " + policy.currency + " unit)."};
     }
     return std::nullopt;
 }
@@ -134,12 +170,13 @@ Rejection MakeRejection(RejectReason reason, std::string_view intent_id) {
 }
 
 core::Error PaymentRequired(const Rejection& rejection, const PaymentPolicy& policy,
-                            const std::string& job_id) {
+                            const PaymentTarget& target) {
     core::Error error(core::ErrorCode::kPaymentRequired, rejection.detail);
     error.WithExtra("reason", JsonString(RejectReasonName(rejection.reason)))
-        .WithExtra("amount", std::to_string(policy.price_cents))
+        .WithExtra("amount", std::to_string(target.price_cents))
         .WithExtra("currency", JsonString(policy.currency))
-        .WithExtra("intent_url", JsonString(policy.api_prefix + "/payments/" + job_id + "/intent"));
+        .WithExtra("intent_url",
+                   JsonString(policy.api_prefix + "/payments/" + target.job_id + "/intent"));
     return error;
 }
 

@@ -1,16 +1,15 @@
 #include "payment/webhook.h"
 
-
 #include <boost/json.hpp>
 #include <charconv>
 #include <stdexcept>
 #include <vector>
 
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
 #include "core/ids.h"
-#include "core/text.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace songd::payment {
 namespace {
@@ -138,6 +137,8 @@ const char* WebhookOutcomeName(WebhookOutcome outcome) {
             return "status_recorded";
         case WebhookOutcome::kRejected:
             return "rejected";
+        case WebhookOutcome::kUnapplied:
+            return "unapplied";
         case WebhookOutcome::kDuplicate:
             return "duplicate";
         case WebhookOutcome::kIgnored:
@@ -146,10 +147,13 @@ const char* WebhookOutcomeName(WebhookOutcome outcome) {
     return "ignored";
 }
 
-WebhookHandler::WebhookHandler(const core::Config& config, jobs::PaymentLedger& store)
+WebhookHandler::WebhookHandler(const core::Config& config, jobs::PaymentLedger& store,
+                               PaymentStats* stats)
     : secret_(config.stripe_webhook_secret),
       policy_(PaymentPolicy::FromConfig(config)),
-      store_(store) {}
+      paid_retention_ms_(static_cast<int64_t>(config.paid_retention_days) * 24 * 3600 * 1000),
+      store_(store),
+      stats_(stats != nullptr ? stats : &own_stats_) {}
 
 WebhookResult WebhookHandler::Handle(std::string_view signature_header, std::string_view raw_body,
                                      int64_t now_ms) {
@@ -166,26 +170,20 @@ WebhookResult WebhookHandler::Handle(std::string_view signature_header, std::str
     if (core::IsJobId(event.intent.metadata_job_id)) result.job_id = event.intent.metadata_job_id;
     if (!IsIntentEvent(event.type) || !event.has_intent) {
         result.detail = "event type not handled";
-    } else if (!store_.RecordEvent(event.id, now_ms)) {
-        // Recorded before acting, so a replay never acts twice.
+    } else if (store_.HasEvent(event.id)) {
         result.outcome = WebhookOutcome::kDuplicate;
         result.detail = "event already processed";
     } else {
+        // Applied, then recorded: an error or a crash in between leaves the event unrecorded,
+        // so Stripe's redelivery applies it (again: binding the same intent is a no-op).
         try {
             result = Apply(event, now_ms);
         } catch (const std::exception& e) {
-            // Not applied: take the record back so the redelivery Stripe makes after our
-            // error answer is applied instead of being answered "duplicate".
             core::LogEvent("error", "stripe_webhook_apply_failed",
                            {{"event_id", event.id}, {"error", e.what()}});
-            try {
-                store_.ForgetEvent(event.id);
-            } catch (const std::exception& forget) {
-                core::LogEvent("error", "stripe_webhook_event_lost",
-                               {{"event_id", event.id}, {"error", forget.what()}});
-            }
             throw;
         }
+        store_.RecordEvent(event.id, now_ms);
     }
     core::LogEvent("info", "stripe_webhook",
                    {{"event_id", result.event_id},
@@ -193,6 +191,55 @@ WebhookResult WebhookHandler::Handle(std::string_view signature_header, std::str
                     {"job_id", result.job_id},
                     {"outcome", WebhookOutcomeName(result.outcome)},
                     {"detail", result.detail}});
+    return result;
+}
+
+WebhookResult WebhookHandler::ApplySucceeded(const PaymentIntent& intent, WebhookResult result,
+                                             int64_t now_ms) {
+    auto unapplied = [&](const std::string& reason, const std::string& detail) {
+        stats_->RecordUnapplied({result.job_id, intent.id, intent.amount_received,
+                                 core::ToLower(intent.currency), reason, "webhook"});
+        result.outcome = WebhookOutcome::kUnapplied;
+        result.detail = detail;
+        return result;
+    };
+    const std::optional<jobs::Job> job = store_.Get(result.job_id);
+    if (!job) return unapplied("no_such_job", "no such job");
+    if (auto rejection = CheckIntent(intent, PaymentTarget::Of(*job, policy_), policy_)) {
+        // Money short or in another currency was still taken: refund it. Other refusals
+        // (test mode, another job) are not this job's money.
+        if (rejection->reason == RejectReason::kAmountShort ||
+            rejection->reason == RejectReason::kCurrencyMismatch) {
+            return unapplied(RejectReasonName(rejection->reason), rejection->detail);
+        }
+        result.outcome = WebhookOutcome::kRejected;
+        result.detail = rejection->detail;
+        return result;
+    }
+    switch (store_.BindPayment(result.job_id, intent.id, now_ms, now_ms + paid_retention_ms_)) {
+        case jobs::BindResult::kBound:
+            result.outcome = WebhookOutcome::kPaid;
+            break;
+        case jobs::BindResult::kAlreadyBoundHere:
+            result.outcome = WebhookOutcome::kAlreadyPaid;
+            break;
+        case jobs::BindResult::kJobAlreadyPaid:
+            // Paid twice (by another intent): the second payment buys nothing.
+            return unapplied("job_already_paid", "job already paid by another payment");
+        case jobs::BindResult::kBoundToOtherJob:
+            result.outcome = WebhookOutcome::kRejected;
+            result.detail = MakeRejection(RejectReason::kBoundToOtherJob, intent.id).detail;
+            break;
+        case jobs::BindResult::kJobNotPayable: {
+            // Read again for the reason: the store refused on the state at bind time.
+            const std::optional<jobs::Job> now_job = store_.Get(result.job_id);
+            std::string reason = now_job ? NotPayableReason(*now_job, now_ms) : "no_such_job";
+            if (reason.empty()) reason = "job_not_payable";
+            return unapplied(reason, "job cannot take a payment (" + reason + ")");
+        }
+        case jobs::BindResult::kNoSuchJob:
+            return unapplied("no_such_job", "no such job");
+    }
     return result;
 }
 
@@ -207,30 +254,7 @@ WebhookResult WebhookHandler::Apply(const WebhookEvent& event, int64_t now_ms) {
     }
     result.job_id = intent.metadata_job_id;
 
-    if (event.type == "payment_intent.succeeded") {
-        if (auto rejection = CheckIntent(intent, result.job_id, policy_)) {
-            result.outcome = WebhookOutcome::kRejected;
-            result.detail = rejection->detail;
-            return result;
-        }
-        switch (store_.BindPayment(result.job_id, intent.id, now_ms)) {
-            case jobs::BindResult::kBound:
-                result.outcome = WebhookOutcome::kPaid;
-                break;
-            case jobs::BindResult::kAlreadyBoundHere:
-            case jobs::BindResult::kJobAlreadyPaid:
-                result.outcome = WebhookOutcome::kAlreadyPaid;
-                break;
-            case jobs::BindResult::kBoundToOtherJob:
-                result.outcome = WebhookOutcome::kRejected;
-                result.detail = MakeRejection(RejectReason::kBoundToOtherJob, intent.id).detail;
-                break;
-            case jobs::BindResult::kNoSuchJob:
-                result.detail = "no such job";
-                break;
-        }
-        return result;
-    }
+    if (event.type == "payment_intent.succeeded") return ApplySucceeded(intent, result, now_ms);
 
     // payment_failed / canceled: remembered for the status document, unless the job is paid
     // (a late failure of a retried attempt must not make a paid job look unpaid).

@@ -10,7 +10,9 @@
 ///
 /// The signature is HMAC-SHA256 with the endpoint secret over "{t}.{raw body}"; every v1 in
 /// the header is tried in constant time and `t` must be within 300 s of now. Nothing is read
-/// or written before the signature holds. Events are deduplicated by id in the job store.
+/// or written before the signature holds. Events are deduplicated by id in the job store:
+/// applied first, recorded after, so a crash in between means Stripe's redelivery applies it
+/// again (every application is idempotent) instead of the event being lost.
 
 #include <cstdint>
 #include <string>
@@ -19,6 +21,7 @@
 #include "core/config.h"
 #include "jobs/job_store.h"
 #include "payment/payment_intent.h"
+#include "payment/payment_stats.h"
 #include "payment/verify.h"
 
 namespace songd::payment {
@@ -52,9 +55,10 @@ WebhookEvent ParseWebhookEvent(std::string_view raw_body);
 /// @brief What handling an event did (the HTTP answer is 200 for all of them).
 enum class WebhookOutcome {
     kPaid,            ///< payment_intent.succeeded bound the intent to its job
-    kAlreadyPaid,     ///< succeeded, but the job was already paid (by this or another intent)
+    kAlreadyPaid,     ///< succeeded, and this intent was already bound to the job
     kStatusRecorded,  ///< payment_failed / canceled recorded on the job
     kRejected,        ///< succeeded, but the intent breaks a rule (amount, currency, mode, bound)
+    kUnapplied,       ///< money for nothing (job not deliverable, paid already, short): to refund
     kDuplicate,       ///< this event id was handled before
     kIgnored,         ///< another event type, no or unknown job id
 };
@@ -73,8 +77,10 @@ struct WebhookResult {
 /// @brief Verifies and applies Stripe webhook deliveries.
 class WebhookHandler {
   public:
-    /// Keeps a reference to `store`: it must outlive the handler.
-    WebhookHandler(const core::Config& config, jobs::PaymentLedger& store);
+    /// Keeps a reference to `store`: it must outlive the handler. Unapplied payments are
+    /// counted in `stats` when given (the PaymentService's, so one metric shows both paths).
+    WebhookHandler(const core::Config& config, jobs::PaymentLedger& store,
+                   PaymentStats* stats = nullptr);
 
     /// Throws core::Error: kForbidden when no STRIPE_WEBHOOK_SECRET is configured,
     /// kBadSignature for a missing or bad signature, kMalformedRequest for a signed body that
@@ -82,12 +88,18 @@ class WebhookHandler {
     WebhookResult Handle(std::string_view signature_header, std::string_view raw_body,
                          int64_t now_ms);
 
+    const PaymentStats& stats() const { return *stats_; }
+
   private:
     WebhookResult Apply(const WebhookEvent& event, int64_t now_ms);
+    WebhookResult ApplySucceeded(const PaymentIntent& intent, WebhookResult result, int64_t now_ms);
 
     std::string secret_;
     PaymentPolicy policy_;
+    int64_t paid_retention_ms_;
     jobs::PaymentLedger& store_;
+    PaymentStats own_stats_;
+    PaymentStats* stats_;
 };
 
 }  // namespace songd::payment

@@ -80,6 +80,15 @@ const std::vector<BadValue>& Cases() {
         {"HTTP_READ_TIMEOUT", "0", {}},
         {"S3_RECONCILE_SECONDS", "0", {}},
         {"STRIPE_TIMEOUT", "0", {}},
+        {"PAID_RETENTION_DAYS", "0", {}},
+        {"STRIPE_PAYMENT_METHOD_TYPES", "Card!", {}},
+        {"PRICE_TIERS", "120:200", {}},  // does not reach MAX_AUDIO_LENGTH
+        {"S3_PREFIX",
+         "songs",  // the orphan sweep would match songs-backup/...
+         {{"S3_ENABLED", "true"},
+          {"S3_BUCKET", "songs"},
+          {"S3_ACCESS_KEY", "a"},
+          {"S3_SECRET_KEY", "b"}}},
     };
     return cases;
 }

@@ -313,7 +313,9 @@ TEST_F(PaymentTest, GenerateIsFreeDownloadNeedsPaymentIntentUnlocksIt) {
     EXPECT_EQ(form.at("amount").as_string(), std::to_string(kPrice));
     EXPECT_EQ(form.at("currency").as_string(), kCurrency);
     EXPECT_EQ(form.at("metadata[job_id]").as_string(), id);
-    EXPECT_EQ(form.at("automatic_payment_methods[enabled]").as_string(), "true");
+    // Cards only (STRIPE_PAYMENT_METHOD_TYPES' default): no method that succeeds days later.
+    EXPECT_EQ(form.at("payment_method_types[]").as_string(), "card");
+    EXPECT_FALSE(form.contains("automatic_payment_methods[enabled]"));
 
     // Asking again returns the same open intent.
     auto again = PostIntent(songd, id);
@@ -440,21 +442,31 @@ TEST_F(PaymentTest, IntentOfOneJobDoesNotUnlockAnother) {
     EXPECT_TRUE(Paid(songd, a));
     ExpectPaymentRequired(Download(songd, b, intent), b, "intent_for_other_job");
 
-    // An intent naming no job, once it unlocked C, does not unlock B either.
+    // Any succeeded intent in the account that names no job unlocks nothing: only the one
+    // intent a client gave at generate may lack metadata.job_id.
     const std::string free_intent = PaidIntent("");
-    ExpectWav(Download(songd, c, free_intent));
-    ExpectPaymentRequired(Download(songd, b, free_intent), b, "intent_used_by_other_job");
+    ExpectPaymentRequired(Download(songd, c, free_intent), c, "intent_without_job");
+    ExpectPaymentRequired(Download(songd, b, free_intent), b, "intent_without_job");
     EXPECT_FALSE(Paid(songd, b));
-    ExpectWav(Download(songd, c, free_intent));
+    EXPECT_FALSE(Paid(songd, c));
 }
 
 TEST_F(PaymentTest, SameIntentForTwoJobsConcurrentlyUnlocksExactlyOne) {
     SongdProcess& songd = StartSongd();
-    const std::vector<std::string> all_jobs = CompletedJobs(songd, 6);
+    // An intent without metadata, given at generate for two jobs (the old clients' flow):
+    // it may pay for either, but only for one.
+    std::vector<std::string> intents, all_jobs;
+    for (int round = 0; round < 3; ++round) {
+        intents.push_back(PaidIntent(""));
+        for (int i = 0; i < 2; ++i) {
+            all_jobs.push_back(Submit(songd, ",\"payment_intent_id\":\"" + intents.back() + "\""));
+        }
+    }
+    for (const auto& id : all_jobs) WaitCompleted(songd, id);
     for (size_t round = 0; round < 3; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
         const std::string jobs[2] = {all_jobs[2 * round], all_jobs[2 * round + 1]};
-        const std::string intent = PaidIntent("");
+        const std::string& intent = intents[round];
         // Stripe's answer is held back until both downloads are waiting for it, so both
         // pass verification before either binds: only the binding can decide.
         mock_->Control("POST", "/_mock/faults",
@@ -785,8 +797,9 @@ TEST_F(PaymentTest, PaidDownloadsMakeNoStripeCall) {
 }
 
 TEST_F(PaymentTest, AHangingStripeDoesNotDelayStatusOrGenerate) {
-    // Downloads that wait on Stripe run on a pool of their own: with more of them waiting
-    // than the general pool has threads (8), status and generate still answer at once.
+    // Downloads that wait on Stripe run on a pool of their own, and at most 8 of them wait on
+    // Stripe at once: the rest are answered at once (503 / 429 with Retry-After) instead of
+    // queueing, so status, generate and preview never wait behind Stripe.
     SongdProcess& songd = StartSongd();
     const std::string id = CompletedJobs(songd, 1).front();
     const std::string intent = PaidIntent(id);
@@ -796,30 +809,39 @@ TEST_F(PaymentTest, AHangingStripeDoesNotDelayStatusOrGenerate) {
                                                 {"count", kWaiting},
                                                 {"seconds", 8},
                                                 {"path", "/v1/payment_intents/" + intent}}));
-    std::atomic<int> downloads_done{0};
+    std::atomic<int> paid_done{0}, turned_away{0};
     std::vector<std::thread> downloads;
     for (int i = 0; i < kWaiting; ++i) {
         downloads.emplace_back([&] {
-            Http("GET", songd.Url(kPrefix + "/download/" + id + "?payment_intent_id=" + intent));
-            ++downloads_done;
+            auto r = Http("GET",
+                          songd.Url(kPrefix + "/download/" + id + "?payment_intent_id=" + intent));
+            if (r.status == 200) {
+                ++paid_done;
+            } else if ((r.status == 503 || r.status == 429) && !r.Header("retry-after").empty()) {
+                ++turned_away;
+            }
         });
     }
-    // Enough downloads are inside Stripe calls to have filled the general pool.
-    if (!WaitFor([&] { return mock_->Count("/v1/payment_intents/" + intent) >= 9; })) {
+    // The bound of concurrent Stripe calls is reached; the others were turned away at once.
+    if (!WaitFor([&] {
+            return mock_->Count("/v1/payment_intents/" + intent) >= 8 && turned_away.load() >= 4;
+        })) {
         for (auto& t : downloads) t.join();
-        FAIL() << "only " << mock_->Count("/v1/payment_intents/" + intent)
-               << " downloads reached Stripe at once: they share a pool with everything else";
+        FAIL() << mock_->Count("/v1/payment_intents/" + intent) << " downloads reached Stripe, "
+               << turned_away.load() << " were turned away";
     }
     const auto status = Http("GET", songd.Url(kPrefix + "/status/" + id));
-    const int done_after_status = downloads_done.load();
+    const int done_after_status = paid_done.load();
     const auto generate = Http("POST", songd.Url(kPrefix + "/generate"),
                                {"Content-Type: application/json"}, GenerateBody(kLength));
-    const int done_after_generate = downloads_done.load();
+    const int done_after_generate = paid_done.load();
     for (auto& t : downloads) t.join();
     EXPECT_EQ(status.status, 200) << status.body;
     EXPECT_EQ(generate.status, 202) << generate.body;
     EXPECT_EQ(done_after_status, 0) << "status waited for a Stripe call to end";
     EXPECT_EQ(done_after_generate, 0) << "generate waited for a Stripe call to end";
+    EXPECT_EQ(mock_->Count("/v1/payment_intents/" + intent), 8) << "more than 8 at once";
+    EXPECT_EQ(paid_done.load() + turned_away.load(), kWaiting);
     EXPECT_TRUE(Paid(songd, id));
 }
 
@@ -834,11 +856,11 @@ TEST_F(PaymentTest, WebhookAppliesTheSameRulesAsDownload) {
                                                  {"metadata", json::object{{"job_id", id}}}});
     auto r = DeliverSigned(songd, EventFor(short_intent, "evt_PaytestShort0001"));
     ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(Str(ParseObject(r.body), "outcome"), "rejected");
+    EXPECT_EQ(Str(ParseObject(r.body), "outcome"), "unapplied");  // money taken: a refund
     EXPECT_FALSE(Paid(songd, id));
 
     // An intent already bound to another job is not bound again by a webhook naming this one.
-    const std::string intent = PaidIntent("");
+    const std::string intent = PaidIntent(other);
     ExpectWav(Download(songd, other, intent));
     UpdateIntent(intent, {{"metadata", json::object{{"job_id", id}}}});
     auto rebound = DeliverSigned(songd, EventFor(intent, "evt_PaytestRebind0001"));
@@ -851,6 +873,119 @@ TEST_F(PaymentTest, WebhookAppliesTheSameRulesAsDownload) {
     auto ignored = DeliverSigned(songd, ignored_payload);
     ASSERT_EQ(ignored.status, 200) << ignored.body;
     EXPECT_EQ(Str(ParseObject(ignored.body), "outcome"), "ignored");
+}
+
+// ---- never charge for a song we cannot deliver; amplification; pricing by length ----------
+
+int64_t MetricValue(const std::string& text, const std::string& name) {
+    const auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(text.substr(at + name.size() + 2));
+}
+
+TEST_F(PaymentTest, NoIntentAndNoBindingForASongStillRendering) {
+    // The song takes a minute to render: it is processing for the whole test.
+    SongdProcess& songd = StartSongd({{"TONE_RENDER_MS", "60000"}});
+    const std::string id = Submit(songd);
+    ASSERT_TRUE(WaitFor([&] { return Str(StatusOf(songd, id), "status") == "processing"; }));
+
+    auto refused = PostIntent(songd, id);
+    EXPECT_EQ(refused.status, 409) << refused.body;
+    EXPECT_NE(Str(ParseObject(refused.body), "detail").find("completed"), std::string::npos)
+        << refused.body;
+    EXPECT_EQ(mock_->Total(), 0) << "Stripe was asked to charge for a song that may fail";
+
+    // A payment that arrives anyway (an intent made elsewhere) is not bound: it is recorded
+    // as unapplied, for a refund.
+    const std::string intent = PaidIntent(id);
+    auto delivered = DeliverSigned(songd, EventFor(intent, "evt_PaytestEarly0001"));
+    ASSERT_EQ(delivered.status, 200) << delivered.body;
+    EXPECT_EQ(Str(ParseObject(delivered.body), "outcome"), "unapplied");
+    EXPECT_FALSE(Paid(songd, id));
+    auto metrics = Call("GET", songd.Url(kPrefix + "/metrics"));
+    EXPECT_EQ(MetricValue(metrics.body, "songd_payments_unapplied_total"), 1) << metrics.body;
+    EXPECT_TRUE(WaitFor([&] {
+        const std::string log = songd.Log();
+        return log.find("payment_unapplied") != std::string::npos &&
+               log.find(intent) != std::string::npos;
+    }));
+}
+
+TEST_F(PaymentTest, RepeatedDownloadsWithOneBadIntentAskStripeOnce) {
+    SongdProcess& songd = StartSongd();
+    const std::string id = CompletedJob(songd);
+    for (int i = 0; i < 6; ++i) {
+        ExpectPaymentRequired(Download(songd, id, "pi_PaytestDoesNotExist"), id,
+                              "no_such_payment_intent");
+    }
+    EXPECT_EQ(mock_->Count("/v1/payment_intents/pi_PaytestDoesNotExist"), 1);
+
+    // New ids each time: the client's budget runs out, then 429 with Retry-After.
+    int limited = 0;
+    for (int i = 0; i < 12; ++i) {
+        auto r = Download(songd, id, "pi_PaytestGuess" + std::to_string(i));
+        if (r.status == 429) {
+            ++limited;
+            EXPECT_FALSE(r.Header("retry-after").empty());
+        }
+    }
+    EXPECT_GT(limited, 0);
+    EXPECT_LE(mock_->Total(), 10) << "every guessed id reached Stripe";
+}
+
+TEST_F(PaymentTest, PricesByLengthAreFixedOnTheJob) {
+    SongdProcess& songd =
+        StartSongd({{"PRICE_TIERS", "120:200,240:350,285:500"}, {"FILE_RETENTION_DAYS", "1"}});
+    auto price = [&](const std::string& query) {
+        return Call("GET", songd.Url(kPrefix + "/payments/price" + query));
+    };
+    EXPECT_EQ(ParseObject(price("?audio_length=95").body)["price_cents"].as_int64(), 200);
+    EXPECT_EQ(ParseObject(price("?audio_length=121").body)["price_cents"].as_int64(), 350);
+    EXPECT_EQ(ParseObject(price("?audio_length=285").body)["price_cents"].as_int64(), 500);
+    for (const char* bad :
+         {"?audio_length=abc", "?audio_length=10", "?audio_length=286", "?audio_length="}) {
+        auto r = price(bad);
+        EXPECT_EQ(r.status, 422) << bad << " " << r.body;
+        EXPECT_EQ(r.Header("content-type"), "application/problem+json");
+    }
+
+    // A 95 s song costs the first tier, a 130 s one the second: in status, 402 and intent.
+    const std::string short_id = CompletedJob(songd);
+    auto long_submit = Call("POST", songd.Url(kPrefix + "/generate"),
+                            {"Content-Type: application/json"}, GenerateBody(130));
+    ASSERT_EQ(long_submit.status, 202) << long_submit.body;
+    const std::string long_id = Str(ParseObject(long_submit.body), "job_id");
+    WaitCompleted(songd, long_id);
+    EXPECT_EQ(StatusOf(songd, short_id)["payment"].as_object()["amount"].as_int64(), 200);
+    EXPECT_EQ(StatusOf(songd, long_id)["payment"].as_object()["amount"].as_int64(), 350);
+    auto offer = PostIntent(songd, long_id);
+    ASSERT_EQ(offer.status, 200) << offer.body;
+    EXPECT_EQ(ParseObject(offer.body)["amount"].as_int64(), 350);
+
+    // Paid at the cheaper tier, for the longer song: refused, and the 402 names its price.
+    const std::string cheap = MockIntent({{"amount", 200},
+                                          {"currency", kCurrency},
+                                          {"status", "succeeded"},
+                                          {"metadata", json::object{{"job_id", long_id}}}});
+    auto refused = Download(songd, long_id, cheap);
+    EXPECT_EQ(refused.status, 402) << refused.body;
+    auto doc = ParseObject(refused.body);
+    EXPECT_EQ(Str(doc, "reason"), "amount_short");
+    EXPECT_EQ(doc["amount"].as_int64(), 350);
+    EXPECT_FALSE(Paid(songd, long_id));
+
+    // Paying keeps the files PAID_RETENTION_DAYS (30) after payment, past FILE_RETENTION_DAYS.
+    const std::string full = MockIntent({{"amount", 350},
+                                         {"currency", kCurrency},
+                                         {"status", "succeeded"},
+                                         {"metadata", json::object{{"job_id", long_id}}}});
+    const auto wav = Download(songd, long_id, full);
+    EXPECT_EQ(wav.status, 200);
+    auto status = StatusOf(songd, long_id);
+    const auto paid_at = core::ParseIso8601(Str(status["payment"].as_object(), "paid_at"));
+    const auto expires_at = core::ParseIso8601(Str(status, "expires_at"));
+    ASSERT_TRUE(paid_at && expires_at) << json::serialize(status);
+    EXPECT_GE(*expires_at, *paid_at + 30LL * 86400 * 1000 - 1000);
 }
 
 TEST_F(PaymentTest, NoSecretInLogsOrAnswersAcrossEveryPath) {

@@ -23,6 +23,19 @@ namespace {
 using test::NewJob;
 
 /// Runs `f`; an exception is appended to `errors` (guarded: two threads may fail at once).
+/// A job created, claimed and completed with its files kept far ahead: payable. It must be
+/// the only queued job (a claim takes the oldest).
+void CompletedJob(PgJobStore& store, const std::string& id, int64_t created_at,
+                  const std::string& key = "") {
+    store.Create(NewJob(id, created_at, key));
+    auto claimed = store.Claim("w", created_at, 30'000);
+    ASSERT_TRUE(claimed && claimed->id == id);
+    Completion c;
+    c.output_file = id + "/output_fixed.wav";
+    c.expires_at = 4'000'000'000'000;
+    ASSERT_TRUE(store.Complete(id, "w", c, created_at));
+}
+
 BindResult Try(const std::function<BindResult()>& f, std::string& errors) {
     static std::mutex mutex;
     try {
@@ -93,18 +106,18 @@ TEST(PgConcurrency, OneIntentRacedOntoTwoJobsBindsExactlyOnce) {
     for (int round = 0; round < kRounds; ++round) {
         const std::string ja = "a-" + std::to_string(round), jb = "b-" + std::to_string(round);
         const std::string intent = "pi_" + std::to_string(round);
-        node_a.Create(NewJob(ja, round));
-        node_a.Create(NewJob(jb, round));
+        CompletedJob(node_a, ja, round);
+        CompletedJob(node_a, jb, round);
         BindResult ra{}, rb{};
         std::string errors;
         std::latch start(2);
         std::thread ta([&] {
             start.arrive_and_wait();
-            ra = Try([&] { return node_a.BindPayment(ja, intent, 100); }, errors);
+            ra = Try([&] { return node_a.BindPayment(ja, intent, 100, 0); }, errors);
         });
         std::thread tb([&] {
             start.arrive_and_wait();
-            rb = Try([&] { return node_b.BindPayment(jb, intent, 100); }, errors);
+            rb = Try([&] { return node_b.BindPayment(jb, intent, 100, 0); }, errors);
         });
         ta.join();
         tb.join();
@@ -125,19 +138,21 @@ TEST(PgConcurrency, TwoIntentsRacedOntoOneJobBindExactlyOne) {
     PgJobStore node_a(db.url()), node_b(db.url());
     for (int round = 0; round < 30; ++round) {
         const std::string job = "j-" + std::to_string(round);
-        node_a.Create(NewJob(job, round));
+        CompletedJob(node_a, job, round);
         BindResult ra{}, rb{};
         std::string errors;
         std::latch start(2);
         std::thread ta([&] {
             start.arrive_and_wait();
-            ra = Try([&] { return node_a.BindPayment(job, "pi_a" + std::to_string(round), 100); },
-                     errors);
+            ra =
+                Try([&] { return node_a.BindPayment(job, "pi_a" + std::to_string(round), 100, 0); },
+                    errors);
         });
         std::thread tb([&] {
             start.arrive_and_wait();
-            rb = Try([&] { return node_b.BindPayment(job, "pi_b" + std::to_string(round), 100); },
-                     errors);
+            rb =
+                Try([&] { return node_b.BindPayment(job, "pi_b" + std::to_string(round), 100, 0); },
+                    errors);
         });
         ta.join();
         tb.join();
@@ -272,8 +287,8 @@ TEST(PgMigrations, ReopeningKeepsDataAndDoesNotMigrateAgain) {
     {
         PgJobStore store(db.url());
         version = store.SchemaVersion();
-        store.Create(NewJob("kept", 5, "key"));
-        ASSERT_EQ(store.BindPayment("kept", "pi_kept", 9), BindResult::kBound);
+        CompletedJob(store, "kept", 5, "key");
+        ASSERT_EQ(store.BindPayment("kept", "pi_kept", 9, 0), BindResult::kBound);
         store.SetState("k", "v");
     }
     PgJobStore again(db.url());

@@ -114,6 +114,7 @@ TEST_P(StoreContract, CreateStoresEveryFieldAndGetReadsItBack) {
     job.request.payment_intent_id = "pi_123";
     job.request.audio_length = 180;
     job.seed = 0xFEDCBA9876543210ULL;  // above INT64_MAX: stored through the signed column
+    job.price_cents = 350;             // fixed when the job is created
     auto created = store_->Create(job);
     EXPECT_TRUE(created.created);
     EXPECT_EQ(created.job.id, "job-1");
@@ -138,6 +139,7 @@ TEST_P(StoreContract, CreateStoresEveryFieldAndGetReadsItBack) {
     EXPECT_EQ(got->paid_intent_id, "");
     EXPECT_EQ(got->idempotency_key, "key-1");
     EXPECT_EQ(got->request_hash, "hash-1");
+    EXPECT_EQ(got->price_cents, 350);
     EXPECT_EQ(got->lease_owner, "");
     EXPECT_FALSE(store_->Get("job-2"));
     EXPECT_FALSE(store_->Get(""));
@@ -372,48 +374,86 @@ TEST_P(StoreContract, SetS3UrlAndCompletedWithoutS3) {
 }
 
 TEST_P(StoreContract, BindPaymentGivesEachOfTheFiveResults) {
-    store_->Create(NewJob("a", 1));
-    store_->Create(NewJob("b", 2));
-    EXPECT_EQ(store_->BindPayment("a", "pi_1", 1234), BindResult::kBound);
+    CreateCompleted("a", 1, 10'000);
+    CreateCompleted("b", 2, 10'000);
+    const int64_t a_version = store_->Get("a")->version;
+    const int64_t b_version = store_->Get("b")->version;
+    EXPECT_EQ(store_->BindPayment("a", "pi_1", 1234, 0), BindResult::kBound);
     auto a = store_->Get("a");
     EXPECT_TRUE(a->paid);
     EXPECT_EQ(a->paid_intent_id, "pi_1");
     EXPECT_EQ(a->paid_at, 1234);
     EXPECT_EQ(a->payment_status, "succeeded");
-    EXPECT_EQ(a->version, 2);
+    EXPECT_EQ(a->expires_at, 10'000);  // nothing to extend to
+    EXPECT_EQ(a->version, a_version + 1);
 
-    EXPECT_EQ(store_->BindPayment("a", "pi_1", 2000), BindResult::kAlreadyBoundHere);
-    EXPECT_EQ(store_->BindPayment("b", "pi_1", 2000), BindResult::kBoundToOtherJob);
-    EXPECT_EQ(store_->BindPayment("a", "pi_2", 2000), BindResult::kJobAlreadyPaid);
-    EXPECT_EQ(store_->BindPayment("missing", "pi_3", 2000), BindResult::kNoSuchJob);
+    EXPECT_EQ(store_->BindPayment("a", "pi_1", 2000, 0), BindResult::kAlreadyBoundHere);
+    EXPECT_EQ(store_->BindPayment("b", "pi_1", 2000, 0), BindResult::kBoundToOtherJob);
+    EXPECT_EQ(store_->BindPayment("a", "pi_2", 2000, 0), BindResult::kJobAlreadyPaid);
+    EXPECT_EQ(store_->BindPayment("missing", "pi_3", 2000, 0), BindResult::kNoSuchJob);
 
     EXPECT_EQ(store_->Get("a")->paid_at, 1234) << "a refused bind changes nothing";
-    EXPECT_EQ(store_->Get("a")->version, 2);
+    EXPECT_EQ(store_->Get("a")->version, a_version + 1);
     auto b = store_->Get("b");
     EXPECT_FALSE(b->paid);
     EXPECT_EQ(b->paid_intent_id, "");
-    EXPECT_EQ(b->version, 1);
+    EXPECT_EQ(b->version, b_version);
     // pi_3 was never bound, so it still binds to b.
-    EXPECT_EQ(store_->BindPayment("b", "pi_3", 3000), BindResult::kBound);
+    EXPECT_EQ(store_->BindPayment("b", "pi_3", 3000, 0), BindResult::kBound);
+}
+
+TEST_P(StoreContract, BindPaymentOnlyToACompletedUnexpiredJob) {
+    // One job per state; claimed ones first (a claim takes the oldest queued job).
+    CreateClaimed("processing", "w", 1);
+    CreateFailed("failed", 2, 50'000);
+    CreateCompleted("due", 3, 5'000);  // completed, but its files may go any moment
+    CreateCompleted("soon", 4, 6'000);
+    CreateCompleted("late", 5, 900'000);
+    store_->Create(NewJob("queued", 6));
+    const std::pair<const char*, JobStatus> refused[] = {{"queued", JobStatus::kQueued},
+                                                         {"processing", JobStatus::kProcessing},
+                                                         {"failed", JobStatus::kFailed},
+                                                         {"due", JobStatus::kCompleted}};
+    for (const auto& [id, status] : refused) {
+        const int64_t version = store_->Get(id)->version;
+        const int64_t expires_at = store_->Get(id)->expires_at;
+        EXPECT_EQ(store_->BindPayment(id, "pi_x", 5'000, 90'000), BindResult::kJobNotPayable) << id;
+        auto after = store_->Get(id);
+        EXPECT_FALSE(after->paid) << id;
+        EXPECT_EQ(after->paid_intent_id, "") << id;
+        EXPECT_EQ(after->version, version) << id << ": a refused bind changes nothing";
+        EXPECT_EQ(after->status, status) << id;
+        EXPECT_EQ(after->expires_at, expires_at) << id;
+    }
+    // Paying keeps the files until keep_files_until, and never shortens their life.
+    EXPECT_EQ(store_->BindPayment("soon", "pi_x", 5'000, 90'000), BindResult::kBound)
+        << "pi_x was not used up by the refusals";
+    EXPECT_EQ(store_->Get("soon")->expires_at, 90'000);
+    EXPECT_EQ(store_->BindPayment("late", "pi_y", 5'000, 90'000), BindResult::kBound);
+    EXPECT_EQ(store_->Get("late")->expires_at, 900'000);
 }
 
 TEST_P(StoreContract, SetPaymentStatusOnlyBeforePayment) {
+    CreateCompleted("b", 2, 10'000);
     store_->Create(NewJob("a", 1));
-    store_->Create(NewJob("b", 2));
+    const int64_t a_version = store_->Get("a")->version;
     EXPECT_TRUE(store_->SetPaymentStatus("a", "requires_payment_method"));
     EXPECT_EQ(store_->Get("a")->payment_status, "requires_payment_method");
-    EXPECT_EQ(store_->Get("a")->version, 2);
-    ASSERT_EQ(store_->BindPayment("b", "pi", 5), BindResult::kBound);
+    EXPECT_EQ(store_->Get("a")->version, a_version + 1);
+    ASSERT_EQ(store_->BindPayment("b", "pi", 5, 0), BindResult::kBound);
     EXPECT_FALSE(store_->SetPaymentStatus("b", "canceled"));
     EXPECT_EQ(store_->Get("b")->payment_status, "succeeded");
     EXPECT_FALSE(store_->SetPaymentStatus("missing", "x"));
 }
 
 TEST_P(StoreContract, WebhookEventsAreRecordedOnceAndCanBeTakenBack) {
+    EXPECT_FALSE(store_->HasEvent("evt_1"));
     EXPECT_TRUE(store_->RecordEvent("evt_1", 10));
+    EXPECT_TRUE(store_->HasEvent("evt_1"));
     EXPECT_FALSE(store_->RecordEvent("evt_1", 11));
     EXPECT_TRUE(store_->RecordEvent("evt_2", 12));
     store_->ForgetEvent("evt_1");
+    EXPECT_FALSE(store_->HasEvent("evt_1"));
     EXPECT_TRUE(store_->RecordEvent("evt_1", 13));
     EXPECT_FALSE(store_->RecordEvent("evt_2", 14));
     store_->ForgetEvent("never-recorded");  // no error

@@ -70,7 +70,7 @@ def _stripe_error(status: int, type_: str, message: str, code: str = None, param
 
 
 def _nest_form(pairs):
-    """Stripe's form encoding: a[b]=c becomes {"a": {"b": "c"}}."""
+    """Stripe's form encoding: a[b]=c becomes {"a": {"b": "c"}}, and a[]=x&a[]=y a list."""
     out = {}
     for key, value in pairs:
         parts = re.findall(r"[^\[\]]+", key)
@@ -81,8 +81,35 @@ def _nest_form(pairs):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(key)
-        node[parts[-1]] = value
+        if key.endswith("[]"):
+            items = node.setdefault(parts[-1], [])
+            if not isinstance(items, list):
+                raise ValueError(key)
+            items.append(value)
+        else:
+            node[parts[-1]] = value
     return out
+
+
+def _form_log(pairs):
+    """The form as logged: one value per field, a list for a field sent several times."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
+        else:
+            out[key] = value
+    return out
+
+
+# Payment method types the stand-in accepts (a subset of Stripe's, enough for the tests).
+PAYMENT_METHOD_TYPES = {
+    "acss_debit", "affirm", "afterpay_clearpay", "alipay", "au_becs_debit", "bacs_debit",
+    "bancontact", "blik", "boleto", "card", "cashapp", "customer_balance", "eps", "fpx",
+    "giropay", "grabpay", "ideal", "klarna", "konbini", "link", "oxxo", "p24", "paynow",
+    "paypal", "pix", "promptpay", "revolut_pay", "sepa_debit", "sofort", "us_bank_account",
+    "wechat_pay", "zip",
+}
 
 
 class MockState:
@@ -216,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
                 "content_type": self.headers.get("Content-Type"),
                 "stripe_version": self.headers.get("Stripe-Version"),
                 "bearer": auth.startswith("Bearer "),
-                "form": dict(form),
+                "form": _form_log(form),
             })
             fault = None
             for candidate in state.faults:
@@ -319,15 +346,36 @@ class Handler(BaseHTTPRequestHandler):
             return (*_stripe_error(400, "invalid_request_error", "Invalid metadata",
                                    code="parameter_invalid", param="metadata"), {})
         apm = params.get("automatic_payment_methods", {})
+        apm_enabled = isinstance(apm, dict) and apm.get("enabled") == "true"
         fields = {
             "amount": int(amount),
             "currency": currency.lower(),
             "metadata": metadata,
             "automatic_payment_methods": {
                 "allow_redirects": "always",
-                "enabled": isinstance(apm, dict) and apm.get("enabled") == "true",
+                "enabled": apm_enabled,
             },
         }
+        if "payment_method_types" in params:
+            types = params["payment_method_types"]
+            if not isinstance(types, list) or not types:
+                return (*_stripe_error(400, "invalid_request_error",
+                                       "Invalid array", code="parameter_invalid",
+                                       param="payment_method_types"), {})
+            for type_ in types:
+                if type_ not in PAYMENT_METHOD_TYPES:
+                    return (*_stripe_error(400, "invalid_request_error",
+                                           f"The payment method type \"{type_}\" is invalid.",
+                                           code="parameter_invalid",
+                                           param="payment_method_types"), {})
+            if apm_enabled:
+                return (*_stripe_error(400, "invalid_request_error",
+                                       "You may only specify one of these parameters: "
+                                       "automatic_payment_methods, payment_method_types.",
+                                       code="parameter_invalid",
+                                       param="payment_method_types"), {})
+            fields["payment_method_types"] = list(types)
+            fields["automatic_payment_methods"] = None
         if "description" in params:
             fields["description"] = params["description"]
 

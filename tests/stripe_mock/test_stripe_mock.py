@@ -66,6 +66,29 @@ class MockTest(unittest.TestCase):
         self.assertTrue(intent["automatic_payment_methods"]["enabled"])
         self.assertFalse(intent["livemode"])
 
+    def test_payment_method_types_are_a_list_and_exclude_automatic(self):
+        form = [("amount", "99"), ("currency", "usd"), ("metadata[job_id]", "job-1"),
+                ("payment_method_types[]", "card"), ("payment_method_types[]", "link")]
+        status, intent, _ = self.call("POST", "/v1/payment_intents", form=form,
+                                      headers={"Idempotency-Key": "pmt-1"})
+        self.assertEqual(status, 200, intent)
+        self.assertEqual(intent["payment_method_types"], ["card", "link"])
+        self.assertIsNone(intent["automatic_payment_methods"])
+        _, report, _ = self.call("GET", "/_mock/requests", key=None)
+        self.assertEqual(report["log"][-1]["form"]["payment_method_types[]"], ["card", "link"])
+        status, error, _ = self.call(
+            "POST", "/v1/payment_intents",
+            form=form + [("automatic_payment_methods[enabled]", "true")],
+            headers={"Idempotency-Key": "pmt-2"})
+        self.assertEqual(status, 400)
+        self.assertEqual(error["error"]["param"], "payment_method_types")
+        status, error, _ = self.call(
+            "POST", "/v1/payment_intents",
+            form=[("amount", "99"), ("currency", "usd"), ("payment_method_types[]", "carrd")],
+            headers={"Idempotency-Key": "pmt-3"})
+        self.assertEqual(status, 400)
+        self.assertIn("carrd", error["error"]["message"])
+
     def test_idempotency_key_replays_and_rejects_other_params(self):
         _, first, _ = self.create("same")
         status, again, headers = self.create("same")

@@ -91,10 +91,12 @@ std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
     doc["progress"] = job.status == jobs::JobStatus::kCompleted ? 100 : job.progress;
     doc["expires_at"] = TimeOrNull(job.expires_at);
     doc["seed"] = job.seed;
+    // The job's own price, fixed when it was created (older jobs: today's for their length).
     json::object payment;
     payment["required"] = config.require_payment;
     payment["paid"] = job.paid;
-    payment["amount"] = config.price_cents;
+    payment["amount"] =
+        job.price_cents > 0 ? job.price_cents : config.PriceCentsFor(job.request.audio_length);
     payment["currency"] = config.price_currency;
     payment["paid_at"] = TimeOrNull(job.paid_at);
     doc["payment"] = std::move(payment);
@@ -167,6 +169,7 @@ Response Generate(ApiContext& ctx, Request& request) {
     job.seed = parsed.seed ? *parsed.seed : RandomSeed();
     job.created_at = core::NowMillis();
     job.request_hash = core::Sha256Hex(jobs::RequestToJson(parsed));
+    job.price_cents = ctx.config.PriceCentsFor(parsed.audio_length);  // fixed from now on
     if (auto key = request.Header("Idempotency-Key")) {
         bool ok = !key->empty() && key->size() <= 255 &&
                   std::all_of(key->begin(), key->end(),
@@ -281,7 +284,7 @@ Response Download(ApiContext& ctx, Request& request) {
         // Paid jobs never reach Stripe; otherwise the given (or stored) PaymentIntent is
         // verified and bound to this job, or this throws 402 / 503.
         ctx.payments->AuthorizeDownload(job, request.QueryParam("payment_intent_id").value_or(""),
-                                        core::NowMillis());
+                                        core::NowMillis(), request.client_address);
     }
     // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
     if (ctx.storage && format == "wav") {

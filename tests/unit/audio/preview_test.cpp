@@ -30,7 +30,7 @@ std::filesystem::path MakeFinished(const TempDir& dir, double seconds) {
 
 TEST(Preview, IsTheOpeningAsMp3FadingOut) {
     TempDir dir;
-    auto wav = MakeFinished(dir, 40);
+    auto wav = MakeFinished(dir, 91);  // a third of it is just over 30 s
     auto mp3 = dir / "preview.mp3";
     MakePreview(wav, mp3, 30);
     auto probe = testing::Probe(mp3, "codec_name,duration,bit_rate");
@@ -52,12 +52,24 @@ TEST(Preview, IsTheOpeningAsMp3FadingOut) {
     EXPECT_NEAR(RmsDb(d.samples, 5.0, 20.0), RmsDb(song.samples, 5.0, 20.0), 0.5);
 }
 
-TEST(Preview, ShorterSongGivesTheWholeSong) {
+TEST(Preview, NeverMoreThanAThirdOfTheSong) {
+    // PREVIEW_SECONDS at or past the song's length must not give the whole song away.
+    for (const int seconds : {30, 12, 6}) {
+        TempDir dir;
+        auto wav = MakeFinished(dir, 12);
+        MakePreview(wav, dir / "preview.mp3", seconds);
+        auto d = testing::ReadAudio(dir / "preview.mp3");
+        const double expected = std::min(seconds, 4) * 44100.0;
+        EXPECT_NEAR(static_cast<double>(d.info.frames), expected, 1152) << seconds;
+    }
+}
+
+TEST(Preview, ShorterThanAThirdIsAsAsked) {
     TempDir dir;
-    auto wav = MakeFinished(dir, 6);
-    MakePreview(wav, dir / "preview.mp3", 30);
+    auto wav = MakeFinished(dir, 12);
+    MakePreview(wav, dir / "preview.mp3", 2);
     auto d = testing::ReadAudio(dir / "preview.mp3");
-    EXPECT_NEAR(static_cast<double>(d.info.frames), 6.0 * 44100, 1152);
+    EXPECT_NEAR(static_cast<double>(d.info.frames), 2.0 * 44100, 1152);
 }
 
 TEST(Preview, BadRequestsFailClearlyAndKeepTheOldPreview) {

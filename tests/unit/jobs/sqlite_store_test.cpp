@@ -40,7 +40,7 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
-    EXPECT_EQ(store_->SchemaVersion(), 2);
+    EXPECT_EQ(store_->SchemaVersion(), 3);
     Job job = NewJob(1000);
     job.request.steps = 32;
     job.request.cfg_strength = 4.5;
@@ -60,7 +60,7 @@ TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
     // Reopening keeps everything and does not migrate twice.
     store_ = std::make_unique<SqliteJobStore>(dir_ / "db" / "songd.db");
     EXPECT_TRUE(store_->Get(job.id));
-    EXPECT_EQ(store_->SchemaVersion(), 2);
+    EXPECT_EQ(store_->SchemaVersion(), 3);
 }
 
 TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstJobOrConflicts) {
@@ -137,20 +137,25 @@ TEST_F(SqliteStoreTest, ReleaseDoesNotCountTheAttempt) {
 
 TEST_F(SqliteStoreTest, APaymentIntentUnlocksExactlyOneJobEvenUnderRace) {
     Job a = NewJob(1), b = NewJob(2);
-    store_->Create(a);
-    store_->Create(b);
+    for (const Job& job : {a, b}) {  // only a completed, unexpired job can be paid
+        store_->Create(job);
+        store_->Claim("w", 1, 1000);
+        Completion c;
+        c.expires_at = 1000;
+        ASSERT_TRUE(store_->Complete(job.id, "w", c, 2));
+    }
     std::vector<BindResult> results(2);
-    std::thread ta([&] { results[0] = store_->BindPayment(a.id, "pi_same", 10); });
-    std::thread tb([&] { results[1] = store_->BindPayment(b.id, "pi_same", 10); });
+    std::thread ta([&] { results[0] = store_->BindPayment(a.id, "pi_same", 10, 0); });
+    std::thread tb([&] { results[1] = store_->BindPayment(b.id, "pi_same", 10, 0); });
     ta.join();
     tb.join();
     std::multiset<BindResult> got(results.begin(), results.end());
     EXPECT_EQ(got.count(BindResult::kBound), 1u);
     EXPECT_EQ(got.count(BindResult::kBoundToOtherJob), 1u);
     const std::string winner = results[0] == BindResult::kBound ? a.id : b.id;
-    EXPECT_EQ(store_->BindPayment(winner, "pi_same", 11), BindResult::kAlreadyBoundHere);
-    EXPECT_EQ(store_->BindPayment(winner, "pi_other", 11), BindResult::kJobAlreadyPaid);
-    EXPECT_EQ(store_->BindPayment("nope", "pi_x", 11), BindResult::kNoSuchJob);
+    EXPECT_EQ(store_->BindPayment(winner, "pi_same", 11, 0), BindResult::kAlreadyBoundHere);
+    EXPECT_EQ(store_->BindPayment(winner, "pi_other", 11, 0), BindResult::kJobAlreadyPaid);
+    EXPECT_EQ(store_->BindPayment("nope", "pi_x", 11, 0), BindResult::kNoSuchJob);
     EXPECT_TRUE(store_->Get(winner)->paid);
 }
 

@@ -30,10 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CountingEngine;
 
-/// @brief The real SQLite store behind switches that make single calls fail the ways a
-/// database does: an answer lost after the commit, a dropped connection before it, a lease
-/// taken away by another node's recovery.
-class FlakyStore final : public JobStore {
+/// @brief The real SQLite store's queue (all a WorkerPool uses) behind switches that make
+/// single calls fail the ways a database does: an answer lost after the commit, a dropped
+/// connection before it, a lease taken away by another node's recovery.
+class FlakyStore final : public JobQueue {
   public:
     explicit FlakyStore(const fs::path& path) : inner_(path) {}
 
@@ -99,45 +99,12 @@ class FlakyStore final : public JobStore {
     bool SetS3Url(const std::string& id, const std::string& s3_url) override {
         return inner_.SetS3Url(id, s3_url);
     }
-    BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                           int64_t now) override {
-        return inner_.BindPayment(id, intent_id, now);
-    }
-    bool SetPaymentStatus(const std::string& id, const std::string& status) override {
-        return inner_.SetPaymentStatus(id, status);
-    }
-    bool RecordEvent(const std::string& event_id, int64_t now) override {
-        return inner_.RecordEvent(event_id, now);
-    }
-    void ForgetEvent(const std::string& event_id) override { inner_.ForgetEvent(event_id); }
-    std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
-                                          int limit) override {
-        return inner_.DueForExpiry(now, after, limit);
-    }
-    bool MarkExpired(const std::string& id, int64_t now) override {
-        return inner_.MarkExpired(id, now);
-    }
-    bool DeleteJob(const std::string& id) override { return inner_.DeleteJob(id); }
     std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
                                   int limit) override {
         return inner_.ListByStatus(status, after_id, limit);
     }
     std::vector<std::string> CompletedWithoutS3(int limit) override {
         return inner_.CompletedWithoutS3(limit);
-    }
-    bool Exists(const std::string& id) override { return inner_.Exists(id); }
-    std::optional<std::string> GetState(const std::string& key) override {
-        return inner_.GetState(key);
-    }
-    void SetState(const std::string& key, const std::string& value) override {
-        inner_.SetState(key, value);
-    }
-    bool TryLock(const std::string& name, const std::string& owner, int64_t now,
-                 int64_t until) override {
-        return inner_.TryLock(name, owner, now, until);
-    }
-    void Unlock(const std::string& name, const std::string& owner) override {
-        inner_.Unlock(name, owner);
     }
 
   private:

@@ -9,7 +9,9 @@
 ///   FakeStripe stripe;
 ///   stripe.Put(SucceededIntent("pi_a", kJobA));
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -27,11 +29,15 @@ inline constexpr const char* kJobA = "0a1b2c3d-0000-4000-8000-00000000000a";
 inline constexpr const char* kJobB = "0a1b2c3d-0000-4000-8000-00000000000b";
 inline constexpr const char* kJobMissing = "0a1b2c3d-0000-4000-8000-0000000000ff";
 
+/// Files kept until far in the future: a completed MakeJob is deliverable.
+inline constexpr int64_t kFarFuture = 4'000'000'000'000;
+
 inline jobs::Job MakeJob(const std::string& id,
                          jobs::JobStatus status = jobs::JobStatus::kCompleted) {
     jobs::Job job;
     job.id = id;
     job.status = status;
+    job.expires_at = kFarFuture;
     return job;
 }
 
@@ -73,10 +79,15 @@ class FakeJobStore final : public jobs::PaymentLedger {
         return it->second;
     }
 
-    jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id,
-                                 int64_t now) override {
+    jobs::BindResult BindPayment(const std::string& id, const std::string& intent_id, int64_t now,
+                                 int64_t keep_files_until) override {
         ++mutations_;
         ++bind_calls_;
+        ThrowIfCrashed();
+        if (crash_at_bind.exchange(false)) {
+            crashed_ = true;
+            throw core::Error(core::ErrorCode::kInternal, "the process died (fake)");
+        }
         if (fail_binds > 0) {
             --fail_binds;
             throw core::Error(core::ErrorCode::kInternal, "database is locked (fake)");
@@ -89,11 +100,15 @@ class FakeJobStore final : public jobs::PaymentLedger {
                                        : jobs::BindResult::kBoundToOtherJob;
         }
         if (job->second.paid) return jobs::BindResult::kJobAlreadyPaid;
+        if (job->second.status != jobs::JobStatus::kCompleted || job->second.expires_at <= now) {
+            return jobs::BindResult::kJobNotPayable;
+        }
         bindings_[intent_id] = id;
         job->second.paid = true;
         job->second.paid_intent_id = intent_id;
         job->second.paid_at = now;
         job->second.payment_status = "succeeded";
+        job->second.expires_at = std::max(job->second.expires_at, keep_files_until);
         ++job->second.version;
         return jobs::BindResult::kBound;
     }
@@ -109,18 +124,38 @@ class FakeJobStore final : public jobs::PaymentLedger {
     bool RecordEvent(const std::string& event_id, int64_t) override {
         ++mutations_;
         ++record_calls_;
+        ThrowIfCrashed();
+        if (crash_at_record.exchange(false)) {
+            crashed_ = true;
+            throw core::Error(core::ErrorCode::kInternal, "the process died (fake)");
+        }
         std::lock_guard lock(mutex_);
         return events_.insert(event_id).second;
     }
     void ForgetEvent(const std::string& event_id) override {
         ++mutations_;
+        ThrowIfCrashed();
         std::lock_guard lock(mutex_);
         events_.erase(event_id);
     }
+    bool HasEvent(const std::string& event_id) override {
+        std::lock_guard lock(mutex_);
+        return events_.count(event_id) > 0;
+    }
     /// The next BindPayment calls throw, as a store that lost its database would.
     std::atomic<int> fail_binds{0};
+    /// The process dies at the next BindPayment / RecordEvent: that call and every later
+    /// write fail until Restart(), so nothing can be taken back on the way out.
+    std::atomic<bool> crash_at_bind{false};
+    std::atomic<bool> crash_at_record{false};
+    void Restart() { crashed_ = false; }
 
   private:
+    void ThrowIfCrashed() const {
+        if (crashed_) throw core::Error(core::ErrorCode::kInternal, "the process is dead (fake)");
+    }
+
+    std::atomic<bool> crashed_{false};
     std::mutex mutex_;
     std::map<std::string, jobs::Job> jobs_;
     std::map<std::string, std::string> bindings_;  // intent id → job id
@@ -144,6 +179,8 @@ class FakeStripe final : public StripeApi {
         return created_;
     }
     std::optional<core::Error> fail_with;
+    /// Runs inside every retrieve before it answers (e.g. to hold a call in flight).
+    std::function<void()> on_retrieve;
     /// Status of the intents CreatePaymentIntent makes, e.g. "canceled" to force renewals.
     std::string create_status = "requires_payment_method";
 
@@ -166,6 +203,7 @@ class FakeStripe final : public StripeApi {
     }
     std::optional<PaymentIntent> RetrievePaymentIntent(const std::string& id) override {
         ++retrieve_calls_;
+        if (on_retrieve) on_retrieve();
         if (fail_with) throw *fail_with;
         std::lock_guard lock(mutex_);
         auto it = intents_.find(id);

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "fakes.h"
@@ -166,6 +168,9 @@ const AttackCase kAttacks[] = {
     {"A10_path_injection", [](FakeStripe&) {}, "pi_x/../../v1/charges",
      "malformed_payment_intent_id"},
     {"A11_no_payment_at_all", [](FakeStripe&) {}, "", "no_payment"},
+    // Any unbound succeeded intent in the account, made by anyone for anything.
+    {"A12_intent_without_job_id", [](FakeStripe& s) { s.Put(SucceededIntent("pi_anyone", "")); },
+     "pi_anyone", "intent_without_job"},
 };
 
 class DownloadAttackTest : public PaymentServiceTest,
@@ -204,8 +209,19 @@ TEST_F(PaymentServiceTest, MalformedIdNeverReachesStripe) {
     EXPECT_EQ(stripe_.retrieve_calls(), 0);
 }
 
+/// Both jobs name `intent_id` at generate (the old clients' flow), so an intent without
+/// metadata.job_id may pay for either of them.
+void GivenAtGenerate(FakeJobStore& store, const char* intent_id) {
+    for (const char* id : {kJobA, kJobB}) {
+        jobs::Job job = store.At(id);
+        job.request.payment_intent_id = intent_id;
+        store.Put(job);
+    }
+}
+
 TEST_F(PaymentServiceTest, OneIntentUnlocksOneJob) {
     // No metadata: the intent could pay for either job, but only for one of them.
+    GivenAtGenerate(store_, "pi_shared");
     stripe_.Put(SucceededIntent("pi_shared", ""));
     EXPECT_EQ(Service().AuthorizeDownload(store_.At(kJobA), "pi_shared", kNow),
               DownloadAccess::kPaidNow);
@@ -219,6 +235,7 @@ TEST_F(PaymentServiceTest, OneIntentUnlocksOneJob) {
 }
 
 TEST_F(PaymentServiceTest, ConcurrentDownloadsWithOneIntentExactlyOneWins) {
+    GivenAtGenerate(store_, "pi_race");
     stripe_.Put(SucceededIntent("pi_race", ""));
     const jobs::Job a = store_.At(kJobA);
     const jobs::Job b = store_.At(kJobB);
@@ -327,11 +344,25 @@ const CreateRefusal kCreateRefusals[] = {
      [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kFailed)); }, kJobA,
      core::ErrorCode::kConflict},
     {"C05_already_paid",
-     [](FakeJobStore& s, core::Config&) { s.BindPayment(kJobA, "pi_paid", kNow); }, kJobA,
+     [](FakeJobStore& s, core::Config&) { s.BindPayment(kJobA, "pi_paid", kNow, 0); }, kJobA,
      core::ErrorCode::kConflict},
     {"C06_payments_not_configured",
      [](FakeJobStore&, core::Config& c) { c.stripe_secret_key.clear(); }, kJobA,
      core::ErrorCode::kForbidden},
+    // Never charge for a song that may still fail, or whose files are going.
+    {"C07_queued",
+     [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kQueued)); }, kJobA,
+     core::ErrorCode::kConflict},
+    {"C08_processing",
+     [](FakeJobStore& s, core::Config&) { s.Put(MakeJob(kJobA, jobs::JobStatus::kProcessing)); },
+     kJobA, core::ErrorCode::kConflict},
+    {"C09_completed_past_expiry",
+     [](FakeJobStore& s, core::Config&) {
+         jobs::Job job = MakeJob(kJobA);
+         job.expires_at = 1;  // not deleted yet, but due
+         s.Put(job);
+     },
+     kJobA, core::ErrorCode::kGone},
 };
 
 class CreateRefusalTest : public PaymentServiceTest,
@@ -355,6 +386,172 @@ TEST_P(CreateRefusalTest, RefusedWithoutCallingStripe) {
 
 INSTANTIATE_TEST_SUITE_P(Refusals, CreateRefusalTest, ::testing::ValuesIn(kCreateRefusals),
                          [](const auto& info) { return std::string(info.param.id); });
+
+}  // namespace
+}  // namespace songd::payment
+
+namespace songd::payment {
+namespace {
+
+TEST_F(PaymentServiceTest, CreateIntentAtTheJobsOwnPriceForCardsOnly) {
+    jobs::Job job = store_.At(kJobA);
+    job.price_cents = 350;  // fixed at create; today's PRICE_CENTS is 99
+    store_.Put(job);
+    EXPECT_EQ(Service().CreateIntent(kJobA).amount, 350);
+    const CreateIntentParams params = stripe_.created().back();
+    EXPECT_EQ(params.amount, 350);
+    EXPECT_EQ(params.payment_method_types, std::vector<std::string>{"card"});
+    config_.stripe_payment_method_types = {"card", "link"};
+    Service().CreateIntent(kJobB);
+    EXPECT_EQ(stripe_.created().back().payment_method_types,
+              (std::vector<std::string>{"card", "link"}));
+}
+
+TEST_F(PaymentServiceTest, AnIntentPaidAtTheCheaperTierDoesNotUnlockALongerSong) {
+    config_.price_tiers = {{120, 200}, {240, 350}, {285, 500}};
+    jobs::Job job = store_.At(kJobA);
+    job.request.audio_length = 285;
+    job.price_cents = 500;
+    store_.Put(job);
+    PaymentIntent cheap = SucceededIntent("pi_cheap", kJobA);
+    cheap.amount = cheap.amount_received = 200;
+    stripe_.Put(cheap);
+    const core::Error error = DownloadError(kJobA, "pi_cheap");
+    EXPECT_EQ(error.code(), core::ErrorCode::kPaymentRequired);
+    EXPECT_EQ(Extras(error).at("reason"), "\"amount_short\"");
+    EXPECT_EQ(Extras(error).at("amount"), "500");
+    EXPECT_FALSE(store_.At(kJobA).paid);
+    EXPECT_EQ(Service().Summarize(store_.At(kJobA)).amount, 500);
+}
+
+TEST_F(PaymentServiceTest, PayingKeepsTheFilesForThePaidRetention) {
+    config_.paid_retention_days = 30;
+    jobs::Job job = store_.At(kJobA);
+    job.expires_at = kNow + 1000;
+    store_.Put(job);
+    stripe_.Put(SucceededIntent("pi_good", kJobA));
+    Service().AuthorizeDownload(store_.At(kJobA), "pi_good", kNow);
+    EXPECT_EQ(store_.At(kJobA).expires_at, kNow + 30LL * 24 * 3600 * 1000);
+}
+
+TEST_F(PaymentServiceTest, APaymentForAJobThatExpiredIsUnappliedNotBound) {
+    jobs::Job job = store_.At(kJobA);
+    job.expires_at = kNow;  // due: retention may be deleting the files right now
+    store_.Put(job);
+    stripe_.Put(SucceededIntent("pi_late", kJobA));
+    PaymentService payments = Service();
+    try {
+        payments.AuthorizeDownload(job, "pi_late", kNow);
+        ADD_FAILURE() << "downloaded";
+    } catch (const core::Error& error) {
+        EXPECT_EQ(error.code(), core::ErrorCode::kGone) << error.what();
+        EXPECT_NE(std::string(error.what()).find("refunded"), std::string::npos);
+    }
+    EXPECT_FALSE(store_.At(kJobA).paid);
+    EXPECT_EQ(payments.stats().Unapplied(), 1);
+    EXPECT_NE(payments.Prometheus().find("songd_payments_unapplied_total 1"), std::string::npos);
+}
+
+/// One service for several downloads: the guard's memory lives in it.
+class PaymentGuardTest : public PaymentServiceTest {
+  protected:
+    core::ErrorCode Attempt(PaymentService& payments, const std::string& intent,
+                            const std::string& client, int64_t now = kNow,
+                            const char* job_id = kJobA, int* retry_after = nullptr) {
+        try {
+            payments.AuthorizeDownload(store_.At(job_id), intent, now, client);
+            return core::ErrorCode::kInternal;  // allowed: no test here expects that
+        } catch (const core::Error& error) {
+            if (retry_after) *retry_after = error.retry_after().value_or(-1);
+            return error.code();
+        }
+    }
+};
+
+TEST_F(PaymentGuardTest, RepeatedBadIntentReachesStripeOnce) {
+    PaymentService payments(config_, store_, stripe_);
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(Attempt(payments, "pi_unknown", "10.0.0.1", kNow + i * 1000),
+                  core::ErrorCode::kPaymentRequired);
+    }
+    EXPECT_EQ(stripe_.retrieve_calls(), 1);
+    // Remembered for a minute, then Stripe is asked again.
+    Attempt(payments, "pi_unknown", "10.0.0.1", kNow + 61'000);
+    EXPECT_EQ(stripe_.retrieve_calls(), 2);
+}
+
+TEST_F(PaymentGuardTest, NotYetSucceededIsNotRemembered) {
+    PaymentIntent pending = SucceededIntent("pi_pending", kJobA);
+    pending.status = "processing";
+    stripe_.Put(pending);
+    PaymentService payments(config_, store_, stripe_);
+    Attempt(payments, "pi_pending", "10.0.0.1");
+    stripe_.Put(SucceededIntent("pi_pending", kJobA));  // the customer finished paying
+    EXPECT_EQ(payments.AuthorizeDownload(store_.At(kJobA), "pi_pending", kNow + 1, "10.0.0.1"),
+              DownloadAccess::kPaidNow);
+    EXPECT_EQ(stripe_.retrieve_calls(), 2);
+}
+
+TEST_F(PaymentGuardTest, PerClientAndPerJobBudgetsGive429WithRetryAfter) {
+    GuardLimits limits;
+    limits.per_client_per_minute = 3;
+    limits.per_job_per_minute = 5;
+    PaymentService payments(config_, store_, stripe_, limits);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(Attempt(payments, "pi_c" + std::to_string(i), "10.0.0.1", kNow + i),
+                  core::ErrorCode::kPaymentRequired);
+    }
+    int retry_after = 0;
+    EXPECT_EQ(Attempt(payments, "pi_c9", "10.0.0.1", kNow + 10'000, kJobA, &retry_after),
+              core::ErrorCode::kRateLimited);
+    EXPECT_GE(retry_after, 49);
+    EXPECT_LE(retry_after, 50);
+    EXPECT_EQ(stripe_.retrieve_calls(), 3);
+    // Another client may still check job A, until the job's own budget is used.
+    EXPECT_EQ(Attempt(payments, "pi_d1", "10.0.0.2"), core::ErrorCode::kPaymentRequired);
+    EXPECT_EQ(Attempt(payments, "pi_d2", "10.0.0.2"), core::ErrorCode::kPaymentRequired);
+    EXPECT_EQ(Attempt(payments, "pi_d3", "10.0.0.3"), core::ErrorCode::kRateLimited);
+    EXPECT_EQ(Attempt(payments, "pi_d4", "10.0.0.3", kNow, kJobB),
+              core::ErrorCode::kPaymentRequired);
+    // A minute later the budgets are back.
+    EXPECT_EQ(Attempt(payments, "pi_c9", "10.0.0.1", kNow + 60'000),
+              core::ErrorCode::kPaymentRequired);
+    EXPECT_EQ(store_.mutations(), 0);
+}
+
+TEST_F(PaymentGuardTest, StripeCallsHaveTheirOwnBoundedConcurrency) {
+    GuardLimits limits;
+    limits.max_concurrent_calls = 1;
+    PaymentService payments(config_, store_, stripe_, limits);
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool entered = false, release = false;
+    stripe_.on_retrieve = [&] {
+        std::unique_lock lock(mutex);
+        entered = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+    };
+    std::thread first([&] { Attempt(payments, "pi_slow", "10.0.0.1"); });
+    {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return entered; });
+    }
+    // The one slot is taken: the next check answers 503 at once instead of waiting.
+    int retry_after = 0;
+    EXPECT_EQ(Attempt(payments, "pi_other", "10.0.0.2", kNow, kJobB, &retry_after),
+              core::ErrorCode::kUpstreamUnavailable);
+    EXPECT_GT(retry_after, 0);
+    {
+        std::lock_guard lock(mutex);
+        release = true;
+    }
+    cv.notify_all();
+    first.join();
+    stripe_.on_retrieve = nullptr;
+    EXPECT_EQ(Attempt(payments, "pi_other", "10.0.0.2", kNow, kJobB),
+              core::ErrorCode::kPaymentRequired);  // the slot is free again
+}
 
 }  // namespace
 }  // namespace songd::payment

@@ -35,14 +35,24 @@ class PaymentSqliteTest : public ::testing::Test {
         store_.reset();
         std::filesystem::remove_all(dir_);
     }
-    std::string NewJob() {
+    /// A job in the store: completed with its files kept far ahead, unless `completed` is
+    /// false (then still queued). `generate_intent` is the intent id given at generate.
+    std::string NewJob(bool completed = true, const std::string& generate_intent = "") {
         jobs::Job job;
         job.id = core::NewJobId();
         job.request.lyrics = "[00:01.00]hello";
         job.request.style_prompt = "pop";
+        job.request.payment_intent_id = generate_intent;
         job.created_at = 1;
         job.request_hash = "h";
         store_->Create(job);
+        if (completed) {
+            EXPECT_TRUE(store_->Claim("w", 1, 1000));
+            jobs::Completion c;
+            c.output_file = job.id + "/output_fixed.wav";
+            c.expires_at = testing::kFarFuture;
+            EXPECT_TRUE(store_->Complete(job.id, "w", c, 2));
+        }
         return job.id;
     }
 
@@ -53,9 +63,10 @@ class PaymentSqliteTest : public ::testing::Test {
 };
 
 TEST_F(PaymentSqliteTest, ManyConcurrentDownloadsOfTwoJobsWithOneIntentUnlockOne) {
-    const std::string a = NewJob();
-    const std::string b = NewJob();
-    stripe_.Put(SucceededIntent("pi_race", ""));  // no metadata: valid for either job
+    // No metadata, and given at generate for both (the old clients' flow): valid for either.
+    const std::string a = NewJob(true, "pi_race");
+    const std::string b = NewJob(true, "pi_race");
+    stripe_.Put(SucceededIntent("pi_race", ""));
     PaymentService payments(config_, *store_, stripe_);
     const jobs::Job job_a = *store_->Get(a);
     const jobs::Job job_b = *store_->Get(b);
@@ -112,7 +123,7 @@ TEST_F(PaymentSqliteTest, WebhookPaysOnceAndReplaysAreDuplicates) {
     EXPECT_EQ(stripe_.retrieve_calls(), 0);
 
     // The same intent presented for another job is refused: it is bound.
-    const std::string b = NewJob();
+    const std::string b = NewJob(true, "pi_hook");
     stripe_.Put(SucceededIntent("pi_hook", ""));
     try {
         payments.AuthorizeDownload(*store_->Get(b), "pi_hook", now_s * 1000);
@@ -121,6 +132,29 @@ TEST_F(PaymentSqliteTest, WebhookPaysOnceAndReplaysAreDuplicates) {
         EXPECT_EQ(error.code(), core::ErrorCode::kPaymentRequired);
     }
     EXPECT_FALSE(store_->Get(b)->paid);
+}
+
+TEST_F(PaymentSqliteTest, SucceededEventForAJobStillQueuedIsUnappliedAndBindsNothing) {
+    const std::string other = NewJob();  // first: a claim takes the oldest queued job
+    const std::string a = NewJob(/*completed=*/false);
+    const std::string body =
+        R"({"id":"evt_early","object":"event","type":"payment_intent.succeeded",)"
+        R"("data":{"object":{"id":"pi_early","object":"payment_intent",)"
+        R"("amount":99,"amount_received":99,"currency":"usd",)"
+        R"("livemode":false,"status":"succeeded","metadata":{"job_id":")" +
+        a + R"("}}}})";
+    const int64_t now_s = 1'790'000'000;
+    PaymentStats stats;
+    WebhookHandler webhook(config_, *store_, &stats);
+    const WebhookResult result = webhook.Handle(
+        SignStripePayload(body, config_.stripe_webhook_secret, now_s), body, now_s * 1000);
+    EXPECT_EQ(result.outcome, WebhookOutcome::kUnapplied) << result.detail;
+    EXPECT_EQ(stats.Unapplied(), 1);
+    const jobs::Job job = *store_->Get(a);
+    EXPECT_FALSE(job.paid);
+    EXPECT_EQ(job.paid_intent_id, "");
+    // The intent is not used up: it was never bound (it is to be refunded).
+    EXPECT_EQ(store_->BindPayment(other, "pi_early", now_s * 1000, 0), jobs::BindResult::kBound);
 }
 
 TEST_F(PaymentSqliteTest, FailureEventRecordedOnUnpaidJob) {

@@ -111,7 +111,23 @@ TEST_F(StripeClientTest, CreateSendsStripesRequest) {
     EXPECT_EQ(form.at("amount").as_string(), "99");
     EXPECT_EQ(form.at("currency").as_string(), "usd");
     EXPECT_EQ(form.at("metadata[job_id]").as_string(), kJobA);
-    EXPECT_EQ(form.at("automatic_payment_methods[enabled]").as_string(), "true");
+    // Cards only by default: automatic methods include ones (SEPA, ACH) that succeed days later.
+    EXPECT_EQ(form.at("payment_method_types[]").as_string(), "card");
+    EXPECT_FALSE(form.contains("automatic_payment_methods[enabled]"));
+}
+
+TEST_F(StripeClientTest, CreateSendsEveryPaymentMethodType) {
+    client_->CreatePaymentIntent({.amount = 99,
+                                  .currency = "usd",
+                                  .job_id = kJobA,
+                                  .idempotency_key = IntentIdempotencyKey(kJobA, 99, "usd"),
+                                  .payment_method_types = {"card", "link"}});
+    const json::value report = mock_->Control("GET", "/_mock/requests");
+    const json::object& form = report.at("log").as_array().at(0).as_object().at("form").as_object();
+    const json::array& types = form.at("payment_method_types[]").as_array();
+    ASSERT_EQ(types.size(), 2u);
+    EXPECT_EQ(types[0].as_string(), "card");
+    EXPECT_EQ(types[1].as_string(), "link");
 }
 
 TEST_F(StripeClientTest, CreateWithSameKeyGivesSameIntent) {

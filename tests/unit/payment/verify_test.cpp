@@ -15,6 +15,11 @@ using testing::kJobA;
 using testing::kJobB;
 using testing::SucceededIntent;
 
+PaymentTarget Target(const char* job_id = kJobA, int64_t price = 99,
+                     const char* generate_intent = "") {
+    return {job_id, price, generate_intent};
+}
+
 PaymentPolicy TestPolicy(bool live_key = false) {
     PaymentPolicy policy;
     policy.price_cents = 99;
@@ -54,8 +59,9 @@ const CheckCase kCheckCases[] = {
      RejectReason::kNotSucceeded},
     {"V12_metadata_other_job", [](PaymentIntent& i) { i.metadata_job_id = kJobB; }, false,
      RejectReason::kOtherJob},
+    // Any unbound succeeded intent in the account must not unlock a song.
     {"V13_metadata_absent", [](PaymentIntent& i) { i.metadata_job_id.clear(); }, false,
-     std::nullopt},
+     RejectReason::kNoJobInMetadata},
     {"V14_test_intent_live_key", [](PaymentIntent&) {}, true, RejectReason::kLivemodeMismatch},
     {"V15_live_intent_test_key", [](PaymentIntent& i) { i.livemode = true; }, false,
      RejectReason::kLivemodeMismatch},
@@ -74,7 +80,7 @@ TEST_P(CheckIntentTest, DecidesAsTheRulesSay) {
     const CheckCase& c = GetParam();
     PaymentIntent intent = SucceededIntent("pi_case123", kJobA);
     c.mutate(intent);
-    const auto rejection = CheckIntent(intent, kJobA, TestPolicy(c.live_key));
+    const auto rejection = CheckIntent(intent, Target(), TestPolicy(c.live_key));
     ASSERT_EQ(rejection.has_value(), c.expected.has_value())
         << (rejection ? rejection->detail : "accepted");
     if (rejection) {
@@ -94,8 +100,56 @@ TEST(VerifyTest, StatusSentencesDifferPerStatus) {
     PaymentIntent b = a;
     a.status = "processing";
     b.status = "canceled";
-    EXPECT_NE(CheckIntent(a, kJobA, TestPolicy())->detail,
-              CheckIntent(b, kJobA, TestPolicy())->detail);
+    EXPECT_NE(CheckIntent(a, Target(), TestPolicy())->detail,
+              CheckIntent(b, Target(), TestPolicy())->detail);
+}
+
+TEST(VerifyTest, OnlyTheIntentGivenAtGenerateMayLackTheJobId) {
+    PaymentIntent intent = SucceededIntent("pi_oldclient1", kJobA);
+    intent.metadata_job_id.clear();
+    EXPECT_FALSE(CheckIntent(intent, Target(kJobA, 99, "pi_oldclient1"), TestPolicy()));
+    const auto other = CheckIntent(intent, Target(kJobA, 99, "pi_someother"), TestPolicy());
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->reason, RejectReason::kNoJobInMetadata);
+    EXPECT_STREQ(RejectReasonName(other->reason), "intent_without_job");
+    // Given at generate for job A, it still does not pay for job B.
+    EXPECT_TRUE(CheckIntent(intent, Target(kJobB, 99, ""), TestPolicy()));
+}
+
+TEST(VerifyTest, TheJobsOwnPriceDecides) {
+    PaymentIntent intent = SucceededIntent("pi_cheaptier1", kJobA);
+    intent.amount = intent.amount_received = 200;  // the 120-second tier
+    EXPECT_FALSE(CheckIntent(intent, Target(kJobA, 200), TestPolicy()));
+    const auto longer = CheckIntent(intent, Target(kJobA, 350), TestPolicy());
+    ASSERT_TRUE(longer);
+    EXPECT_EQ(longer->reason, RejectReason::kAmountShort);
+    EXPECT_NE(longer->detail.find("350"), std::string::npos) << longer->detail;
+}
+
+TEST(VerifyTest, PriceTiersAndTheJobsFixedPrice) {
+    PaymentPolicy policy = TestPolicy();
+    policy.price_tiers = {{120, 200}, {240, 350}, {285, 500}};
+    EXPECT_EQ(policy.PriceFor(95), 200);
+    EXPECT_EQ(policy.PriceFor(120), 200);
+    EXPECT_EQ(policy.PriceFor(121), 350);
+    EXPECT_EQ(policy.PriceFor(285), 500);
+    jobs::Job job = testing::MakeJob(kJobA);
+    job.request.audio_length = 285;
+    EXPECT_EQ(policy.PriceOf(job), 500) << "no stored price: today's for its length";
+    job.price_cents = 350;
+    EXPECT_EQ(policy.PriceOf(job), 350) << "the price fixed at create wins";
+    EXPECT_EQ(PaymentTarget::Of(job, policy).price_cents, 350);
+    policy.price_tiers.clear();
+    EXPECT_EQ(policy.PriceFor(285), 99);
+}
+
+TEST(VerifyTest, NotPayableReasons) {
+    jobs::Job job = testing::MakeJob(kJobA);
+    EXPECT_EQ(NotPayableReason(job, 1000), "");
+    job.expires_at = 1000;
+    EXPECT_EQ(NotPayableReason(job, 1000), "job_expired");
+    job.status = jobs::JobStatus::kProcessing;
+    EXPECT_EQ(NotPayableReason(job, 0), "job_processing");
 }
 
 TEST(VerifyTest, LiveKeysAreRecognised) {
@@ -108,11 +162,11 @@ TEST(VerifyTest, LiveKeysAreRecognised) {
 
 TEST(VerifyTest, PaymentRequiredCarriesHowToPay) {
     const core::Error error =
-        PaymentRequired(MakeRejection(RejectReason::kNoPayment), TestPolicy(), kJobA);
+        PaymentRequired(MakeRejection(RejectReason::kNoPayment), TestPolicy(), Target(kJobA, 350));
     EXPECT_EQ(error.code(), core::ErrorCode::kPaymentRequired);
     std::map<std::string, std::string> extra(error.extra().begin(), error.extra().end());
     EXPECT_EQ(extra.at("reason"), "\"no_payment\"");
-    EXPECT_EQ(extra.at("amount"), "99");
+    EXPECT_EQ(extra.at("amount"), "350") << "the job's own price";
     EXPECT_EQ(extra.at("currency"), "\"usd\"");
     EXPECT_EQ(extra.at("intent_url"), std::string("\"/api/v1/payments/") + kJobA + "/intent\"");
 }

@@ -175,6 +175,75 @@ TEST_F(WebhookHandlerTest, AnEventThatFailedToApplyIsAppliedWhenRedelivered) {
     EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kDuplicate);
 }
 
+TEST_F(WebhookHandlerTest, ACrashBetweenReceivingAndApplyingNeverLosesTheEvent) {
+    // The process dies while binding: nothing afterwards (not even taking a record back)
+    // runs. Stripe redelivers after the restart, and the job must be paid.
+    const std::string body = EventJson("evt_crash", "payment_intent.succeeded", "pi_a", kJobA);
+    store_.crash_at_bind = true;
+    EXPECT_THROW(Deliver(body), core::Error);
+    store_.Restart();
+    EXPECT_FALSE(store_.At(kJobA).paid);
+    EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kPaid);
+    EXPECT_TRUE(store_.At(kJobA).paid);
+    EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kDuplicate);
+}
+
+TEST_F(WebhookHandlerTest, ACrashAfterApplyingBeforeRecordingIsHarmless) {
+    const std::string body = EventJson("evt_crash2", "payment_intent.succeeded", "pi_a", kJobA);
+    store_.crash_at_record = true;
+    EXPECT_THROW(Deliver(body), core::Error);
+    store_.Restart();
+    EXPECT_TRUE(store_.At(kJobA).paid);
+    // The redelivery applies again: the same intent on the same job changes nothing.
+    const auto again = Deliver(body);
+    EXPECT_EQ(again.outcome, WebhookOutcome::kAlreadyPaid);
+    EXPECT_EQ(store_.At(kJobA).paid_intent_id, "pi_a");
+    EXPECT_EQ(Deliver(body).outcome, WebhookOutcome::kDuplicate);
+}
+
+TEST_F(WebhookHandlerTest, PaymentForAJobThatCannotBeDeliveredIsUnappliedAndCounted) {
+    struct Case {
+        const char* name;
+        jobs::Job job;
+        const char* reason;
+    };
+    jobs::Job processing = MakeJob(kJobA, jobs::JobStatus::kProcessing);
+    jobs::Job failed = MakeJob(kJobA, jobs::JobStatus::kFailed);
+    jobs::Job late = MakeJob(kJobA);
+    late.expires_at = kNowMs;  // retention may delete the files any moment
+    const Case cases[] = {{"processing", processing, "job_processing"},
+                          {"failed", failed, "job_failed"},
+                          {"expired", late, "job_expired"}};
+    int64_t counted = 0;
+    for (const Case& c : cases) {
+        store_.Put(c.job);
+        PaymentStats stats;
+        WebhookHandler handler(config_, store_, &stats);
+        const std::string body =
+            EventJson(std::string("evt_u_") + c.name, "payment_intent.succeeded",
+                      std::string("pi_u") + c.name, kJobA);
+        const WebhookResult result =
+            handler.Handle(SignStripePayload(body, kSecret, kNowSeconds), body, kNowMs);
+        EXPECT_EQ(result.outcome, WebhookOutcome::kUnapplied) << c.name;
+        EXPECT_NE(result.detail.find(c.reason), std::string::npos) << result.detail;
+        EXPECT_FALSE(store_.At(kJobA).paid) << c.name;
+        EXPECT_EQ(stats.Unapplied(), 1) << c.name;
+        EXPECT_NE(stats.Prometheus().find("songd_payments_unapplied_total 1"), std::string::npos);
+        counted += stats.Unapplied();
+    }
+    EXPECT_EQ(counted, 3);
+}
+
+TEST_F(WebhookHandlerTest, APaidJobKeepsItsFilesForThePaidRetention) {
+    config_.paid_retention_days = 30;
+    jobs::Job soon = MakeJob(kJobA);
+    soon.expires_at = kNowMs + 1000;  // a second left
+    store_.Put(soon);
+    Deliver(EventJson("evt_keep", "payment_intent.succeeded", "pi_a", kJobA));
+    EXPECT_TRUE(store_.At(kJobA).paid);
+    EXPECT_EQ(store_.At(kJobA).expires_at, kNowMs + 30LL * 24 * 3600 * 1000);
+}
+
 TEST_F(WebhookHandlerTest, ReplayedFailureCannotUndoAPayment) {
     const std::string failed = EventJson("evt_f", "payment_intent.payment_failed", "pi_a", kJobA,
                                          "requires_payment_method", 0);
@@ -199,16 +268,18 @@ struct EventCase {
 };
 
 const EventCase kEventCases[] = {
+    // Money taken that does not pay for the song: recorded for a refund.
     {"E01_one_cent_short", [](FakeJobStore&) {},
      EventJson("evt_e1", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 98),
-     WebhookOutcome::kRejected, false, ""},
+     WebhookOutcome::kUnapplied, false, ""},
     {"E02_other_currency", [](FakeJobStore&) {},
      EventJson("evt_e2", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 99, "eur"),
-     WebhookOutcome::kRejected, false, ""},
+     WebhookOutcome::kUnapplied, false, ""},
     {"E03_livemode_mismatch", [](FakeJobStore&) {},
      EventJson("evt_e3", "payment_intent.succeeded", "pi_a", kJobA, "succeeded", 99, "usd", true),
      WebhookOutcome::kRejected, false, ""},
-    {"E04_intent_bound_to_other_job", [](FakeJobStore& s) { s.BindPayment(kJobB, "pi_used", 1); },
+    {"E04_intent_bound_to_other_job",
+     [](FakeJobStore& s) { s.BindPayment(kJobB, "pi_used", 1, 0); },
      EventJson("evt_e4", "payment_intent.succeeded", "pi_used", kJobA), WebhookOutcome::kRejected,
      false, ""},
     {"E05_payment_failed", [](FakeJobStore&) {},
@@ -226,14 +297,14 @@ const EventCase kEventCases[] = {
      ""},
     {"E09_unknown_job", [](FakeJobStore&) {},
      EventJson("evt_e9", "payment_intent.succeeded", "pi_a", testing::kJobMissing),
-     WebhookOutcome::kIgnored, false, ""},
+     WebhookOutcome::kUnapplied, false, ""},
     {"E10_job_id_not_an_id", [](FakeJobStore&) {},
      EventJson("evt_e10", "payment_intent.succeeded", "pi_a", "../x"), WebhookOutcome::kIgnored,
      false, ""},
     {"E11_already_paid_by_other_intent",
-     [](FakeJobStore& s) { s.BindPayment(kJobA, "pi_earlier", 1); },
-     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA), WebhookOutcome::kAlreadyPaid,
-     true, "succeeded"},
+     [](FakeJobStore& s) { s.BindPayment(kJobA, "pi_earlier", 1, 0); },
+     EventJson("evt_e11", "payment_intent.succeeded", "pi_a", kJobA), WebhookOutcome::kUnapplied,
+     true, "succeeded"},  // paid twice: the second payment is to be refunded
     {"E12_other_job_event_leaves_a_alone", [](FakeJobStore&) {},
      EventJson("evt_e12", "payment_intent.succeeded", "pi_b", kJobB), WebhookOutcome::kPaid, false,
      ""},
