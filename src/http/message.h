@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/unique_fd.h"
 
 namespace songd::http {
 
@@ -38,9 +41,11 @@ struct Request {
     std::string LoggablePath() const;
 };
 
-/// @brief A byte range of a file to send as the body; the server streams it.
+/// @brief A byte range of an open file to send as the body; the server streams it. The file
+/// was opened (and its size and validators taken from that descriptor) by the handler, so a
+/// file deleted or replaced meanwhile still yields exactly the bytes the headers announced.
 struct FileBody {
-    std::string path;
+    std::shared_ptr<const core::UniqueFd> fd;
     uint64_t offset = 0;
     uint64_t length = 0;
 };

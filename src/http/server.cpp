@@ -304,17 +304,10 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
                                         bhttp::response<bhttp::empty_body>& res,
                                         const FileBody& file) {
     // Reads happen on the blocking pool, a chunk at a time: memory stays at one chunk.
-    // The header goes through Beast's serializer, the body bytes straight to the socket.
-    struct Fd {
-        int fd = -1;
-        ~Fd() {
-            if (fd >= 0) ::close(fd);
-        }
-    };
-    Fd fd;
-    const char* path = file.path.c_str();
-    fd.fd = co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); });
-    if (fd.fd < 0) co_return false;
+    // The header goes through Beast's serializer, the body bytes straight to the socket. The
+    // handler opened the file and took its size from that descriptor, so a concurrent delete
+    // cannot shorten what the header announced.
+    if (!file.fd || !*file.fd) co_return false;
     bhttp::response_serializer<bhttp::empty_body> sr{res};
     boost::system::error_code ec;
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
@@ -325,7 +318,7 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
     uint64_t remaining = file.length;
     while (remaining > 0) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
-        const int fdnum = fd.fd;
+        const int fdnum = file.fd->get();
         char* data = chunk.data();
         ssize_t got = co_await OnPool([fdnum, data, want, offset] {
             return ::pread(fdnum, data, want, static_cast<off_t>(offset));

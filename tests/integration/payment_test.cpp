@@ -340,6 +340,35 @@ TEST_F(PaymentTest, GenerateIsFreeDownloadNeedsPaymentIntentUnlocksIt) {
     ExpectWav(Download(songd, id));
 }
 
+TEST_F(PaymentTest, AMissingFileAnswersWithoutAskingStripeOrBindingThePayment) {
+    SongdProcess& songd = StartSongd();
+    const std::string id = CompletedJob(songd);
+    auto offered = PostIntent(songd, id);
+    ASSERT_EQ(offered.status, 200) << offered.body;
+    const std::string intent = Str(ParseObject(offered.body), "payment_intent_id");
+    UpdateIntent(intent, {{"status", "succeeded"}});
+    const auto requests_before =
+        mock_->Control("GET", "/_mock/requests").as_object()["log"].as_array().size();
+
+    // The song is gone from disk (no S3 copy): never charge for a song we cannot deliver.
+    const auto wav = songd.output_dir() / id / "output_fixed.wav";
+    const auto kept = songd.dir() / "kept.wav";
+    std::filesystem::rename(wav, kept);
+    for (const char* format : {"wav", "mp3"}) {
+        auto missing = Download(songd, id, intent + "&format=" + format);
+        EXPECT_EQ(missing.status, 404) << format << ": " << missing.body;
+    }
+    EXPECT_FALSE(Paid(songd, id)) << "a payment was bound for a song that could not be sent";
+    EXPECT_EQ(mock_->Control("GET", "/_mock/requests").as_object()["log"].as_array().size(),
+              requests_before)
+        << "Stripe was asked about a payment for a song that could not be sent";
+
+    // Once the file is back, the same intent unlocks it: it was never spent.
+    std::filesystem::rename(kept, wav);
+    ExpectWav(Download(songd, id, intent));
+    EXPECT_TRUE(Paid(songd, id));
+}
+
 TEST_F(PaymentTest, WithoutRequiredPaymentDownloadIsFree) {
     SongdProcess& songd = StartSongd({{"REQUIRE_PAYMENT_FOR_GENERATION", "false"}});
     const std::string id = CompletedJob(songd);
