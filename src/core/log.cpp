@@ -45,6 +45,56 @@ std::string JsonEscape(const std::string& s) {
 
 }  // namespace
 
+std::string TextLogValue(std::string_view value) {
+    static const char* kHex = "0123456789abcdef";
+    bool quote = value.empty();
+    std::string out;
+    out.reserve(value.size() + 2);
+    for (unsigned char c : value) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                quote = true;
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case ' ':
+            case '=':
+                out += static_cast<char>(c);
+                quote = true;
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    out += "\\x";
+                    out += kHex[c >> 4];
+                    out += kHex[c & 15];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return quote ? "\"" + out + "\"" : out;
+}
+
+std::string TextLogLine(const std::string& event,
+                        const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::string line = TextLogValue(event);
+    for (const auto& [k, v] : fields) {
+        line += " " + TextLogValue(k) + "=" + TextLogValue(RedactSecrets(v));
+    }
+    return line;
+}
+
 void SetupLogging(const std::string& level, const std::string& format) {
     auto logger = spdlog::stderr_logger_mt("songd");
     spdlog::set_default_logger(logger);
@@ -71,8 +121,7 @@ void LogEvent(const std::string& level, const std::string& event,
             line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(RedactSecrets(v)) + "\"";
         }
     } else {
-        line = event;
-        for (const auto& [k, v] : fields) line += " " + k + "=" + RedactSecrets(v);
+        line = TextLogLine(event, fields);
     }
     logger->log(lvl, "{}", line);
 }

@@ -32,7 +32,9 @@ struct Request {
     std::vector<std::pair<std::string, std::string>> query;  ///< decoded
     HeaderList headers;
     std::string body;
-    std::string client_address;
+    std::string client_address;  ///< the client as the rate limiter keys it (see TRUSTED_PROXIES)
+    std::string peer_address;    ///< the TCP peer
+    std::string id;              ///< correlation id: X-Request-Id and every log line of it
     std::map<std::string, std::string> params;  ///< from the route pattern, e.g. job_id
 
     std::optional<std::string_view> Header(std::string_view name) const;

@@ -220,6 +220,8 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
 
         ++in_flight;
         Request request;
+        request.id = NewRequestId();
+        request.peer_address = client;
         request.client_address = client;
         Prepared prepared;
         Response response;
@@ -249,7 +251,7 @@ awaitable<void> Server::Impl::Session(tcp::socket socket) {
                             [this, &request, &prepared] { return api.Execute(request, prepared); },
                             prepared.run == Run::kRemote ? remote_pool : blocking);
                     } catch (const std::exception& e) {
-                        response = ProblemResponse(500, "internal error");
+                        response = ProblemResponse(500, e.what());  // Finish keeps it for the log
                     }
                 } else {
                     response = api.Execute(request, prepared);

@@ -737,9 +737,26 @@ TEST_P(StripeFaultTest, DownloadAnswers503ThenSucceedsOnceStripeIsBack) {
     ASSERT_FALSE(retry_after.empty());
     EXPECT_GE(std::stoi(retry_after), 1);
     EXPECT_EQ(r.body.find("RIFF"), std::string::npos);
+    // A 5xx tells the client nothing of the infrastructure: a generic detail and a correlation
+    // id, also in X-Request-Id; the full story is in the log under that id.
+    const std::string request_id = r.Header("x-request-id");
+    ASSERT_FALSE(request_id.empty()) << r.body;
+    auto problem = ParseObject(r.body);
+    EXPECT_EQ(Str(problem, "request_id"), request_id) << r.body;
+    EXPECT_EQ(r.body.find("Stripe"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("payment provider"), std::string::npos) << r.body;
+    std::string logged;
+    ASSERT_TRUE(WaitFor([&] {
+        const std::string log = songd.Log();
+        const auto at = log.find("request_failed request_id=" + request_id);
+        if (at == std::string::npos) return false;
+        logged = log.substr(at, log.find('\n', at) - at);
+        return true;
+    })) << songd.Log();
+    EXPECT_NE(logged.find("payment provider"), std::string::npos) << logged;
     if (c.fault == "hang") {
-        // Our timeout fired, not the stand-in giving up: the answer says so.
-        EXPECT_NE(r.body.find("timed out"), std::string::npos) << r.body;
+        // Our timeout fired, not the stand-in giving up: the log says so.
+        EXPECT_NE(logged.find("timed out"), std::string::npos) << logged;
     }
     EXPECT_FALSE(Paid(songd, id));
     if (c.fault == "down" || c.fault == "rejects_key" || c.fault == "500") {
