@@ -66,6 +66,13 @@ std::string Metrics::Render(const std::string& extra) const {
     std::snprintf(buf, sizeof buf, "%.6f", duration_sum);
     out += std::string("songd_http_request_duration_seconds_sum ") + buf + "\n";
     out += "songd_http_request_duration_seconds_count " + std::to_string(duration_count) + "\n";
+    out += "# HELP songd_http_connections_open Client connections open now.\n";
+    out += "# TYPE songd_http_connections_open gauge\n";
+    out += "songd_http_connections_open " + std::to_string(connections_open.load()) + "\n";
+    out += "# HELP songd_http_connections_refused_total Connections answered 503 over the caps.\n";
+    out += "# TYPE songd_http_connections_refused_total counter\n";
+    out += "songd_http_connections_refused_total " + std::to_string(connections_refused.load()) +
+           "\n";
     out += extra;
     return out;
 }

@@ -26,6 +26,10 @@ class Metrics {
     /// Prometheus text; `extra` is appended (gauges computed by the caller).
     std::string Render(const std::string& extra) const;
 
+    /// Connections: open now, refused over MAX_CONNECTIONS / MAX_CONNECTIONS_PER_IP.
+    std::atomic<int64_t> connections_open{0};
+    std::atomic<int64_t> connections_refused{0};
+
     /// The standard method name, or "OTHER" for any other token.
     static std::string_view MethodLabel(std::string_view method);
 
