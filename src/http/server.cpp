@@ -79,6 +79,9 @@ struct Server::Impl {
     awaitable<void> Accept();
     awaitable<void> Refuse(tcp::socket socket, std::string reason);
     awaitable<void> Session(tcp::socket socket, std::string peer, bool per_ip_counted);
+    awaitable<bool> Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                             const std::string& peer, int& served,
+                             std::chrono::steady_clock::time_point opened);
     awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
     awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
                               const FileBody& file);
@@ -252,7 +255,7 @@ awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {
     }
     // Under a flood the answers themselves would hold descriptors: past a few hundred in
     // flight, a refused connection is simply closed.
-    if (refusing.load() >= 256) co_return;
+    if (refusing.load() >= 512) co_return;
     ++refusing;
     static const std::string kAnswer = [] {
         const std::string body =
@@ -266,14 +269,19 @@ awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {
     stream.expires_after(std::chrono::seconds(2));
     auto [ec, n] = co_await net::async_write(stream, net::buffer(kAnswer), kUseTuple);
     if (!ec) {
-        // Read what the client sent until it closes (or 2 s pass), so our close is a FIN and
-        // not a reset that could discard the answer before the client reads it.
+        // Read what the client sent until it closes, its request head is in, or 1 s passes,
+        // so our close is a FIN and not a reset that could discard the answer unread.
         boost::system::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(1));
         char sink[512];
+        std::string tail;
         for (;;) {
             auto [rec, got] = co_await stream.async_read_some(net::buffer(sink), kUseTuple);
             if (rec) break;
+            tail.append(sink, got);
+            if (tail.find("\r\n\r\n") != std::string::npos) break;
+            if (tail.size() > 3) tail.erase(0, tail.size() - 3);
         }
     }
     --refusing;
@@ -320,113 +328,131 @@ awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer,
         ~Slot() { impl->Release(peer, counted); }
     } slot{this, peer, per_ip_counted};
     beast::tcp_stream stream(std::move(socket));
-    const std::string& client = peer;
     // A keep-alive connection ends after so many requests or so much time, so no client holds
     // one connection (and what it pins) for ever.
     const auto opened = std::chrono::steady_clock::now();
     int served = 0;
     beast::flat_buffer buffer;
     while (!stopping) {
-        bhttp::request_parser<bhttp::string_body> parser;
-        parser.header_limit(limits.header_limit);
-        parser.body_limit(limits.body_limit);
-        stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
-        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-        const auto started = std::chrono::steady_clock::now();
-        std::optional<Response> early;
-        if (!ec) {
-            auto& header = parser.get();
-            if (parser.content_length() && *parser.content_length() > limits.body_limit) {
-                early = ProblemResponse(
-                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
-                early->close = true;
-            } else if (!parser.is_done()) {
-                auto expect = header[bhttp::field::expect];
-                if (beast::iequals(expect, "100-continue")) {
-                    bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-                    stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
-                    auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
-                    if (wec) break;
-                }
-                stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
-                auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-                ec = bec;
-            }
+        if (buffer.size() == 0) {
+            // Idle: wait here for the first bytes of the next request, so an idle connection
+            // holds this small frame and a small buffer, not a parser and a request (tens of
+            // thousands of idle connections stay within a few kB each).
+            buffer.shrink_to_fit();
+            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(256), kUseTuple);
+            if (ec) break;
+            buffer.commit(n);
         }
-        if (ec) {
-            if (ec == bhttp::error::body_limit) {
-                early = ProblemResponse(
-                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
-            } else if (ec == bhttp::error::header_limit) {
-                early = ProblemResponse(431, "the request line and headers are larger than " +
-                                                 std::to_string(limits.header_limit) + " bytes");
-            } else if (ec.category() ==
-                           bhttp::make_error_code(bhttp::error::bad_target).category() &&
-                       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-                early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
-            } else {
-                break;  // end_of_stream is a normal close; timeouts and resets drop the client
-            }
-            early->close = true;
-        }
-
-        ++in_flight;
-        Request request;
-        request.id = NewRequestId();
-        request.peer_address = client;
-        request.client_address = client;
-        Prepared prepared;
-        Response response;
-        bool keep_alive = false;
-        if (early) {
-            response = std::move(*early);
-            request.method = ec ? "-" : std::string(parser.get().method_string());
-            request.path = ec ? "-" : std::string(parser.get().target());
-        } else {
-            auto& msg = parser.get();
-            request.method = std::string(msg.method_string());
-            request.target = std::string(msg.target());
-            for (const auto& field : msg) {
-                request.headers.emplace_back(std::string(field.name_string()),
-                                             std::string(field.value()));
-            }
-            request.body = std::move(msg.body());
-            request.client_address = ClientAddress(peer, request.headers, config.trusted_proxies);
-            keep_alive = msg.keep_alive();
-            if (!ParseTarget(request.target, request)) {
-                request.path = request.target.substr(0, 200);
-                response = ProblemResponse(400, "the request target is not a valid path");
-            } else {
-                prepared = api.Prepare(request);
-                if (prepared.run != Run::kInline) {
-                    try {
-                        response = co_await OnPool(
-                            [this, &request, &prepared] { return api.Execute(request, prepared); },
-                            prepared.run == Run::kRemote ? remote_pool : blocking);
-                    } catch (const std::exception& e) {
-                        response = ProblemResponse(500, e.what());  // Finish keeps it for the log
-                    }
-                } else {
-                    response = api.Execute(request, prepared);
-                }
-            }
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        api.Finish(request, prepared, response, seconds);
-        ++served;
-        const bool worn_out =
-            served >= config.keepalive_max_requests ||
-            std::chrono::steady_clock::now() - opened >=
-                std::chrono::seconds(config.keepalive_max_seconds);
-        keep_alive = keep_alive && !response.close && !stopping && !worn_out;
-        response.close = !keep_alive;
-        bool ok = co_await Write(stream, request, response);
-        --in_flight;
-        if (!ok || !keep_alive) break;
+        if (!co_await Exchange(stream, buffer, peer, served, opened)) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+/// One request and its answer on a connection whose buffer holds the first bytes of it;
+/// false when the connection must close.
+awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       const std::string& peer, int& served,
+                                       std::chrono::steady_clock::time_point opened) {
+    const std::string& client = peer;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(limits.header_limit);
+    parser.body_limit(limits.body_limit);
+    stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<Response> early;
+    if (!ec) {
+        auto& header = parser.get();
+        if (parser.content_length() && *parser.content_length() > limits.body_limit) {
+            early = ProblemResponse(
+                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+            early->close = true;
+        } else if (!parser.is_done()) {
+            auto expect = header[bhttp::field::expect];
+            if (beast::iequals(expect, "100-continue")) {
+                bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+                stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+                auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
+                if (wec) co_return false;
+            }
+            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+            ec = bec;
+        }
+    }
+    if (ec) {
+        if (ec == bhttp::error::body_limit) {
+            early = ProblemResponse(
+                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+        } else if (ec == bhttp::error::header_limit) {
+            early = ProblemResponse(431, "the request line and headers are larger than " +
+                                             std::to_string(limits.header_limit) + " bytes");
+        } else if (ec.category() ==
+                       bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                   ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+            early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
+        } else {
+            co_return false;  // end_of_stream is a normal close; timeouts and resets drop the client
+        }
+        early->close = true;
+    }
+
+    ++in_flight;
+    Request request;
+    request.id = NewRequestId();
+    request.peer_address = client;
+    request.client_address = client;
+    Prepared prepared;
+    Response response;
+    bool keep_alive = false;
+    if (early) {
+        response = std::move(*early);
+        request.method = ec ? "-" : std::string(parser.get().method_string());
+        request.path = ec ? "-" : std::string(parser.get().target());
+    } else {
+        auto& msg = parser.get();
+        request.method = std::string(msg.method_string());
+        request.target = std::string(msg.target());
+        for (const auto& field : msg) {
+            request.headers.emplace_back(std::string(field.name_string()),
+                                         std::string(field.value()));
+        }
+        request.body = std::move(msg.body());
+        request.client_address = ClientAddress(peer, request.headers, config.trusted_proxies);
+        keep_alive = msg.keep_alive();
+        if (!ParseTarget(request.target, request)) {
+            request.path = request.target.substr(0, 200);
+            response = ProblemResponse(400, "the request target is not a valid path");
+        } else {
+            prepared = api.Prepare(request);
+            if (prepared.run != Run::kInline) {
+                try {
+                    response = co_await OnPool(
+                        [this, &request, &prepared] { return api.Execute(request, prepared); },
+                        prepared.run == Run::kRemote ? remote_pool : blocking);
+                } catch (const std::exception& e) {
+                    response = ProblemResponse(500, e.what());  // Finish keeps it for the log
+                }
+            } else {
+                response = api.Execute(request, prepared);
+            }
+        }
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    api.Finish(request, prepared, response, seconds);
+    ++served;
+    const bool worn_out =
+        served >= config.keepalive_max_requests ||
+        std::chrono::steady_clock::now() - opened >=
+            std::chrono::seconds(config.keepalive_max_seconds);
+    keep_alive = keep_alive && !response.close && !stopping && !worn_out;
+    response.close = !keep_alive;
+    bool ok = co_await Write(stream, request, response);
+    --in_flight;
+    co_return ok && keep_alive;
 }
 
 awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& request,
