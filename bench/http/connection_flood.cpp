@@ -121,11 +121,13 @@ struct Latencies {
         std::lock_guard lock(mutex);
         std::sort(ms.begin(), ms.end());
         auto at = [&](double q) {
-            return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))];
+            return ms.empty() ? 0.0
+                              : ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))];
         };
-        std::printf("%s: %zu probes, %d x 200, %d x 503, %d failed; p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                    name, ms.size(), ok, refused, failed, at(0.5), at(0.99),
-                    ms.empty() ? 0.0 : ms.back());
+        std::printf(
+            "%s: %zu probes, %d x 200, %d x 503, %d failed; p50 %.2f ms, p99 %.2f ms, max %.2f "
+            "ms\n",
+            name, ms.size(), ok, refused, failed, at(0.5), at(0.99), ms.empty() ? 0.0 : ms.back());
     }
 };
 
@@ -165,8 +167,9 @@ int main(int argc, char** argv) {
         char method[32];
         std::snprintf(method, sizeof method, "XMADEUP%05d", i);
         bool closed = false;
-        int status = Roundtrip(conn, std::string(method) + " /healthz HTTP/1.1\r\nHost: bench\r\n\r\n",
-                               nullptr, &closed);
+        int status =
+            Roundtrip(conn, std::string(method) + " /healthz HTTP/1.1\r\nHost: bench\r\n\r\n",
+                      nullptr, &closed);
         ++statuses[std::min(5, status / 100)];
         if (closed) {
             ::close(conn);
@@ -191,7 +194,8 @@ int main(int argc, char** argv) {
             auto t0 = Clock::now();
             bool closed = false;
             int status = probe < 0 ? 0 : Roundtrip(probe, kHealth, nullptr, &closed);
-            keepalive.Add(status, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+            keepalive.Add(status,
+                          std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
             if (closed && probe >= 0) {
                 ::close(probe);
                 probe = -1;
@@ -201,7 +205,8 @@ int main(int argc, char** argv) {
                 int fd = Connect("127.0.0.1");
                 bool fclosed = false;
                 int fstatus = fd < 0 ? 0 : Roundtrip(fd, kHealth, nullptr, &fclosed);
-                fresh.Add(fstatus, std::chrono::duration<double, std::milli>(Clock::now() - f0).count());
+                fresh.Add(fstatus,
+                          std::chrono::duration<double, std::milli>(Clock::now() - f0).count());
                 if (fd >= 0) ::close(fd);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -220,8 +225,8 @@ int main(int argc, char** argv) {
     // many loopback source addresses (under MAX_CONNECTIONS_PER_IP each).
     struct Holder {
         pid_t pid;
-        int report;  // child → parent: counts
-        int release; // parent → child: close everything
+        int report;   // child → parent: counts
+        int release;  // parent → child: close everything
     };
     std::vector<Holder> kids;
     const auto flood_started = Clock::now();
@@ -292,23 +297,25 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::seconds(2));  // idle, held: what it costs at rest
     const long rss_held = ReadStatusKb(pid, "VmRSS:");
     const long rss_peak = ReadStatusKb(pid, "VmHWM:");
-    std::printf("%d idle connections attempted in %.1f s (incl. 2 s settle): %d held open, %d answered 503 "
-                "and closed, %d closed otherwise, %d connect failures\n",
-                idle, flood_s, open, refused, dropped, connect_failed);
+    std::printf(
+        "%d idle connections attempted in %.1f s (incl. 2 s settle): %d held open, %d answered 503 "
+        "and closed, %d closed otherwise, %d connect failures\n",
+        idle, flood_s, open, refused, dropped, connect_failed);
     stop = true;
     prober.join();
     for (auto& k : kids) {
         (void)!::write(k.release, "x", 1);
         ::waitpid(k.pid, nullptr, 0);
     }
-    std::printf("songd RSS: start %ld kB, after methods %ld kB, with the connections held %ld kB, "
-                "peak %ld kB\n",
-                rss_start, rss_methods, rss_held, rss_peak);
+    std::printf(
+        "songd RSS: start %ld kB, after methods %ld kB, with the connections held %ld kB, "
+        "peak %ld kB\n",
+        rss_start, rss_methods, rss_held, rss_peak);
     keepalive.Print("/healthz on a keep-alive connection");
     fresh.Print("/healthz on a fresh connection");
-    for (const char* name : {"\nsongd_http_connections_open ",
-                             "\nsongd_http_connections_refused_total ",
-                             "\nsongd_http_requests_total{method=\"OTHER\""}) {
+    for (const char* name :
+         {"\nsongd_http_connections_open ", "\nsongd_http_connections_refused_total ",
+          "\nsongd_http_requests_total{method=\"OTHER\""}) {
         auto at = metrics_text.find(name);
         if (at != std::string::npos) {
             ++at;
@@ -317,9 +324,11 @@ int main(int argc, char** argv) {
         }
     }
     size_t series = 0;
-    for (size_t p = 0; (p = metrics_text.find("songd_http_requests_total{", p)) != std::string::npos; ++p) {
+    for (size_t p = 0;
+         (p = metrics_text.find("songd_http_requests_total{", p)) != std::string::npos; ++p) {
         ++series;
     }
-    std::printf("metrics: %zu request series in /metrics (%zu bytes)\n", series, metrics_text.size());
+    std::printf("metrics: %zu request series in /metrics (%zu bytes)\n", series,
+                metrics_text.size());
     return 0;
 }

@@ -1,9 +1,8 @@
 #include "http/api.h"
 
 #include <algorithm>
-#include <cmath>
-
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdio>
 
 #include "core/crypto.h"
@@ -191,8 +190,9 @@ void Api::AddCorsHeaders(const Request& request, Response& response) const {
     } else {
         return;
     }
-    response.SetHeader("Access-Control-Expose-Headers",
-                       "Location, ETag, Retry-After, Content-Disposition, Content-Range, X-Request-Id");
+    response.SetHeader(
+        "Access-Control-Expose-Headers",
+        "Location, ETag, Retry-After, Content-Disposition, Content-Range, X-Request-Id");
 }
 
 void Api::Finish(const Request& request, const Prepared& prepared, Response& response,

@@ -24,8 +24,7 @@ std::string BareAddress(std::string_view text) {
         auto close = text.find(']');
         if (close == std::string_view::npos) return "";
         text = text.substr(1, close - 1);
-    } else if (text.find(':') != std::string_view::npos &&
-               text.find(':') == text.rfind(':')) {
+    } else if (text.find(':') != std::string_view::npos && text.find(':') == text.rfind(':')) {
         text = text.substr(0, text.find(':'));  // IPv4 with a port
     }
     std::string addr(text);

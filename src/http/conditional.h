@@ -9,8 +9,9 @@
 ///   http::RangePlan plan = http::PlanRange(request, v, size);
 ///   switch (plan.kind) {
 ///       case http::RangePlan::kFull:          // 200, the whole file
-///       case http::RangePlan::kPartial:       // 206, plan.range, Content-Range: plan.ContentRange()
-///       case http::RangePlan::kUnsatisfiable: // 416, Content-Range: plan.ContentRange()
+///       case http::RangePlan::kPartial:       // 206, plan.range, Content-Range:
+///       plan.ContentRange() case http::RangePlan::kUnsatisfiable: // 416, Content-Range:
+///       plan.ContentRange()
 ///   }
 
 #include <cstdint>
@@ -39,8 +40,8 @@ std::optional<int64_t> ParseHttpDate(std::string_view text);
 
 /// @brief What identifies the version of a representation.
 struct Validators {
-    std::string etag;                  ///< strong, quoted
-    int64_t last_modified_ms = -1;     ///< -1: unknown
+    std::string etag;               ///< strong, quoted
+    int64_t last_modified_ms = -1;  ///< -1: unknown
 };
 
 /// True when a GET/HEAD should answer 304: If-None-Match matches (weak comparison), or, only
@@ -59,7 +60,7 @@ struct ByteRange {
 struct RangePlan {
     enum Kind { kFull, kPartial, kUnsatisfiable };
     Kind kind = kFull;
-    ByteRange range;   ///< kPartial only
+    ByteRange range;  ///< kPartial only
     uint64_t size = 0;
     /// "bytes first-last/size" for kPartial, "bytes */size" for kUnsatisfiable.
     std::string ContentRange() const;

@@ -6,8 +6,8 @@
 namespace songd::http {
 
 std::string_view Metrics::MethodLabel(std::string_view method) {
-    static constexpr std::string_view kKnown[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                                  "OPTIONS", "PATCH",   "TRACE", "CONNECT"};
+    static constexpr std::string_view kKnown[] = {"GET",     "HEAD",  "POST",  "PUT",    "DELETE",
+                                                  "OPTIONS", "PATCH", "TRACE", "CONNECT"};
     for (auto known : kKnown) {
         if (method == known) return known;
     }
@@ -71,8 +71,8 @@ std::string Metrics::Render(const std::string& extra) const {
     out += "songd_http_connections_open " + std::to_string(connections_open.load()) + "\n";
     out += "# HELP songd_http_connections_refused_total Connections answered 503 over the caps.\n";
     out += "# TYPE songd_http_connections_refused_total counter\n";
-    out += "songd_http_connections_refused_total " + std::to_string(connections_refused.load()) +
-           "\n";
+    out +=
+        "songd_http_connections_refused_total " + std::to_string(connections_refused.load()) + "\n";
     out += extra;
     return out;
 }

@@ -139,10 +139,9 @@ void Server::ResolveConnectionLimit() {
     } else if (config.max_connections > budget) {
         throw core::Error(core::ErrorCode::kInternal,
                           "invalid configuration: MAX_CONNECTIONS='" +
-                              std::to_string(config.max_connections) +
-                              "': must be from 1 to " + std::to_string(budget) +
-                              " (the open-file limit " + std::to_string(soft) + " minus " +
-                              std::to_string(reserve) +
+                              std::to_string(config.max_connections) + "': must be from 1 to " +
+                              std::to_string(budget) + " (the open-file limit " +
+                              std::to_string(soft) + " minus " + std::to_string(reserve) +
                               " kept for files, the database and curl); raise ulimit -n or "
                               "lower MAX_CONNECTIONS");
     } else {
@@ -319,8 +318,7 @@ bool ParseTarget(std::string_view target, Request& request) {
 
 }  // namespace
 
-awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer,
-                                      bool per_ip_counted) {
+awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer, bool per_ip_counted) {
     struct Slot {
         Impl* impl;
         const std::string& peer;
@@ -389,12 +387,12 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
         } else if (ec == bhttp::error::header_limit) {
             early = ProblemResponse(431, "the request line and headers are larger than " +
                                              std::to_string(limits.header_limit) + " bytes");
-        } else if (ec.category() ==
-                       bhttp::make_error_code(bhttp::error::bad_target).category() &&
+        } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
             early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
         } else {
-            co_return false;  // end_of_stream is a normal close; timeouts and resets drop the client
+            co_return false;  // end_of_stream is a normal close; timeouts and resets drop the
+                              // client
         }
         early->close = true;
     }
@@ -444,15 +442,14 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     api.Finish(request, prepared, response, seconds);
     ++served;
-    const bool worn_out =
-        served >= config.keepalive_max_requests ||
-        std::chrono::steady_clock::now() - opened >=
-            std::chrono::seconds(config.keepalive_max_seconds);
+    const bool worn_out = served >= config.keepalive_max_requests ||
+                          std::chrono::steady_clock::now() - opened >=
+                              std::chrono::seconds(config.keepalive_max_seconds);
     keep_alive = keep_alive && !response.close && !stopping && !worn_out;
     response.close = !keep_alive;
     bool ok = co_await Write(stream, request, response);
     --in_flight;
-    co_return ok && keep_alive;
+    co_return ok&& keep_alive;
 }
 
 awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& request,

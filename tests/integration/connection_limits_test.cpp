@@ -40,8 +40,7 @@ std::string Exchange(const core::UniqueFd& fd, const std::string& bytes, int max
                      bool until_close = true) {
     if (!bytes.empty()) ::send(fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     std::string out;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms);
     char buf[16384];
     while (std::chrono::steady_clock::now() < deadline) {
         pollfd p{fd.get(), POLLIN, 0};
@@ -124,8 +123,8 @@ TEST(ConnectionLimits, PerAddressCapLeavesOtherAddressesAlone) {
     EXPECT_TRUE(Admitted(songd.port(), "127.0.0.3"));
     EXPECT_TRUE(Admitted(songd.port(), "127.0.0.1"));
     held.clear();
-    EXPECT_TRUE(WaitFor([&] { return Admitted(songd.port(), "127.0.0.2"); },
-                        std::chrono::seconds(10)));
+    EXPECT_TRUE(
+        WaitFor([&] { return Admitted(songd.port(), "127.0.0.2"); }, std::chrono::seconds(10)));
 }
 
 TEST(ConnectionLimits, AKeepAliveConnectionClosesAfterItsRequestCap) {
@@ -187,8 +186,9 @@ TEST(TextLog, RequestValuesCannotForgeLinesOrSendTerminalCodes) {
     auto fd = Connect(songd.port());
     ASSERT_TRUE(fd);
     const std::string answer = Exchange(
-        fd, "GET /nothing%0A2026-01-01T00:00:00.000Z%20error%20forged%1B%5B2J HTTP/1.1\r\nHost: x\r\n"
-            "Connection: close\r\n\r\n",
+        fd,
+        "GET /nothing%0A2026-01-01T00:00:00.000Z%20error%20forged%1B%5B2J HTTP/1.1\r\nHost: x\r\n"
+        "Connection: close\r\n\r\n",
         5000);
     EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << answer;
     songd.Stop();

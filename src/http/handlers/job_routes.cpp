@@ -6,8 +6,8 @@
 
 #include "audio/encode.h"
 #include "core/clock.h"
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
 #include "core/ids.h"
 #include "core/json_text.h"
 #include "http/conditional.h"
@@ -198,8 +198,8 @@ SongSource LocateSong(ApiContext& ctx, const jobs::Job& job, const std::string& 
         bool there = true;
         if (binds_payment) {
             auto* client = ctx.storage->client();
-            there = client->HeadObject(client->JobObjectKey(job.id, storage::kSongFile))
-                        .has_value();
+            there =
+                client->HeadObject(client->JobObjectKey(job.id, storage::kSongFile)).has_value();
         }
         if (there) {
             source.redirect = ctx.storage->PresignedDownload(job);
@@ -218,7 +218,8 @@ SongSource LocateSong(ApiContext& ctx, const jobs::Job& job, const std::string& 
         source.wav = OpenRegularFile(wav);
     }
     if (!source.wav) {
-        throw Error(ErrorCode::kNotFound, "the file of job " + job.id + " is missing on this server");
+        throw Error(ErrorCode::kNotFound,
+                    "the file of job " + job.id + " is missing on this server");
     }
     return source;
 }

@@ -45,8 +45,8 @@ OpenedFile OpenDerivedFile(const OpenedFile& wav, const std::filesystem::path& t
     audio::EncodeFile(source, partial, format);
     auto encoded = OpenRegularFile(partial);
     if (!encoded) {
-        throw core::Error(core::ErrorCode::kInternal, "the encoding " + partial.string() +
-                                                          " vanished before it was served");
+        throw core::Error(core::ErrorCode::kInternal,
+                          "the encoding " + partial.string() + " vanished before it was served");
     }
     if (still_live()) {
         std::error_code ec;

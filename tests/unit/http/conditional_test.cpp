@@ -29,9 +29,9 @@ TEST(Conditional, IfNoneMatchUsesTheWeakComparisonOverAList) {
     struct Case {
         const char* header;
         bool match;
-    } cases[] = {{"\"v1\"", true},       {"W/\"v1\"", true},  {" \"x\" , \"v1\" ", true},
-                 {"*", true},            {"\"v2\"", false},   {"", false},
-                 {"v1", false},          {",,", false},       {"\"v2\", W/\"v1\"", true}};
+    } cases[] = {{"\"v1\"", true}, {"W/\"v1\"", true}, {" \"x\" , \"v1\" ", true},
+                 {"*", true},      {"\"v2\"", false},  {"", false},
+                 {"v1", false},    {",,", false},      {"\"v2\", W/\"v1\"", true}};
     for (const auto& c : cases) EXPECT_EQ(IfNoneMatchMatches(c.header, tag), c.match) << c.header;
 }
 
@@ -55,9 +55,9 @@ TEST(Conditional, NotModifiedPrefersIfNoneMatchOverIfModifiedSince) {
     EXPECT_FALSE(NotModified(With({{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:36 GMT"}}), v));
     EXPECT_FALSE(NotModified(With({{"If-Modified-Since", "yesterday"}}), v));
     // A non-matching If-None-Match wins over a satisfied If-Modified-Since (RFC 9110 §13.1.3).
-    EXPECT_FALSE(NotModified(With({{"If-None-Match", "\"v0\""},
-                                   {"If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT"}}),
-                             v));
+    EXPECT_FALSE(NotModified(
+        With({{"If-None-Match", "\"v0\""}, {"If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT"}}),
+        v));
     // Without a known modification time If-Modified-Since is ignored.
     EXPECT_FALSE(NotModified(With({{"If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT"}}),
                              Validators{"\"v1\"", -1}));

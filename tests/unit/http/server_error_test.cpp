@@ -19,7 +19,8 @@ TEST(ServerError, FiveHundredsLoseTheirDetailButKeepTypeAndGainARequestId) {
     request.id = NewRequestId();
     const std::pair<core::ErrorCode, const char*> cases[] = {
         {core::ErrorCode::kUpstreamUnavailable,
-         "S3 HeadObject s3://songs-prod/songs/abc/output_fixed.wav: x-amz-request-id 4442587FB7D0A2F9"},
+         "S3 HeadObject s3://songs-prod/songs/abc/output_fixed.wav: x-amz-request-id "
+         "4442587FB7D0A2F9"},
         {core::ErrorCode::kInternal, "connection to postgresql://db.internal:5432 lost"},
         {core::ErrorCode::kTimeout, "S3 GetObject at http://10.0.0.7:9000 timed out"},
     };

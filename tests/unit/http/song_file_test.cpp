@@ -72,8 +72,7 @@ TEST_F(SongFileTest, DerivedFormatOfAJobExpiredMeanwhileIsServedButNotWritten) {
     const fs::path mp3 = dir_ / "output_fixed.mp3";
     OpenedFile encoded = OpenDerivedFile(*wav, mp3, audio::Format::kMp3, [] { return false; });
     EXPECT_GT(encoded.size, 1000u);
-    EXPECT_EQ(ReadAll(encoded).substr(0, 3) == "ID3" || (ReadAll(encoded)[0] & 0xff) == 0xff,
-              true);
+    EXPECT_EQ(ReadAll(encoded).substr(0, 3) == "ID3" || (ReadAll(encoded)[0] & 0xff) == 0xff, true);
     EXPECT_FALSE(fs::exists(mp3));
     EXPECT_FALSE(fs::exists(wav_));
     EXPECT_TRUE(fs::is_empty(dir_)) << "no encoding left behind";
@@ -108,8 +107,7 @@ TEST_F(SongFileTest, ConditionalAndRangeAnswers) {
     Response part = FileResponse(request, *file, "audio/wav", "attachment");
     EXPECT_EQ(part.status, 206);
     EXPECT_EQ(part.file->length, 100u);
-    EXPECT_EQ(part.Header("Content-Range"),
-              "bytes 0-99/" + std::to_string(file->size));
+    EXPECT_EQ(part.Header("Content-Range"), "bytes 0-99/" + std::to_string(file->size));
     request.headers = {{"Range", "bytes=" + std::to_string(file->size) + "-"}};
     Response bad = FileResponse(request, *file, "audio/wav", "attachment");
     EXPECT_EQ(bad.status, 416);
