@@ -47,14 +47,12 @@ std::string JsonEscape(const std::string& s) {
 
 std::string TextLogValue(std::string_view value) {
     static const char* kHex = "0123456789abcdef";
-    bool quote = value.empty();
     std::string out;
     out.reserve(value.size() + 2);
     for (unsigned char c : value) {
         switch (c) {
             case '"':
                 out += "\\\"";
-                quote = true;
                 break;
             case '\\':
                 out += "\\\\";
@@ -68,11 +66,6 @@ std::string TextLogValue(std::string_view value) {
             case '\t':
                 out += "\\t";
                 break;
-            case ' ':
-            case '=':
-                out += static_cast<char>(c);
-                quote = true;
-                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     out += "\\x";
@@ -83,7 +76,7 @@ std::string TextLogValue(std::string_view value) {
                 }
         }
     }
-    return quote ? "\"" + out + "\"" : out;
+    return out;
 }
 
 std::string TextLogLine(const std::string& event,

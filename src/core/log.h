@@ -22,8 +22,8 @@ void LogEvent(const std::string& level, const std::string& event,
               const std::vector<std::pair<std::string, std::string>>& fields);
 
 /// One value as a text-mode log line writes it: control bytes, quotes and backslashes escaped
-/// (\n, \t, \xHH, \", \\), and the whole in double quotes when it is empty or holds a
-/// space, `=` or a quote. A request value can never start a line of its own or move the cursor.
+/// (\n, \t, \xHH, \", \\). A request value can never start a line of its own or move the
+/// cursor; spaces stay as they are, so existing `key=some words` greps keep working.
 std::string TextLogValue(std::string_view value);
 
 /// `event key=value ...` with every part through TextLogValue (values redacted first).

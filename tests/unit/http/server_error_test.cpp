@@ -59,18 +59,18 @@ TEST(ServerError, RequestIdsAreDistinct) {
 
 TEST(TextLog, ControlCharactersQuotesAndBackslashesAreEscaped) {
     EXPECT_EQ(core::TextLogValue("plain"), "plain");
-    EXPECT_EQ(core::TextLogValue(""), "\"\"");
-    EXPECT_EQ(core::TextLogValue("a b"), "\"a b\"");
-    EXPECT_EQ(core::TextLogValue("/x\nINFO fake line"), "\"/x\\nINFO fake line\"");
+    EXPECT_EQ(core::TextLogValue(""), "");
+    EXPECT_EQ(core::TextLogValue("a b"), "a b");
+    EXPECT_EQ(core::TextLogValue("/x\nINFO fake line"), "/x\\nINFO fake line");
     EXPECT_EQ(core::TextLogValue("\x1b[2J"), "\\x1b[2J");
-    EXPECT_EQ(core::TextLogValue("q\"uote"), "\"q\\\"uote\"");
+    EXPECT_EQ(core::TextLogValue("q\"uote"), "q\\\"uote");
     EXPECT_EQ(core::TextLogValue("back\\slash"), "back\\\\slash");
     EXPECT_EQ(core::TextLogValue(std::string("nul\0x", 5)), "nul\\x00x");
     EXPECT_EQ(core::TextLogValue("\x7f\r\t"), "\\x7f\\r\\t");
     const std::string line =
         core::TextLogLine("request", {{"path", "/a\n2026 ERROR forged"}, {"client", "1.2.3.4"}});
     EXPECT_EQ(line.find('\n'), std::string::npos);
-    EXPECT_EQ(line, "request path=\"/a\\n2026 ERROR forged\" client=1.2.3.4");
+    EXPECT_EQ(line, "request path=/a\\n2026 ERROR forged client=1.2.3.4");
 }
 
 }  // namespace
