@@ -186,6 +186,18 @@ struct SongSource {
     std::optional<OpenedFile> wav;        ///< the local WAV, held open
 };
 
+/// Runs an S3 call for a download; any failure but "not there" is the service's problem, never
+/// the client's: 503 (whose details Finish keeps for the log), not S3's own 403 or 400.
+template <class F>
+auto AskStorage(F&& f) {
+    try {
+        return f();
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::kNotFound) throw;
+        throw Error(ErrorCode::kUpstreamUnavailable, e.what()).WithRetryAfter(5);
+    }
+}
+
 /// Finds the song: the S3 copy for a WAV download (checked with a HEAD when a payment is about
 /// to be bound), else the local file, restored from S3 when it is missing here. Throws 404
 /// when neither is there and 503 when S3 cannot be asked: never charge for a song we cannot
@@ -198,8 +210,10 @@ SongSource LocateSong(ApiContext& ctx, const jobs::Job& job, const std::string& 
         bool there = true;
         if (binds_payment) {
             auto* client = ctx.storage->client();
-            there =
-                client->HeadObject(client->JobObjectKey(job.id, storage::kSongFile)).has_value();
+            there = AskStorage([&] {
+                return client->HeadObject(client->JobObjectKey(job.id, storage::kSongFile))
+                    .has_value();
+            });
         }
         if (there) {
             source.redirect = ctx.storage->PresignedDownload(job);
@@ -211,7 +225,7 @@ SongSource LocateSong(ApiContext& ctx, const jobs::Job& job, const std::string& 
     if (!source.wav && !job.output_file.empty() && in_s3) {
         // Another node made it or the disk was replaced: bring the S3 copy back first.
         try {
-            ctx.storage->RestoreLocal(job);
+            AskStorage([&] { return ctx.storage->RestoreLocal(job); });
         } catch (const Error& e) {
             if (e.code() != ErrorCode::kNotFound) throw;
         }
