@@ -10,7 +10,9 @@ namespace {
 
 bool g_json = false;
 
-std::string JsonEscape(const std::string& s) {
+/// Escapes quotes, backslashes and control bytes: JSON's \u00XX, or \xHH for text lines.
+std::string Escape(std::string_view s, bool json) {
+    static const char* kHex = "0123456789abcdef";
     std::string out;
     out.reserve(s.size() + 2);
     for (unsigned char c : s) {
@@ -31,44 +33,8 @@ std::string JsonEscape(const std::string& s) {
                 out += "\\t";
                 break;
             default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
-std::string TextLogValue(std::string_view value) {
-    static const char* kHex = "0123456789abcdef";
-    std::string out;
-    out.reserve(value.size() + 2);
-    for (unsigned char c : value) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    out += "\\x";
+                if (c < 0x20 || (!json && c == 0x7f)) {
+                    out += json ? "\\u00" : "\\x";
                     out += kHex[c >> 4];
                     out += kHex[c & 15];
                 } else {
@@ -78,6 +44,12 @@ std::string TextLogValue(std::string_view value) {
     }
     return out;
 }
+
+std::string JsonEscape(const std::string& s) { return Escape(s, true); }
+
+}  // namespace
+
+std::string TextLogValue(std::string_view value) { return Escape(value, false); }
 
 std::string TextLogLine(const std::string& event,
                         const std::vector<std::pair<std::string, std::string>>& fields) {

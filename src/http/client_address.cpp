@@ -2,21 +2,17 @@
 
 #include <arpa/inet.h>
 
+#include "core/text.h"
+
 namespace songd::http {
 
 namespace {
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 /// An address as X-Forwarded-For or Forwarded carries it ("1.2.3.4", "1.2.3.4:80",
 /// "[2001:db8::1]:443", "\"[2001:db8::1]\"") reduced to the bare address; "" when it is not
 /// an IP address (unknown, obfuscated identifiers, garbage).
 std::string BareAddress(std::string_view text) {
-    text = Trim(text);
+    text = core::Trim(text);
     if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
         text = text.substr(1, text.size() - 2);
     }
@@ -44,7 +40,7 @@ std::vector<std::string_view> Hops(const HeaderList& headers) {
         while (pos <= value.size()) {
             size_t comma = value.find(',', pos);
             if (comma == std::string_view::npos) comma = value.size();
-            std::string_view item = Trim(value.substr(pos, comma - pos));
+            std::string_view item = core::Trim(value.substr(pos, comma - pos));
             if (forwarded) {
                 // for=...;proto=...;by=...: take the for parameter, if any.
                 std::string_view found;
@@ -52,7 +48,7 @@ std::vector<std::string_view> Hops(const HeaderList& headers) {
                 while (p <= item.size()) {
                     size_t semi = item.find(';', p);
                     if (semi == std::string_view::npos) semi = item.size();
-                    std::string_view pair = Trim(item.substr(p, semi - p));
+                    std::string_view pair = core::Trim(item.substr(p, semi - p));
                     if (pair.size() > 4 && IEquals(pair.substr(0, 4), "for=")) {
                         found = pair.substr(4);
                     }

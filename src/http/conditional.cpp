@@ -5,15 +5,11 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/text.h"
+
 namespace songd::http {
 
 namespace {
-
-std::string_view TrimSpaces(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool ParseDecimal(std::string_view s, uint64_t& out) {
     if (s.empty() || s.size() > 19) return false;  // 19 digits never overflow 64 bits
@@ -46,13 +42,13 @@ std::string FileEtag(uint64_t size, int64_t mtime_ns) {
 }
 
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
-    header = TrimSpaces(header);
+    header = core::Trim(header);
     if (header == "*") return true;
     size_t pos = 0;
     while (pos <= header.size()) {
         size_t comma = header.find(',', pos);
         if (comma == std::string_view::npos) comma = header.size();
-        std::string_view tag = TrimSpaces(header.substr(pos, comma - pos));
+        std::string_view tag = core::Trim(header.substr(pos, comma - pos));
         if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);  // weak comparison
         if (!tag.empty() && tag == etag) return true;
         pos = comma + 1;
@@ -61,7 +57,7 @@ bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
 }
 
 std::optional<int64_t> ParseHttpDate(std::string_view text) {
-    text = TrimSpaces(text);
+    text = core::Trim(text);
     // IMF-fixdate is exactly 29 characters: "Sun, 06 Nov 1994 08:49:37 GMT".
     if (text.size() != 29 || text.substr(3, 2) != ", " || text.substr(25) != " GMT") {
         return std::nullopt;
@@ -114,9 +110,9 @@ std::string RangePlan::ContentRange() const {
 RangePlan ParseRange(std::string_view header, uint64_t size) {
     RangePlan plan;
     plan.size = size;
-    header = TrimSpaces(header);
+    header = core::Trim(header);
     if (header.rfind("bytes=", 0) != 0) return plan;
-    std::string_view spec = TrimSpaces(header.substr(6));
+    std::string_view spec = core::Trim(header.substr(6));
     if (spec.find(',') != std::string_view::npos) return plan;  // several ranges: all of it
     auto dash = spec.find('-');
     if (dash == std::string_view::npos) return plan;
@@ -152,7 +148,7 @@ RangePlan ParseRange(std::string_view header, uint64_t size) {
 bool IfRangeHolds(const Request& request, const Validators& validators) {
     auto if_range = request.Header("If-Range");
     if (!if_range) return true;
-    std::string_view value = TrimSpaces(*if_range);
+    std::string_view value = core::Trim(*if_range);
     if (!value.empty() && (value.front() == '"' || value.rfind("W/", 0) == 0)) {
         return value == validators.etag;  // strong comparison: a weak tag never matches
     }
