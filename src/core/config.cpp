@@ -247,6 +247,32 @@ void LoadHttp(Reader& r, Config& c) {
     r.Int("RATE_LIMIT_PER_HOUR", c.rate_limit_per_hour, 1, 1000000);
     r.Bool("ENABLE_METRICS", c.enable_metrics);
     r.UrlPath("METRICS_PATH", c.metrics_path, false);
+    r.Int("MAX_CONNECTIONS", c.max_connections, 0, 1000000);
+    r.Int("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip, 0, 1000000);
+    r.Int("HTTP_KEEPALIVE_MAX_REQUESTS", c.keepalive_max_requests, 1, 1000000);
+    r.Int("HTTP_KEEPALIVE_MAX_SECONDS", c.keepalive_max_seconds, 1, 86400);
+    if (auto* v = r.Raw("TRUSTED_PROXIES")) {
+        c.trusted_proxies.clear();
+        std::string list = *v;
+        size_t start = 0;
+        while (start <= list.size()) {
+            auto comma = list.find(',', start);
+            std::string item(core::Trim(list.substr(start, comma - start)));
+            if (!item.empty()) {
+                auto net = ParseIpNetwork(item);
+                if (!net) {
+                    r.Fail("TRUSTED_PROXIES", *v,
+                           "'" + Printable(item) +
+                               "' is not an address or CIDR network; must be a comma-separated "
+                               "list such as 10.0.0.0/8, 192.168.1.7, fd00::/8 (IPv4 prefix "
+                               "0-32, IPv6 prefix 0-128)");
+                }
+                c.trusted_proxies.push_back(*net);
+            }
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
 }
 
 void LoadLogging(Reader& r, Config& c) {
@@ -597,6 +623,52 @@ Environment ReadEnvironment(const std::optional<std::filesystem::path>& env_file
         env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
     }
     return env;
+}
+
+// Networks for TRUSTED_PROXIES: IPv4 addresses live in the IPv4-mapped IPv6 range.
+
+std::optional<IpNetwork> ParseIpNetwork(const std::string& text) {
+    std::string s(core::Trim(text));
+    std::string addr = s;
+    std::optional<int> prefix;
+    if (auto slash = s.find('/'); slash != std::string::npos) {
+        addr = s.substr(0, slash);
+        std::string bits = s.substr(slash + 1);
+        int n = -1;
+        auto [ptr, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
+        if (bits.empty() || ec != std::errc() || ptr != bits.data() + bits.size()) {
+            return std::nullopt;
+        }
+        prefix = n;
+    }
+    IpNetwork net;
+    unsigned char v4[4];
+    if (inet_pton(AF_INET, addr.c_str(), v4) == 1) {
+        if (prefix && (*prefix < 0 || *prefix > 32)) return std::nullopt;
+        net.address[10] = net.address[11] = 0xff;
+        std::copy(v4, v4 + 4, net.address.begin() + 12);
+        net.prefix = 96 + prefix.value_or(32);
+    } else if (inet_pton(AF_INET6, addr.c_str(), net.address.data()) == 1) {
+        if (prefix && (*prefix < 0 || *prefix > 128)) return std::nullopt;
+        net.prefix = prefix.value_or(128);
+    } else {
+        return std::nullopt;
+    }
+    // Host bits are cleared, so 10.1.2.3/8 means 10.0.0.0/8.
+    for (int bit = net.prefix; bit < 128; ++bit) {
+        net.address[bit / 8] &= static_cast<unsigned char>(~(0x80 >> (bit % 8)));
+    }
+    return net;
+}
+
+bool IpNetwork::Contains(const std::string& ip) const {
+    auto host = ParseIpNetwork(ip);
+    if (!host || host->prefix != 128 || ip.find('/') != std::string::npos) return false;
+    for (int bit = 0; bit < prefix; ++bit) {
+        const unsigned char mask = static_cast<unsigned char>(0x80 >> (bit % 8));
+        if ((host->address[bit / 8] & mask) != (address[bit / 8] & mask)) return false;
+    }
+    return true;
 }
 
 Config LoadConfig(const Environment& env) {

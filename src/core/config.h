@@ -9,6 +9,7 @@
 /// A bad value fails the whole load with one line naming the variable, the value and what
 /// is allowed, so an operator sees the mistake before the service takes traffic.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -26,6 +27,19 @@ class ConfigError : public std::runtime_error {
 };
 
 using Environment = std::map<std::string, std::string>;
+
+/// @brief An IPv4 or IPv6 network (TRUSTED_PROXIES). IPv4 is kept as IPv4-mapped IPv6
+/// (::ffff:a.b.c.d, prefix + 96), so one comparison covers both families.
+struct IpNetwork {
+    std::array<unsigned char, 16> address{};
+    int prefix = 128;
+    /// True when `ip` (textual IPv4 or IPv6, IPv4-mapped IPv6 included) lies in the network.
+    bool Contains(const std::string& ip) const;
+};
+
+/// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `addr/n` (n in range for the family);
+/// nullopt for anything else.
+std::optional<IpNetwork> ParseIpNetwork(const std::string& text);
 
 /// @brief The validated configuration. Field names follow the variables.
 struct Config {
@@ -92,6 +106,15 @@ struct Config {
     bool s3_force_path_style = false;
     int s3_presign_expires = 3600;
     int s3_reconcile_seconds = 30;  ///< how often songs that did not reach S3 are retried
+
+    // HTTP connection limits and proxies
+    /// MAX_CONNECTIONS: open client connections; 0 = derived at listen time from the
+    /// RLIMIT_NOFILE soft limit minus a reserve for files, the database and curl.
+    int max_connections = 0;
+    int max_connections_per_ip = 256;   ///< MAX_CONNECTIONS_PER_IP; 0 = no per-address cap
+    int keepalive_max_requests = 1000;  ///< HTTP_KEEPALIVE_MAX_REQUESTS, then Connection: close
+    int keepalive_max_seconds = 600;    ///< HTTP_KEEPALIVE_MAX_SECONDS, then Connection: close
+    std::vector<IpNetwork> trusted_proxies;  ///< TRUSTED_PROXIES; empty: trust no proxy
 
     // Retention
     int file_retention_days = 30;

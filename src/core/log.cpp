@@ -10,7 +10,9 @@ namespace {
 
 bool g_json = false;
 
-std::string JsonEscape(const std::string& s) {
+/// Escapes quotes, backslashes and control bytes: JSON's \u00XX, or \xHH for text lines.
+std::string Escape(std::string_view s, bool json) {
+    static const char* kHex = "0123456789abcdef";
     std::string out;
     out.reserve(s.size() + 2);
     for (unsigned char c : s) {
@@ -31,10 +33,10 @@ std::string JsonEscape(const std::string& s) {
                 out += "\\t";
                 break;
             default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
+                if (c < 0x20 || (!json && c == 0x7f)) {
+                    out += json ? "\\u00" : "\\x";
+                    out += kHex[c >> 4];
+                    out += kHex[c & 15];
                 } else {
                     out += static_cast<char>(c);
                 }
@@ -43,7 +45,20 @@ std::string JsonEscape(const std::string& s) {
     return out;
 }
 
+std::string JsonEscape(const std::string& s) { return Escape(s, true); }
+
 }  // namespace
+
+std::string TextLogValue(std::string_view value) { return Escape(value, false); }
+
+std::string TextLogLine(const std::string& event,
+                        const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::string line = TextLogValue(event);
+    for (const auto& [k, v] : fields) {
+        line += " " + TextLogValue(k) + "=" + TextLogValue(RedactSecrets(v));
+    }
+    return line;
+}
 
 void SetupLogging(const std::string& level, const std::string& format) {
     auto logger = spdlog::stderr_logger_mt("songd");
@@ -71,8 +86,7 @@ void LogEvent(const std::string& level, const std::string& event,
             line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(RedactSecrets(v)) + "\"";
         }
     } else {
-        line = event;
-        for (const auto& [k, v] : fields) line += " " + k + "=" + RedactSecrets(v);
+        line = TextLogLine(event, fields);
     }
     logger->log(lvl, "{}", line);
 }

@@ -7,6 +7,7 @@
 ///   core::LogEvent("info", "request", {{"method", "GET"}, {"status", "200"}});
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,15 @@ void SetupLogging(const std::string& level, const std::string& format);
 /// Values are strings; numeric-looking values stay strings in JSON for a stable schema.
 void LogEvent(const std::string& level, const std::string& event,
               const std::vector<std::pair<std::string, std::string>>& fields);
+
+/// One value as a text-mode log line writes it: control bytes, quotes and backslashes escaped
+/// (\n, \t, \xHH, \", \\). A request value can never start a line of its own or move the
+/// cursor; spaces stay as they are, so existing `key=some words` greps keep working.
+std::string TextLogValue(std::string_view value);
+
+/// `event key=value ...` with every part through TextLogValue (values redacted first).
+std::string TextLogLine(const std::string& event,
+                        const std::vector<std::pair<std::string, std::string>>& fields);
 
 /// Replaces anything that looks like a secret (sk_..., whsec_..., pi_..._secret_...) by a mask.
 std::string RedactSecrets(std::string text);

@@ -1,14 +1,20 @@
 #include "http/api.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
+#include <cstdio>
 
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "http/problem.h"
 
 namespace songd::http {
+
+namespace json = boost::json;
 
 std::optional<int> RateLimiter::Take(const std::string& client,
                                      std::chrono::steady_clock::time_point now) {
@@ -106,20 +112,70 @@ Prepared Api::Prepare(Request& request) {
 
 Response Api::Execute(Request& request, const Prepared& prepared) {
     if (prepared.early) return *prepared.early;
+    // The full message travels in the response to Finish, which keeps 5xx details for the log.
     try {
         return prepared.route->handler(request);
     } catch (const core::Error& e) {
-        if (e.code() == core::ErrorCode::kInternal) {
-            core::LogEvent("error", "request_failed",
-                           {{"path", request.LoggablePath()}, {"error", e.what()}});
-            return ProblemResponse(500, "internal error; the details are in the server log");
-        }
         return ProblemResponse(e);
     } catch (const std::exception& e) {
-        core::LogEvent("error", "request_failed",
-                       {{"path", request.LoggablePath()}, {"error", e.what()}});
-        return ProblemResponse(500, "internal error; the details are in the server log");
+        return ProblemResponse(500, e.what());
     }
+}
+
+std::string NewRequestId() {
+    // A random prefix per process and a counter: unique across restarts and nodes, no syscall.
+    static const std::string prefix = core::NewJobId().substr(0, 8);
+    static std::atomic<uint64_t> counter{0};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%012llx", prefix.c_str(),
+                  static_cast<unsigned long long>(++counter));
+    return buf;
+}
+
+namespace {
+
+const char* GenericDetail(int status) {
+    switch (status) {
+        case 502:
+        case 503:
+            return "a service this request depends on is unavailable; retry later";
+        case 504:
+            return "the request timed out; retry later";
+        default:
+            return "internal error";
+    }
+}
+
+}  // namespace
+
+void SanitizeServerError(const Request& request, Response& response) {
+    if (response.status < 500) return;
+    auto type = response.Header("Content-Type");
+    if (!type || *type != "application/problem+json") return;
+    boost::system::error_code ec;
+    json::value parsed = json::parse(response.body, ec);
+    std::string detail = response.body;
+    json::object doc;
+    if (!ec && parsed.is_object()) {
+        const auto& original = parsed.as_object();
+        if (auto* d = original.if_contains("detail"); d && d->is_string()) {
+            detail = std::string(d->get_string());
+        }
+        // type and title name the kind of failure, never an address, a bucket or a key.
+        for (const char* keep : {"type", "title", "status"}) {
+            if (auto* v = original.if_contains(keep)) doc[keep] = *v;
+        }
+    }
+    doc["detail"] = std::string(GenericDetail(response.status)) +
+                    "; the details are in the server log under request id " + request.id;
+    doc["request_id"] = request.id;
+    response.body = core::JsonText(doc);
+    core::LogEvent("error", "request_failed",
+                   {{"request_id", request.id},
+                    {"method", request.method},
+                    {"path", request.LoggablePath()},
+                    {"status", std::to_string(response.status)},
+                    {"error", detail}});
 }
 
 void Api::AddCorsHeaders(const Request& request, Response& response) const {
@@ -134,8 +190,9 @@ void Api::AddCorsHeaders(const Request& request, Response& response) const {
     } else {
         return;
     }
-    response.SetHeader("Access-Control-Expose-Headers",
-                       "Location, ETag, Retry-After, Content-Disposition, Content-Range");
+    response.SetHeader(
+        "Access-Control-Expose-Headers",
+        "Location, ETag, Retry-After, Content-Disposition, Content-Range, X-Request-Id");
 }
 
 void Api::Finish(const Request& request, const Prepared& prepared, Response& response,
@@ -146,6 +203,8 @@ void Api::Finish(const Request& request, const Prepared& prepared, Response& res
     response.SetHeader("X-XSS-Protection", "1; mode=block");
     response.SetHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     AddCorsHeaders(request, response);
+    if (!request.id.empty()) response.SetHeader("X-Request-Id", request.id);
+    SanitizeServerError(request, response);
     const std::string route = prepared.route ? prepared.route->name : "unmatched";
     context_.metrics.ObserveRequest(request.method, route, response.status, seconds);
     core::LogEvent("info", "request",
@@ -154,7 +213,8 @@ void Api::Finish(const Request& request, const Prepared& prepared, Response& res
                     {"status", std::to_string(response.status)},
                     {"bytes", std::to_string(response.BodySize())},
                     {"duration_ms", std::to_string(seconds * 1000.0).substr(0, 8)},
-                    {"client", request.client_address}});
+                    {"client", request.client_address},
+                    {"request_id", request.id}});
 }
 
 }  // namespace songd::http

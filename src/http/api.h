@@ -69,6 +69,14 @@ struct Prepared {
     Run run = Run::kInline;
 };
 
+/// A fresh correlation id (20 hex characters), sent as X-Request-Id and logged with the request.
+std::string NewRequestId();
+
+/// For a 5xx problem+json answer: logs the full detail under `request.id` and leaves the client
+/// a generic detail plus that id, so no database host, bucket, key or upstream message leaves
+/// the service. 4xx answers are untouched.
+void SanitizeServerError(const Request& request, Response& response);
+
 /// @brief Route table plus middleware.
 class Api {
   public:

@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/unique_fd.h"
 
 namespace songd::http {
 
@@ -29,7 +32,9 @@ struct Request {
     std::vector<std::pair<std::string, std::string>> query;  ///< decoded
     HeaderList headers;
     std::string body;
-    std::string client_address;
+    std::string client_address;  ///< the client as the rate limiter keys it (see TRUSTED_PROXIES)
+    std::string peer_address;    ///< the TCP peer
+    std::string id;              ///< correlation id: X-Request-Id and every log line of it
     std::map<std::string, std::string> params;  ///< from the route pattern, e.g. job_id
 
     std::optional<std::string_view> Header(std::string_view name) const;
@@ -38,9 +43,11 @@ struct Request {
     std::string LoggablePath() const;
 };
 
-/// @brief A byte range of a file to send as the body; the server streams it.
+/// @brief A byte range of an open file to send as the body; the server streams it. The file
+/// was opened (and its size and validators taken from that descriptor) by the handler, so a
+/// file deleted or replaced meanwhile still yields exactly the bytes the headers announced.
 struct FileBody {
-    std::string path;
+    std::shared_ptr<const core::UniqueFd> fd;
     uint64_t offset = 0;
     uint64_t length = 0;
 };

@@ -1,13 +1,26 @@
 #include "http/metrics.h"
 
 #include <cstdio>
+#include <string_view>
 
 namespace songd::http {
 
+std::string_view Metrics::MethodLabel(std::string_view method) {
+    static constexpr std::string_view kKnown[] = {"GET",     "HEAD",  "POST",  "PUT",    "DELETE",
+                                                  "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+    for (auto known : kKnown) {
+        if (method == known) return known;
+    }
+    return "OTHER";
+}
+
 void Metrics::ObserveRequest(const std::string& method, const std::string& route, int status,
                              double seconds) {
+    // Labels come from a closed set, so the series never grow with what clients send.
+    std::string_view method_label = MethodLabel(method);
+    if (status < 100 || status > 599) status = 0;
     std::lock_guard lock(mutex_);
-    ++requests_[{method, route, status}];
+    ++requests_[{std::string(method_label), route, status}];
     size_t i = 0;
     while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
     ++histogram_[i];
@@ -16,11 +29,23 @@ void Metrics::ObserveRequest(const std::string& method, const std::string& route
 }
 
 std::string Metrics::Render(const std::string& extra) const {
+    // Copied under the lock, formatted outside it: the I/O threads take the same lock for
+    // every request and must not wait for a scrape.
+    decltype(requests_) requests;
+    decltype(histogram_) histogram;
+    double duration_sum = 0;
+    int64_t duration_count = 0;
+    {
+        std::lock_guard lock(mutex_);
+        requests = requests_;
+        histogram = histogram_;
+        duration_sum = duration_sum_;
+        duration_count = duration_count_;
+    }
     std::string out;
-    std::lock_guard lock(mutex_);
     out += "# HELP songd_http_requests_total HTTP requests by method, route and status.\n";
     out += "# TYPE songd_http_requests_total counter\n";
-    for (const auto& [key, count] : requests_) {
+    for (const auto& [key, count] : requests) {
         const auto& [method, route, status] = key;
         out += "songd_http_requests_total{method=\"" + method + "\",route=\"" + route +
                "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(count) + "\n";
@@ -30,17 +55,24 @@ std::string Metrics::Render(const std::string& extra) const {
     int64_t cumulative = 0;
     char buf[64];
     for (size_t i = 0; i < kBuckets.size(); ++i) {
-        cumulative += histogram_[i];
+        cumulative += histogram[i];
         std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
         out += std::string("songd_http_request_duration_seconds_bucket{le=\"") + buf + "\"} " +
                std::to_string(cumulative) + "\n";
     }
-    cumulative += histogram_.back();
+    cumulative += histogram.back();
     out += "songd_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(cumulative) +
            "\n";
-    std::snprintf(buf, sizeof buf, "%.6f", duration_sum_);
+    std::snprintf(buf, sizeof buf, "%.6f", duration_sum);
     out += std::string("songd_http_request_duration_seconds_sum ") + buf + "\n";
-    out += "songd_http_request_duration_seconds_count " + std::to_string(duration_count_) + "\n";
+    out += "songd_http_request_duration_seconds_count " + std::to_string(duration_count) + "\n";
+    out += "# HELP songd_http_connections_open Client connections open now.\n";
+    out += "# TYPE songd_http_connections_open gauge\n";
+    out += "songd_http_connections_open " + std::to_string(connections_open.load()) + "\n";
+    out += "# HELP songd_http_connections_refused_total Connections answered 503 over the caps.\n";
+    out += "# TYPE songd_http_connections_refused_total counter\n";
+    out +=
+        "songd_http_connections_refused_total " + std::to_string(connections_refused.load()) + "\n";
     out += extra;
     return out;
 }

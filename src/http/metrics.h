@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 namespace songd::http {
@@ -18,10 +19,19 @@ namespace songd::http {
 /// @brief Request counters by method, route and status, and a duration histogram.
 class Metrics {
   public:
+    /// `method` folds into one of the standard methods or "OTHER"; `route` must come from a
+    /// closed set (a route pattern, or "unmatched"): every distinct label stays in memory.
     void ObserveRequest(const std::string& method, const std::string& route, int status,
                         double seconds);
     /// Prometheus text; `extra` is appended (gauges computed by the caller).
     std::string Render(const std::string& extra) const;
+
+    /// Connections: open now, refused over MAX_CONNECTIONS / MAX_CONNECTIONS_PER_IP.
+    std::atomic<int64_t> connections_open{0};
+    std::atomic<int64_t> connections_refused{0};
+
+    /// The standard method name, or "OTHER" for any other token.
+    static std::string_view MethodLabel(std::string_view method);
 
   private:
     static constexpr std::array<double, 10> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,

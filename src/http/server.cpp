@@ -1,18 +1,21 @@
 #include "http/server.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
-#include "core/unique_fd.h"
+#include "http/client_address.h"
 #include "http/problem.h"
 
 namespace songd::http {
@@ -56,11 +59,29 @@ struct Server::Impl {
     std::atomic<int> in_flight{0};
     std::atomic<uint16_t> bound_port{0};
 
+    /// MAX_CONNECTIONS as resolved at Listen (the open-file limit when it is 0).
+    int max_connections = 1;
+    std::atomic<int> open_connections{0};
+    std::atomic<int> refusing{0};  ///< 503 answers being written now
+    std::atomic<int64_t> last_refusal_log_ms{0};
+    std::mutex per_ip_mutex;
+    std::unordered_map<std::string, int> per_ip;  ///< open connections by peer address
+
     Impl(const core::Config& c, Api& a, ServerLimits l)
         : config(c), api(a), limits(l), ioc(c.io_threads) {}
 
+    /// Counts a new connection in, or returns why it is refused (empty: admitted).
+    /// `per_ip_counted` says whether the peer's own count was raised (trusted proxies and a
+    /// cap of 0 are not counted).
+    std::string Admit(const std::string& peer, bool& per_ip_counted);
+    void Release(const std::string& peer, bool per_ip_counted);
+
     awaitable<void> Accept();
-    awaitable<void> Session(tcp::socket socket);
+    awaitable<void> Refuse(tcp::socket socket, std::string reason);
+    awaitable<void> Session(tcp::socket socket, std::string peer, bool per_ip_counted);
+    awaitable<bool> Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                             const std::string& peer, int& served,
+                             std::chrono::steady_clock::time_point opened);
     awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
     awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
                               const FileBody& file);
@@ -94,8 +115,48 @@ void Server::Listen() {
                                                           ": " + ec.message());
     }
     impl_->bound_port = acc.local_endpoint().port();
+    ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
 }
+
+void Server::ResolveConnectionLimit() {
+    // Every connection is a descriptor: raise the soft open-file limit to the hard one, and
+    // keep a reserve below it for song files, the database and curl.
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    const uint64_t soft = rl.rlim_cur == RLIM_INFINITY
+                              ? uint64_t{1} << 20
+                              : std::min<uint64_t>(rl.rlim_cur, uint64_t{1} << 20);
+    const uint64_t reserve = std::min<uint64_t>(1024, std::max<uint64_t>(soft / 4, 32));
+    const int budget = static_cast<int>(soft > reserve ? soft - reserve : 1);
+    const auto& config = impl_->config;
+    if (config.max_connections == 0) {
+        impl_->max_connections = budget;
+    } else if (config.max_connections > budget) {
+        throw core::Error(core::ErrorCode::kInternal,
+                          "invalid configuration: MAX_CONNECTIONS='" +
+                              std::to_string(config.max_connections) + "': must be from 1 to " +
+                              std::to_string(budget) + " (the open-file limit " +
+                              std::to_string(soft) + " minus " + std::to_string(reserve) +
+                              " kept for files, the database and curl); raise ulimit -n or "
+                              "lower MAX_CONNECTIONS");
+    } else {
+        impl_->max_connections = config.max_connections;
+    }
+    core::LogEvent("info", "connection_limits",
+                   {{"max_connections", std::to_string(impl_->max_connections)},
+                    {"max_connections_per_ip", std::to_string(config.max_connections_per_ip)},
+                    {"open_file_limit", std::to_string(soft)},
+                    {"keepalive_max_requests", std::to_string(config.keepalive_max_requests)},
+                    {"keepalive_max_seconds", std::to_string(config.keepalive_max_seconds)},
+                    {"trusted_proxies", std::to_string(config.trusted_proxies.size())}});
+}
+
+int Server::max_connections() const { return impl_->max_connections; }
 
 uint16_t Server::port() const { return impl_->bound_port; }
 
@@ -122,6 +183,38 @@ void Server::Shutdown() {
     impl_->ioc.stop();
 }
 
+std::string Server::Impl::Admit(const std::string& peer, bool& per_ip_counted) {
+    per_ip_counted = false;
+    if (open_connections.load() >= max_connections) {
+        return "the server has " + std::to_string(max_connections) +
+               " connections open (MAX_CONNECTIONS)";
+    }
+    // Behind a trusted proxy every client shares its address: it is never capped per address.
+    const int cap = config.max_connections_per_ip;
+    if (cap > 0 && !IsTrusted(peer, config.trusted_proxies)) {
+        std::lock_guard lock(per_ip_mutex);
+        int& n = per_ip[peer];
+        if (n >= cap) {
+            return "this address has " + std::to_string(cap) +
+                   " connections open (MAX_CONNECTIONS_PER_IP)";
+        }
+        ++n;
+        per_ip_counted = true;
+    }
+    ++open_connections;
+    api.context().metrics.connections_open = open_connections.load();
+    return {};
+}
+
+void Server::Impl::Release(const std::string& peer, bool per_ip_counted) {
+    --open_connections;
+    api.context().metrics.connections_open = open_connections.load();
+    if (!per_ip_counted) return;
+    std::lock_guard lock(per_ip_mutex);
+    auto it = per_ip.find(peer);
+    if (it != per_ip.end() && --it->second <= 0) per_ip.erase(it);
+}
+
 awaitable<void> Server::Impl::Accept() {
     while (!stopping) {
         auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
@@ -133,8 +226,64 @@ awaitable<void> Server::Impl::Accept() {
             co_await timer.async_wait(kUseTuple);
             continue;
         }
-        net::co_spawn(ioc, Session(std::move(socket)), net::detached);
+        boost::system::error_code ep_ec;
+        auto remote = socket.remote_endpoint(ep_ec);
+        std::string peer = ep_ec ? "unknown" : remote.address().to_string();
+        bool per_ip_counted = false;
+        std::string refused = Admit(peer, per_ip_counted);
+        if (!refused.empty()) {
+            net::co_spawn(ioc, Refuse(std::move(socket), std::move(refused)), net::detached);
+            continue;
+        }
+        net::co_spawn(ioc, Session(std::move(socket), std::move(peer), per_ip_counted),
+                      net::detached);
     }
+}
+
+awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {
+    auto& metrics = api.context().metrics;
+    ++metrics.connections_refused;
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+    int64_t last = last_refusal_log_ms.load();
+    if (now_ms - last >= 10000 && last_refusal_log_ms.compare_exchange_strong(last, now_ms)) {
+        core::LogEvent("warning", "connections_refused",
+                       {{"reason", reason},
+                        {"refused_total", std::to_string(metrics.connections_refused.load())}});
+    }
+    // Under a flood the answers themselves would hold descriptors: past a few hundred in
+    // flight, a refused connection is simply closed.
+    if (refusing.load() >= 512) co_return;
+    ++refusing;
+    static const std::string kAnswer = [] {
+        const std::string body =
+            R"({"type":"about:blank","title":"Service Unavailable","status":503,)"
+            R"("detail":"too many connections; retry later"})";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+               "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    beast::tcp_stream stream(std::move(socket));
+    stream.expires_after(std::chrono::seconds(2));
+    auto [ec, n] = co_await net::async_write(stream, net::buffer(kAnswer), kUseTuple);
+    if (!ec) {
+        // Read what the client sent until it closes, its request head is in, or 1 s passes,
+        // so our close is a FIN and not a reset that could discard the answer unread.
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(1));
+        char sink[512];
+        std::string tail;
+        for (;;) {
+            auto [rec, got] = co_await stream.async_read_some(net::buffer(sink), kUseTuple);
+            if (rec) break;
+            tail.append(sink, got);
+            if (tail.find("\r\n\r\n") != std::string::npos) break;
+            if (tail.size() > 3) tail.erase(0, tail.size() - 3);
+        }
+    }
+    --refusing;
 }
 
 namespace {
@@ -169,105 +318,138 @@ bool ParseTarget(std::string_view target, Request& request) {
 
 }  // namespace
 
-awaitable<void> Server::Impl::Session(tcp::socket socket) {
+awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer, bool per_ip_counted) {
+    struct Slot {
+        Impl* impl;
+        const std::string& peer;
+        bool counted;
+        ~Slot() { impl->Release(peer, counted); }
+    } slot{this, peer, per_ip_counted};
     beast::tcp_stream stream(std::move(socket));
-    boost::system::error_code ep_ec;
-    auto remote = stream.socket().remote_endpoint(ep_ec);
-    const std::string client = ep_ec ? "unknown" : remote.address().to_string();
+    // A keep-alive connection ends after so many requests or so much time, so no client holds
+    // one connection (and what it pins) for ever.
+    const auto opened = std::chrono::steady_clock::now();
+    int served = 0;
     beast::flat_buffer buffer;
     while (!stopping) {
-        bhttp::request_parser<bhttp::string_body> parser;
-        parser.header_limit(limits.header_limit);
-        parser.body_limit(limits.body_limit);
-        stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
-        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-        const auto started = std::chrono::steady_clock::now();
-        std::optional<Response> early;
-        if (!ec) {
-            auto& header = parser.get();
-            if (parser.content_length() && *parser.content_length() > limits.body_limit) {
-                early = ProblemResponse(
-                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
-                early->close = true;
-            } else if (!parser.is_done()) {
-                auto expect = header[bhttp::field::expect];
-                if (beast::iequals(expect, "100-continue")) {
-                    bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-                    stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
-                    auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
-                    if (wec) break;
-                }
-                stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
-                auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-                ec = bec;
-            }
+        if (buffer.size() == 0) {
+            // Idle: wait here for the first bytes of the next request, so an idle connection
+            // holds this small frame and a small buffer, not a parser and a request (tens of
+            // thousands of idle connections stay within a few kB each).
+            buffer.shrink_to_fit();
+            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(256), kUseTuple);
+            if (ec) break;
+            buffer.commit(n);
         }
-        if (ec) {
-            if (ec == bhttp::error::body_limit) {
-                early = ProblemResponse(
-                    413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
-            } else if (ec == bhttp::error::header_limit) {
-                early = ProblemResponse(431, "the request line and headers are larger than " +
-                                                 std::to_string(limits.header_limit) + " bytes");
-            } else if (ec.category() ==
-                           bhttp::make_error_code(bhttp::error::bad_target).category() &&
-                       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-                early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
-            } else {
-                break;  // end_of_stream is a normal close; timeouts and resets drop the client
-            }
-            early->close = true;
-        }
-
-        ++in_flight;
-        Request request;
-        request.client_address = client;
-        Prepared prepared;
-        Response response;
-        bool keep_alive = false;
-        if (early) {
-            response = std::move(*early);
-            request.method = ec ? "-" : std::string(parser.get().method_string());
-            request.path = ec ? "-" : std::string(parser.get().target());
-        } else {
-            auto& msg = parser.get();
-            request.method = std::string(msg.method_string());
-            request.target = std::string(msg.target());
-            for (const auto& field : msg) {
-                request.headers.emplace_back(std::string(field.name_string()),
-                                             std::string(field.value()));
-            }
-            request.body = std::move(msg.body());
-            keep_alive = msg.keep_alive();
-            if (!ParseTarget(request.target, request)) {
-                request.path = request.target.substr(0, 200);
-                response = ProblemResponse(400, "the request target is not a valid path");
-            } else {
-                prepared = api.Prepare(request);
-                if (prepared.run != Run::kInline) {
-                    try {
-                        response = co_await OnPool(
-                            [this, &request, &prepared] { return api.Execute(request, prepared); },
-                            prepared.run == Run::kRemote ? remote_pool : blocking);
-                    } catch (const std::exception& e) {
-                        response = ProblemResponse(500, "internal error");
-                    }
-                } else {
-                    response = api.Execute(request, prepared);
-                }
-            }
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        api.Finish(request, prepared, response, seconds);
-        keep_alive = keep_alive && !response.close && !stopping;
-        response.close = !keep_alive;
-        bool ok = co_await Write(stream, request, response);
-        --in_flight;
-        if (!ok || !keep_alive) break;
+        if (!co_await Exchange(stream, buffer, peer, served, opened)) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+/// One request and its answer on a connection whose buffer holds the first bytes of it;
+/// false when the connection must close.
+awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       const std::string& peer, int& served,
+                                       std::chrono::steady_clock::time_point opened) {
+    const std::string& client = peer;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(limits.header_limit);
+    parser.body_limit(limits.body_limit);
+    stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<Response> early;
+    if (!ec) {
+        auto& header = parser.get();
+        if (parser.content_length() && *parser.content_length() > limits.body_limit) {
+            early = ProblemResponse(
+                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+            early->close = true;
+        } else if (!parser.is_done()) {
+            auto expect = header[bhttp::field::expect];
+            if (beast::iequals(expect, "100-continue")) {
+                bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+                stream.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+                auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
+                if (wec) co_return false;
+            }
+            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+            ec = bec;
+        }
+    }
+    if (ec) {
+        if (ec == bhttp::error::body_limit) {
+            early = ProblemResponse(
+                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+        } else if (ec == bhttp::error::header_limit) {
+            early = ProblemResponse(431, "the request line and headers are larger than " +
+                                             std::to_string(limits.header_limit) + " bytes");
+        } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                   ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+            early = ProblemResponse(400, "malformed HTTP request: " + ec.message());
+        } else {
+            co_return false;  // end_of_stream is a normal close; timeouts and resets drop the
+                              // client
+        }
+        early->close = true;
+    }
+
+    ++in_flight;
+    Request request;
+    request.id = NewRequestId();
+    request.peer_address = client;
+    request.client_address = client;
+    Prepared prepared;
+    Response response;
+    bool keep_alive = false;
+    if (early) {
+        response = std::move(*early);
+        request.method = ec ? "-" : std::string(parser.get().method_string());
+        request.path = ec ? "-" : std::string(parser.get().target());
+    } else {
+        auto& msg = parser.get();
+        request.method = std::string(msg.method_string());
+        request.target = std::string(msg.target());
+        for (const auto& field : msg) {
+            request.headers.emplace_back(std::string(field.name_string()),
+                                         std::string(field.value()));
+        }
+        request.body = std::move(msg.body());
+        request.client_address = ClientAddress(peer, request.headers, config.trusted_proxies);
+        keep_alive = msg.keep_alive();
+        if (!ParseTarget(request.target, request)) {
+            request.path = request.target.substr(0, 200);
+            response = ProblemResponse(400, "the request target is not a valid path");
+        } else {
+            prepared = api.Prepare(request);
+            if (prepared.run != Run::kInline) {
+                try {
+                    response = co_await OnPool(
+                        [this, &request, &prepared] { return api.Execute(request, prepared); },
+                        prepared.run == Run::kRemote ? remote_pool : blocking);
+                } catch (const std::exception& e) {
+                    response = ProblemResponse(500, e.what());  // Finish keeps it for the log
+                }
+            } else {
+                response = api.Execute(request, prepared);
+            }
+        }
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    api.Finish(request, prepared, response, seconds);
+    ++served;
+    const bool worn_out = served >= config.keepalive_max_requests ||
+                          std::chrono::steady_clock::now() - opened >=
+                              std::chrono::seconds(config.keepalive_max_seconds);
+    keep_alive = keep_alive && !response.close && !stopping && !worn_out;
+    response.close = !keep_alive;
+    bool ok = co_await Write(stream, request, response);
+    --in_flight;
+    co_return ok&& keep_alive;
 }
 
 awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& request,
@@ -305,10 +487,10 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
                                         bhttp::response<bhttp::empty_body>& res,
                                         const FileBody& file) {
     // Reads happen on the blocking pool, a chunk at a time: memory stays at one chunk.
-    // The header goes through Beast's serializer, the body bytes straight to the socket.
-    const char* path = file.path.c_str();
-    core::UniqueFd fd(co_await OnPool([path] { return ::open(path, O_RDONLY | O_CLOEXEC); }));
-    if (!fd) co_return false;
+    // The header goes through Beast's serializer, the body bytes straight to the socket. The
+    // handler opened the file and took its size from that descriptor, so a concurrent delete
+    // cannot shorten what the header announced.
+    if (!file.fd || !*file.fd) co_return false;
     bhttp::response_serializer<bhttp::empty_body> sr{res};
     boost::system::error_code ec;
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
@@ -319,7 +501,7 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
     uint64_t remaining = file.length;
     while (remaining > 0) {
         size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, remaining));
-        const int fdnum = fd.get();
+        const int fdnum = file.fd->get();
         char* data = chunk.data();
         ssize_t got = co_await OnPool([fdnum, data, want, offset] {
             return ::pread(fdnum, data, want, static_cast<off_t>(offset));

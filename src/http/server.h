@@ -31,14 +31,19 @@ class Server {
   public:
     Server(const core::Config& config, Api& api, ServerLimits limits = {});
     ~Server();
+    /// Binds HOST:PORT and resolves MAX_CONNECTIONS against the open-file limit (raising the
+    /// soft limit to the hard one); throws with a clear message on failure.
     void Listen();
     uint16_t port() const;
+    /// MAX_CONNECTIONS in effect (after Listen).
+    int max_connections() const;
     /// Runs the I/O threads; returns after Shutdown.
     void Run();
     /// Thread-safe; idempotent.
     void Shutdown();
 
   private:
+    void ResolveConnectionLimit();
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -89,6 +89,13 @@ const std::vector<BadValue>& Cases() {
           {"S3_BUCKET", "songs"},
           {"S3_ACCESS_KEY", "a"},
           {"S3_SECRET_KEY", "b"}}},
+        {"MAX_CONNECTIONS", "-1", {}},
+        {"MAX_CONNECTIONS_PER_IP", "lots", {}},
+        {"HTTP_KEEPALIVE_MAX_REQUESTS", "0", {}},
+        {"HTTP_KEEPALIVE_MAX_SECONDS", "0", {}},
+        {"TRUSTED_PROXIES", "10.0.0.0/33", {}},
+        {"TRUSTED_PROXIES", "10.0.0.1, proxy.example.com", {}},
+        {"TRUSTED_PROXIES", "fd00::/129", {}},
     };
     return cases;
 }

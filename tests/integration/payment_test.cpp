@@ -342,6 +342,35 @@ TEST_F(PaymentTest, GenerateIsFreeDownloadNeedsPaymentIntentUnlocksIt) {
     ExpectWav(Download(songd, id));
 }
 
+TEST_F(PaymentTest, AMissingFileAnswersWithoutAskingStripeOrBindingThePayment) {
+    SongdProcess& songd = StartSongd();
+    const std::string id = CompletedJob(songd);
+    auto offered = PostIntent(songd, id);
+    ASSERT_EQ(offered.status, 200) << offered.body;
+    const std::string intent = Str(ParseObject(offered.body), "payment_intent_id");
+    UpdateIntent(intent, {{"status", "succeeded"}});
+    const auto requests_before =
+        mock_->Control("GET", "/_mock/requests").as_object()["log"].as_array().size();
+
+    // The song is gone from disk (no S3 copy): never charge for a song we cannot deliver.
+    const auto wav = songd.output_dir() / id / "output_fixed.wav";
+    const auto kept = songd.dir() / "kept.wav";
+    std::filesystem::rename(wav, kept);
+    for (const char* format : {"wav", "mp3"}) {
+        auto missing = Download(songd, id, intent + "&format=" + format);
+        EXPECT_EQ(missing.status, 404) << format << ": " << missing.body;
+    }
+    EXPECT_FALSE(Paid(songd, id)) << "a payment was bound for a song that could not be sent";
+    EXPECT_EQ(mock_->Control("GET", "/_mock/requests").as_object()["log"].as_array().size(),
+              requests_before)
+        << "Stripe was asked about a payment for a song that could not be sent";
+
+    // Once the file is back, the same intent unlocks it: it was never spent.
+    std::filesystem::rename(kept, wav);
+    ExpectWav(Download(songd, id, intent));
+    EXPECT_TRUE(Paid(songd, id));
+}
+
 TEST_F(PaymentTest, WithoutRequiredPaymentDownloadIsFree) {
     SongdProcess& songd = StartSongd({{"REQUIRE_PAYMENT_FOR_GENERATION", "false"}});
     const std::string id = CompletedJob(songd);
@@ -720,9 +749,26 @@ TEST_P(StripeFaultTest, DownloadAnswers503ThenSucceedsOnceStripeIsBack) {
     ASSERT_FALSE(retry_after.empty());
     EXPECT_GE(std::stoi(retry_after), 1);
     EXPECT_EQ(r.body.find("RIFF"), std::string::npos);
+    // A 5xx tells the client nothing of the infrastructure: a generic detail and a correlation
+    // id, also in X-Request-Id; the full story is in the log under that id.
+    const std::string request_id = r.Header("x-request-id");
+    ASSERT_FALSE(request_id.empty()) << r.body;
+    auto problem = ParseObject(r.body);
+    EXPECT_EQ(Str(problem, "request_id"), request_id) << r.body;
+    EXPECT_EQ(r.body.find("Stripe"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("payment provider"), std::string::npos) << r.body;
+    std::string logged;
+    ASSERT_TRUE(WaitFor([&] {
+        const std::string log = songd.Log();
+        const auto at = log.find("request_failed request_id=" + request_id);
+        if (at == std::string::npos) return false;
+        logged = log.substr(at, log.find('\n', at) - at);
+        return true;
+    })) << songd.Log();
+    EXPECT_NE(logged.find("payment provider"), std::string::npos) << logged;
     if (c.fault == "hang") {
-        // Our timeout fired, not the stand-in giving up: the answer says so.
-        EXPECT_NE(r.body.find("timed out"), std::string::npos) << r.body;
+        // Our timeout fired, not the stand-in giving up: the log says so.
+        EXPECT_NE(logged.find("timed out"), std::string::npos) << logged;
     }
     EXPECT_FALSE(Paid(songd, id));
     if (c.fault == "down" || c.fault == "rejects_key" || c.fault == "500") {

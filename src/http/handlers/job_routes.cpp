@@ -1,21 +1,23 @@
 // The job endpoints: generate, status, download, queue and the old backend's health.
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <cmath>
 
 #include "audio/encode.h"
 #include "core/clock.h"
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
 #include "core/ids.h"
 #include "core/json_text.h"
+#include "http/conditional.h"
 #include "http/handlers/handlers.h"
+#include "http/handlers/song_file.h"
 #include "http/problem.h"
 #include "jobs/layout.h"
 #include "jobs/request_json.h"
 #include "payment/payment_service.h"
+#include "storage/s3/s3_client.h"
 
 namespace songd::http {
 
@@ -113,37 +115,6 @@ std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
     return core::JsonText(doc);
 }
 
-/// FNV-1a over the document: a strong validator for an exact byte sequence.
-std::string Etag(std::string_view body) {
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : body) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "\"%016llx\"", static_cast<unsigned long long>(h));
-    return buf;
-}
-
-bool EtagMatches(const Request& request, const std::string& etag) {
-    auto header = request.Header("If-None-Match");
-    if (!header) return false;
-    std::string_view list = *header;
-    if (list == "*") return true;
-    size_t pos = 0;
-    while (pos < list.size()) {
-        size_t comma = list.find(',', pos);
-        if (comma == std::string_view::npos) comma = list.size();
-        std::string_view tag = list.substr(pos, comma - pos);
-        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-        if (tag.rfind("W/", 0) == 0) tag.remove_prefix(2);  // weak comparison (RFC 9110)
-        if (tag == etag) return true;
-        pos = comma + 1;
-    }
-    return false;
-}
-
 uint64_t RandomSeed() {
     uint64_t seed = 0;
     if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1) {
@@ -200,9 +171,9 @@ Response Generate(ApiContext& ctx, Request& request) {
 Response Status(ApiContext& ctx, Request& request) {
     jobs::Job job = LoadJob(ctx, JobIdParam(request));
     std::string body = StatusDocument(ctx, job);
-    std::string etag = Etag(body);
+    std::string etag = BodyEtag(body);
     Response r;
-    if (EtagMatches(request, etag)) {
+    if (NotModified(request, Validators{etag, -1})) {
         r = Response::Empty(304);
     } else {
         r = Response::Json(200, std::move(body));
@@ -212,50 +183,62 @@ Response Status(ApiContext& ctx, Request& request) {
     return r;
 }
 
-/// Parses a single `bytes=` range against `size`; nullopt means "send everything".
-/// Throws a 416 marker via the bool when the range cannot be satisfied.
-std::optional<std::pair<uint64_t, uint64_t>> ParseRange(std::string_view header, uint64_t size,
-                                                        bool& unsatisfiable) {
-    unsatisfiable = false;
-    if (header.rfind("bytes=", 0) != 0) return std::nullopt;
-    std::string_view spec = header.substr(6);
-    if (spec.find(',') != std::string_view::npos) return std::nullopt;  // multi-range: full body
-    auto dash = spec.find('-');
-    if (dash == std::string_view::npos) return std::nullopt;
-    auto number = [](std::string_view s, uint64_t& out) {
-        if (s.empty() || s.size() > 19) return false;
-        out = 0;
-        for (char c : s) {
-            if (c < '0' || c > '9') return false;
-            out = out * 10 + static_cast<uint64_t>(c - '0');
-        }
-        return true;
-    };
-    uint64_t first = 0, last = 0;
-    std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
-    if (a.empty()) {
-        uint64_t suffix;
-        if (!number(b, suffix)) return std::nullopt;
-        if (suffix == 0 || size == 0) {
-            unsatisfiable = true;
-            return std::nullopt;
-        }
-        first = suffix >= size ? 0 : size - suffix;
-        last = size - 1;
-    } else {
-        if (!number(a, first)) return std::nullopt;
-        if (b.empty()) {
-            last = size - 1;
-        } else if (!number(b, last) || last < first) {
-            return std::nullopt;
-        }
-        if (first >= size) {
-            unsatisfiable = true;
-            return std::nullopt;
-        }
-        last = std::min(last, size - 1);
+/// Where a completed job's song can be delivered from, decided before any payment is bound.
+struct SongSource {
+    std::optional<std::string> redirect;  ///< presigned S3 URL (wav only)
+    std::optional<OpenedFile> wav;        ///< the local WAV, held open
+};
+
+/// Runs an S3 call for a download; any failure but "not there" is the service's problem, never
+/// the client's: 503 (whose details Finish keeps for the log), not S3's own 403 or 400.
+template <class F>
+auto AskStorage(F&& f) {
+    try {
+        return f();
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::kNotFound) throw;
+        throw Error(ErrorCode::kUpstreamUnavailable, e.what()).WithRetryAfter(5);
     }
-    return std::make_pair(first, last);
+}
+
+/// Finds the song: the S3 copy for a WAV download (checked with a HEAD when a payment is about
+/// to be bound), else the local file, restored from S3 when it is missing here. Throws 404
+/// when neither is there and 503 when S3 cannot be asked: never charge for a song we cannot
+/// deliver.
+SongSource LocateSong(ApiContext& ctx, const jobs::Job& job, const std::string& format,
+                      bool binds_payment) {
+    SongSource source;
+    const bool in_s3 = ctx.storage && ctx.storage->s3_enabled() && !job.s3_url.empty();
+    if (in_s3 && format == "wav") {
+        bool there = true;
+        if (binds_payment) {
+            auto* client = ctx.storage->client();
+            there = AskStorage([&] {
+                return client->HeadObject(client->JobObjectKey(job.id, jobs::kSongFile))
+                    .has_value();
+            });
+        }
+        if (there) {
+            source.redirect = ctx.storage->PresignedDownload(job);
+            if (source.redirect) return source;
+        }
+    }
+    const std::filesystem::path wav = jobs::LocalSong(ctx.config, job.id);
+    if (!job.output_file.empty()) source.wav = OpenRegularFile(wav);
+    if (!source.wav && !job.output_file.empty() && in_s3) {
+        // Another node made it or the disk was replaced: bring the S3 copy back first.
+        try {
+            AskStorage([&] { return ctx.storage->RestoreLocal(job); });
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::kNotFound) throw;
+        }
+        source.wav = OpenRegularFile(wav);
+    }
+    if (!source.wav) {
+        throw Error(ErrorCode::kNotFound,
+                    "the file of job " + job.id + " is missing on this server");
+    }
+    return source;
 }
 
 Response Download(ApiContext& ctx, Request& request) {
@@ -280,83 +263,33 @@ Response Download(ApiContext& ctx, Request& request) {
                                                   jobs::JobStatusName(job.status) +
                                                   "; only completed jobs can be downloaded");
     }
+    // First where the song is, then the payment: a missing file answers without binding.
+    SongSource source = LocateSong(ctx, job, format, ctx.config.require_payment && !job.paid);
     if (ctx.config.require_payment) {
         // Paid jobs never reach Stripe; otherwise the given (or stored) PaymentIntent is
         // verified and bound to this job, or this throws 402 / 503.
         ctx.payments->AuthorizeDownload(job, request.QueryParam("payment_intent_id").value_or(""),
                                         core::NowMillis(), request.client_address);
     }
-    // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
-    if (ctx.storage && format == "wav") {
-        if (auto url = ctx.storage->PresignedDownload(job)) {
-            Response redirect = Response::Empty(302);
-            redirect.SetHeader("Location", *url);
-            redirect.SetHeader("Cache-Control", "no-store");
-            return redirect;
-        }
-    }
-    const std::filesystem::path wav = jobs::LocalSong(ctx.config, id);
-    std::error_code exists_ec;
-    if (!std::filesystem::exists(wav, exists_ec) && ctx.storage) {
-        // Another node made it or the disk was replaced: bring the S3 copy back first.
-        ctx.storage->RestoreLocal(job);
-    }
-    std::string path = wav.string();
-    struct stat st {};
-    if (job.output_file.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        throw Error(ErrorCode::kNotFound, "the file of job " + id + " is missing on this server");
-    }
-    if (format != "wav") {
-        path = audio::Transcode(wav, format, jobs::JobDir(ctx.config, id)).string();
-        if (::stat(path.c_str(), &st) != 0) {
-            throw Error(ErrorCode::kInternal, "the " + format + " file of job " + id + " vanished");
-        }
-    }
-    const auto size = static_cast<uint64_t>(st.st_size);
-    char etag_buf[48];
-    std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx\"", static_cast<unsigned long long>(size),
-                  static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
-                      static_cast<unsigned long long>(st.st_mtim.tv_nsec));
-    const std::string etag = etag_buf;
-    const int64_t mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
-
-    Response r;
-    r.SetHeader("ETag", etag);
-    r.SetHeader("Last-Modified", core::FormatHttpDate(mtime_ms));
-    r.SetHeader("Accept-Ranges", "bytes");
-    if (EtagMatches(request, etag)) {
-        r.status = 304;
-        return r;
+    if (source.redirect) {
+        // In S3: a redirect to a presigned URL, so the bytes never pass through this node.
+        Response redirect = Response::Empty(302);
+        redirect.SetHeader("Location", *source.redirect);
+        redirect.SetHeader("Cache-Control", "no-store");
+        return redirect;
     }
     const audio::Format parsed_format = audio::ParseFormat(format);
-    r.SetHeader("Content-Type", audio::FormatMimeType(parsed_format));
-    r.SetHeader("Content-Disposition", "attachment; filename=\"song-" + id + "." + format + "\"");
-    FileBody file{path, 0, size};
-    if (auto range = request.Header("Range")) {
-        // If-Range with a different validator means the client's copy is stale: full body.
-        auto if_range = request.Header("If-Range");
-        if (!if_range || *if_range == etag) {
-            bool unsatisfiable = false;
-            auto span = ParseRange(*range, size, unsatisfiable);
-            if (unsatisfiable) {
-                Response bad = ProblemResponse(416, "range " + std::string(*range) +
-                                                        " is outside the file of " +
-                                                        std::to_string(size) + " bytes");
-                bad.SetHeader("Content-Range", "bytes */" + std::to_string(size));
-                return bad;
-            }
-            if (span) {
-                r.status = 206;
-                file.offset = span->first;
-                file.length = span->second - span->first + 1;
-                r.SetHeader("Content-Range", "bytes " + std::to_string(span->first) + "-" +
-                                                 std::to_string(span->second) + "/" +
-                                                 std::to_string(size));
-            }
-        }
+    OpenedFile file = *source.wav;
+    if (parsed_format != audio::Format::kWav) {
+        auto target = jobs::JobDir(ctx.config, id) / jobs::kSongFile;
+        target.replace_extension(std::string(".") + audio::FormatName(parsed_format));
+        file = OpenDerivedFile(*source.wav, target, parsed_format, [&ctx, &id] {
+            auto now = ctx.store.Get(id);
+            return now && now->status == jobs::JobStatus::kCompleted;
+        });
     }
-    r.file = file;
-    return r;
+    return FileResponse(request, file, audio::FormatMimeType(parsed_format),
+                        "attachment; filename=\"song-" + id + "." + format + "\"");
 }
 
 /// The free preview: the song's opening as MP3, no payment, played inline.
@@ -374,9 +307,8 @@ Response Preview(ApiContext& ctx, Request& request) {
     if (!job.has_preview) {
         throw Error(ErrorCode::kNotFound, "job " + id + " has no preview (PREVIEW_SECONDS=0)");
     }
-    const std::string path = (jobs::JobDir(ctx.config, id) / jobs::kPreviewFile).string();
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    auto preview = OpenRegularFile(jobs::JobDir(ctx.config, id) / jobs::kPreviewFile);
+    if (!preview) {
         if (ctx.storage && ctx.storage->s3_enabled() && !job.s3_url.empty()) {
             Response redirect = Response::Empty(302);
             redirect.SetHeader("Location", ctx.storage->PresignedPreview(job));
@@ -385,11 +317,9 @@ Response Preview(ApiContext& ctx, Request& request) {
         throw Error(ErrorCode::kNotFound,
                     "the preview of job " + id + " is missing on this server");
     }
-    Response r;
-    r.SetHeader("Content-Type", "audio/mpeg");
-    r.SetHeader("Content-Disposition", "inline; filename=\"preview-" + id + ".mp3\"");
+    Response r = FileResponse(request, *preview, "audio/mpeg",
+                              "inline; filename=\"preview-" + id + ".mp3\"");
     r.SetHeader("Cache-Control", "public, max-age=3600");
-    r.file = FileBody{path, 0, static_cast<uint64_t>(st.st_size)};
     return r;
 }
 
