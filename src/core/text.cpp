@@ -32,6 +32,22 @@ std::string_view Trim(std::string_view text) {
     return text;
 }
 
+std::string CollapseWhitespace(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    bool pending_space = false;
+    for (char c : text) {
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            pending_space = !out.empty();
+            continue;
+        }
+        if (pending_space) out += ' ';
+        pending_space = false;
+        out += c;
+    }
+    return out;
+}
+
 std::string HexEncode(std::string_view bytes) {
     static constexpr std::string_view kLower = "0123456789abcdef";
     std::string out;

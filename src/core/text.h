@@ -4,6 +4,7 @@
 ///
 ///   core::ToLower("Content-Type");            // "content-type"
 ///   core::Trim("  v1,abc \r\n");              // "v1,abc"
+///   core::CollapseWhitespace(" a \n\t b ");   // "a b"
 ///   core::HexEncode("\x01\xff");              // "01ff"
 ///   core::UrlEncode("a b/c");                 // "a%20b%2Fc"
 ///   core::UrlEncode("a b/c", /*keep_slash=*/true);  // "a%20b/c"
@@ -21,6 +22,10 @@ std::string ToLower(std::string_view text);
 
 /// `text` without leading and trailing ASCII white space (space, \t \n \v \f \r).
 std::string_view Trim(std::string_view text);
+
+/// `text` trimmed, with every inner run of ASCII white space (CR and LF included) as one space:
+/// SigV4's "Trimall", and one-line error messages from multi-line ones.
+std::string CollapseWhitespace(std::string_view text);
 
 /// Lowercase hex of raw bytes.
 std::string HexEncode(std::string_view bytes);

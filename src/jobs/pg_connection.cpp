@@ -6,25 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/text.h"
+
 namespace songd::jobs {
 
 namespace {
-
-/// libpq messages end in newlines and may span lines; errors here are one line.
-std::string OneLine(const std::string& text) {
-    std::string out;
-    bool space = false;
-    for (char c : text) {
-        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-            space = !out.empty();
-            continue;
-        }
-        if (space) out += ' ';
-        space = false;
-        out += c;
-    }
-    return out;
-}
 
 /// Removes every occurrence of `secret` (libpq does not print passwords, but a message is
 /// never trusted to keep one out).
@@ -72,7 +58,7 @@ PgTarget PgTarget::Parse(const std::string& url) {
     char* err = nullptr;
     PQconninfoOption* options = PQconninfoParse(url.c_str(), &err);
     if (!options) {
-        std::string why = err ? OneLine(err) : "out of memory";
+        std::string why = err ? core::CollapseWhitespace(err) : "out of memory";
         PQfreemem(err);
         // The URL itself may hold a password: the message names only what is wrong.
         throw core::Error(core::ErrorCode::kInvalidInput,
@@ -190,7 +176,7 @@ PgConnection::PgConnection(const PgTarget& target)
     const char* values[] = {"10", "songd", target.url.c_str(), nullptr};
     conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-        std::string why = conn_ ? OneLine(PQerrorMessage(conn_)) : "out of memory";
+        std::string why = conn_ ? core::CollapseWhitespace(PQerrorMessage(conn_)) : "out of memory";
         // libpq knows what it tried, defaults and PG* variables included.
         std::string tried = conn_ ? Scrub(Where(conn_), password_) : where_;
         PQfinish(conn_);
@@ -252,8 +238,8 @@ void PgConnection::Check(const PgResult& r, const char* what) {
         if (const char* s = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE)) sqlstate = s;
         if (const char* m = PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY)) message = m;
     }
-    if (message.empty()) message = OneLine(PQerrorMessage(conn_));
-    message = Scrub(OneLine(message), password_);
+    if (message.empty()) message = core::CollapseWhitespace(PQerrorMessage(conn_));
+    message = Scrub(core::CollapseWhitespace(message), password_);
     const bool lost = PQstatus(conn_) != CONNECTION_OK;
     if (lost || IsTransient(sqlstate)) {
         PgError error(core::ErrorCode::kUpstreamUnavailable,

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
 #include "core/text.h"
 
 namespace songd::storage::s3 {
@@ -14,25 +14,6 @@ constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 
 [[noreturn]] void Invalid(const std::string& detail) {
     throw core::Error(core::ErrorCode::kInvalidInput, "SigV4: " + detail);
-}
-
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-// SigV4 "Trimall": no leading or trailing whitespace, inner runs become one space.
-std::string TrimAll(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    bool pending_space = false;
-    for (char c : value) {
-        if (IsSpace(c)) {
-            pending_space = !out.empty();
-            continue;
-        }
-        if (pending_space) out += ' ';
-        pending_space = false;
-        out += c;
-    }
-    return out;
 }
 
 bool IsHexHash(std::string_view text) {
@@ -64,7 +45,7 @@ void ValidateRequest(const SigningRequest& request, const SigningContext& contex
             Invalid("header '" + name + "' holds a line break");
         }
         std::string lower = core::ToLower(name);
-        if (lower == "host" && !TrimAll(value).empty()) has_host = true;
+        if (lower == "host" && !core::CollapseWhitespace(value).empty()) has_host = true;
         if (lower == "authorization") Invalid("request already carries an Authorization header");
     }
     if (!has_host) Invalid("request has no Host header");
@@ -92,7 +73,7 @@ const std::string* FindHeader(const NameValues& headers, std::string_view lower_
 // cover a value other than the one the caller meant.
 void EnsureHeader(NameValues& headers, const std::string& name, const std::string& value) {
     if (const std::string* existing = FindHeader(headers, name)) {
-        if (TrimAll(*existing) != value) {
+        if (core::CollapseWhitespace(*existing) != value) {
             Invalid("header " + name + " is '" + *existing + "' but the signature needs '" + value +
                     "'");
         }
@@ -110,7 +91,8 @@ CanonicalHeaders Canonicalize(const NameValues& headers) {
     // Stable sort keeps repeated headers in the order they were given, as the spec joins them.
     std::vector<std::pair<std::string, std::string>> lowered;
     lowered.reserve(headers.size());
-    for (const auto& [name, value] : headers) lowered.emplace_back(core::ToLower(name), TrimAll(value));
+    for (const auto& [name, value] : headers)
+        lowered.emplace_back(core::ToLower(name), core::CollapseWhitespace(value));
     std::stable_sort(lowered.begin(), lowered.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     CanonicalHeaders out;
@@ -189,7 +171,6 @@ std::string SigningKey(std::string_view secret, std::string_view date, std::stri
     std::string k_service = core::HmacSha256(k_region, service);
     return core::HmacSha256(k_service, "aws4_request");
 }
-
 
 HeaderSignature SignWithHeaders(const SigningRequest& request, const SigningContext& context) {
     ValidateRequest(request, context);

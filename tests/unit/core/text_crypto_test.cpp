@@ -21,6 +21,14 @@ TEST(Text, TrimTakesAsciiWhiteSpaceFromBothEnds) {
     EXPECT_EQ(Trim(""), "");
 }
 
+TEST(Text, CollapseWhitespaceMakesOneLine) {
+    EXPECT_EQ(CollapseWhitespace("  a \t b\r\n  c  "), "a b c");
+    EXPECT_EQ(CollapseWhitespace("FATAL:  password\nauthentication failed\n"),
+              "FATAL: password authentication failed");
+    EXPECT_EQ(CollapseWhitespace(" \n "), "");
+    EXPECT_EQ(CollapseWhitespace("x"), "x");
+}
+
 TEST(Text, HexEncodeIsLowercase) {
     EXPECT_EQ(HexEncode(std::string("\x00\x01\xab\xff", 4)), "0001abff");
     EXPECT_EQ(HexEncode(""), "");
