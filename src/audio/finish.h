@@ -20,7 +20,6 @@
 #include <string>
 #include <string_view>
 
-
 namespace songd::audio {
 
 /// True-peak ceiling of every auto-mastered song.

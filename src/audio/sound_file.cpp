@@ -8,14 +8,12 @@
 #include <fstream>
 #include <utility>
 
-
 namespace songd::audio {
 namespace {
 
 [[noreturn]] void Fail(core::ErrorCode code, const std::string& msg) {
     throw core::Error(code, msg);
 }
-
 
 }  // namespace
 

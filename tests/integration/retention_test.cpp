@@ -12,8 +12,8 @@
 #include "harness/http_client.h"
 #include "harness/retention_support.h"
 #include "harness/songd_process.h"
-#include "jobs/sqlite_store.h"
 #include "jobs/layout.h"
+#include "jobs/sqlite_store.h"
 
 namespace songd::test {
 namespace {

@@ -17,10 +17,11 @@ namespace json = boost::json;
 
 TEST(Router, MatchesParamsAndReports405With404) {
     Router router;
-    router.Add("GET", "/api/v1/status/{job_id}", [](Request&) { return Response::Empty(200); },
-               Run::kBlocking);
-    router.Add("POST", "/api/v1/generate", [](Request&) { return Response::Empty(202); },
-               Run::kBlocking);
+    router.Add(
+        "GET", "/api/v1/status/{job_id}", [](Request&) { return Response::Empty(200); },
+        Run::kBlocking);
+    router.Add(
+        "POST", "/api/v1/generate", [](Request&) { return Response::Empty(202); }, Run::kBlocking);
     Request r;
     r.method = "GET";
     r.path = "/api/v1/status/abc";
@@ -44,12 +45,16 @@ TEST(Router, MatchesParamsAndReports405With404) {
 
 TEST(Problem, EveryCodeMapsToAStatusAndRendersProblemJson) {
     using core::ErrorCode;
-    const std::pair<ErrorCode, int> table[] = {
-        {ErrorCode::kInvalidInput, 422}, {ErrorCode::kNotFound, 404},
-        {ErrorCode::kConflict, 409},     {ErrorCode::kGone, 410},
-        {ErrorCode::kPaymentRequired, 402}, {ErrorCode::kRateLimited, 429},
-        {ErrorCode::kUpstreamUnavailable, 503}, {ErrorCode::kUnauthorized, 401},
-        {ErrorCode::kForbidden, 403},   {ErrorCode::kPayloadTooLarge, 413}};
+    const std::pair<ErrorCode, int> table[] = {{ErrorCode::kInvalidInput, 422},
+                                               {ErrorCode::kNotFound, 404},
+                                               {ErrorCode::kConflict, 409},
+                                               {ErrorCode::kGone, 410},
+                                               {ErrorCode::kPaymentRequired, 402},
+                                               {ErrorCode::kRateLimited, 429},
+                                               {ErrorCode::kUpstreamUnavailable, 503},
+                                               {ErrorCode::kUnauthorized, 401},
+                                               {ErrorCode::kForbidden, 403},
+                                               {ErrorCode::kPayloadTooLarge, 413}};
     for (auto [code, status] : table) EXPECT_EQ(StatusFor(code), status);
     core::Error e(core::ErrorCode::kPaymentRequired, "pay first");
     e.WithExtra("amount", "99").WithExtra("currency", "\"usd\"").WithRetryAfter(5);
@@ -109,23 +114,27 @@ TEST(GenerateBody, AcceptsTheOldBackendsFieldsAndDefaults) {
     EXPECT_FALSE(r.auto_master);
     EXPECT_EQ(r.master_preset, "loud");
     EXPECT_EQ(r.seed, 5u);
-    auto d = ParseGenerateBody(R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz"})", config);
+    auto d =
+        ParseGenerateBody(R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz"})", config);
     EXPECT_EQ(d.audio_length, 95);
     EXPECT_EQ(d.preset, "high");
     EXPECT_TRUE(d.auto_master);
     EXPECT_FALSE(d.seed);
     config.default_audio_length = 180;
-    EXPECT_EQ(ParseGenerateBody(R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz"})", config)
-                  .audio_length,
-              180);
+    EXPECT_EQ(
+        ParseGenerateBody(R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz"})", config)
+            .audio_length,
+        180);
 }
 
 TEST(GenerateBody, RespectsMaxAudioLength) {
     core::Config config;
     config.max_audio_length = 150;
-    EXPECT_THROW(ParseGenerateBody(R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz","audio_length":151})",
-                                   config),
-                 core::Error);
+    EXPECT_THROW(
+        ParseGenerateBody(
+            R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz","audio_length":151})",
+            config),
+        core::Error);
     EXPECT_NO_THROW(ParseGenerateBody(
         R"({"lyrics":"[00:01.00]hello world","style_prompt":"jazz","audio_length":150})", config));
 }

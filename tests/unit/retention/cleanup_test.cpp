@@ -20,9 +20,9 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "fake_object_store.h"
+#include "jobs/layout.h"
 #include "jobs/sqlite_store.h"
 #include "retention/scheduler.h"
-#include "jobs/layout.h"
 
 namespace songd::retention {
 namespace {

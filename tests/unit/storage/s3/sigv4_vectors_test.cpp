@@ -1,5 +1,5 @@
-// SigV4 against the published vectors in SONGD_TESTDATA_DIR/sigv4 (tests/data/sigv4) (see its README):
-// the classic suite, the aws-c-auth suite (header and query signing) and the S3
+// SigV4 against the published vectors in SONGD_TESTDATA_DIR/sigv4 (tests/data/sigv4) (see its
+// README): the classic suite, the aws-c-auth suite (header and query signing) and the S3
 // documentation's worked examples, compared byte for byte.
 
 #include <gtest/gtest.h>
@@ -12,8 +12,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/error.h"
 #include "core/crypto.h"
+#include "core/error.h"
 #include "storage/s3/sigv4.h"
 
 namespace songd::storage::s3 {
