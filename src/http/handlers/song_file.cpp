@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "core/atomic_file.h"
 #include "core/clock.h"
@@ -42,7 +43,22 @@ OpenedFile OpenDerivedFile(const OpenedFile& wav, const std::filesystem::path& t
             std::filesystem::remove(path, ec);
         }
     } remove_partial{partial};
-    audio::EncodeFile(source, partial, format);
+    try {
+        audio::EncodeFile(source, partial, format);
+    } catch (const core::Error&) {
+        // A full disk is this server's passing trouble, not the client's and not a bug: 503
+        // with a retry, and the WAV (served from its open descriptor) still downloads.
+        struct statvfs st {};
+        if (::statvfs(target.parent_path().c_str(), &st) == 0 &&
+            static_cast<uint64_t>(st.f_bavail) * st.f_frsize < wav.size) {
+            throw core::Error(core::ErrorCode::kUpstreamUnavailable,
+                              "no room on this server to encode the " +
+                                  std::string(audio::FormatName(format)) +
+                                  " file; try again later, or download the WAV")
+                .WithRetryAfter(30);
+        }
+        throw;
+    }
     auto encoded = OpenRegularFile(partial);
     if (!encoded) {
         throw core::Error(core::ErrorCode::kInternal,
