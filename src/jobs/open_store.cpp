@@ -5,7 +5,9 @@
 namespace songd::jobs {
 
 std::unique_ptr<JobStore> OpenJobStore(const core::Config& config) {
-    if (config.IsPostgres()) return std::make_unique<PgJobStore>(config.database_url);
+    if (config.IsPostgres())
+        return std::make_unique<PgJobStore>(config.database_url, PgJobStore::kDefaultPoolSize,
+                                            PgJobStore::LeaseClock::kDatabase);
     return std::make_unique<SqliteJobStore>(config.SqlitePath());
 }
 

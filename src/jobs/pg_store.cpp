@@ -1,8 +1,10 @@
 #include "jobs/pg_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "jobs/request_json.h"
 
@@ -73,6 +75,17 @@ constexpr const char* kJobColumns =
 
 constexpr std::chrono::seconds kPoolWait{30};
 
+/// PostgreSQL's clock in milliseconds since the epoch (clock_timestamp: the time of the call,
+/// not of the transaction start).
+constexpr const char* kDbNowMillis = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
+
+/// SQL for a lease's end, from parameter `param`: the caller's absolute time (kCaller), or a
+/// duration added to the database's now (kDatabase).
+std::string LeaseEnd(PgJobStore::LeaseClock clock, const char* param) {
+    if (clock == PgJobStore::LeaseClock::kCaller) return std::string(param) + "::bigint";
+    return std::string("(") + kDbNowMillis + " + " + param + "::bigint)";
+}
+
 Job ReadJob(const PgResult& r, int row) {
     Job j;
     j.id = r.Text(row, 0);
@@ -116,9 +129,10 @@ std::optional<Job> GetWith(PgConnection& conn, const std::string& id) {
 
 }  // namespace
 
-PgJobStore::PgJobStore(std::string url, int pool_size)
+PgJobStore::PgJobStore(std::string url, int pool_size, LeaseClock lease_clock)
     : target_(PgTarget::Parse(url)),
       pool_size_(pool_size < 1 ? 1 : pool_size),
+      lease_clock_(lease_clock),
       pool_(
           {.max_open = static_cast<size_t>(pool_size_),
            .max_idle = static_cast<size_t>(pool_size_),
@@ -239,22 +253,31 @@ std::optional<Job> PgJobStore::Claim(const std::string& owner, int64_t now, int6
     // SKIP LOCKED: a job another node is claiming right now is passed over, never shared.
     auto r = conn->Exec(
         std::string("UPDATE jobs SET status = 'processing', attempts = attempts + 1, "
-                    "lease_owner = $1, lease_expires_at = $2, started_at = $3, progress = 0, "
+                    "lease_owner = $1, lease_expires_at = " +
+                    LeaseEnd(lease_clock_, "$2") +
+                    ", started_at = $3, progress = 0, "
                     "updated_at = $3, version = version + 1 WHERE id = (SELECT id FROM jobs "
                     "WHERE status = 'queued' ORDER BY created_at, seq FOR UPDATE SKIP LOCKED "
                     "LIMIT 1) AND status = 'queued' RETURNING ") +
             kJobColumns,
-        PgParams().Add(owner).Add(now + lease_ms).Add(now));
+        PgParams()
+            .Add(owner)
+            .Add(lease_clock_ == LeaseClock::kDatabase ? lease_ms : now + lease_ms)
+            .Add(now));
     if (r.Rows() == 0) return std::nullopt;
     return ReadJob(r, 0);
 }
 
 bool PgJobStore::RenewLease(const std::string& id, const std::string& owner, int64_t until) {
+    // The caller's `until` is its clock's now + the lease; on the database's clock what is
+    // left of it runs from the database's now.
+    const int64_t end = lease_clock_ == LeaseClock::kDatabase
+                            ? std::max<int64_t>(0, until - core::NowMillis())
+                            : until;
     auto conn = pool_.Acquire();
-    return conn->Exec(
-                   "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND "
-                   "status = 'processing' AND lease_owner = $3",
-                   PgParams().Add(until).Add(id).Add(owner))
+    return conn->Exec("UPDATE jobs SET lease_expires_at = " + LeaseEnd(lease_clock_, "$1") +
+                          " WHERE id = $2 AND status = 'processing' AND lease_owner = $3",
+                      PgParams().Add(end).Add(id).Add(owner))
                .Changed() == 1;
 }
 
@@ -325,7 +348,11 @@ int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_pro
     PgTransaction tx(*conn);
     // Rows are locked in id order and ones another node holds are skipped, so two nodes
     // recovering at once neither deadlock nor recover the same job twice.
-    const std::string expired = all_processing ? "TRUE" : "lease_expires_at < $1";
+    const std::string expired =
+        all_processing
+            ? "TRUE"
+            : "lease_expires_at < " +
+                  std::string(lease_clock_ == LeaseClock::kDatabase ? kDbNowMillis : "$1");
     const std::string pick = "id IN (SELECT id FROM jobs WHERE status = 'processing' AND " +
                              expired + " AND attempts >= $2 ORDER BY id FOR UPDATE SKIP LOCKED)";
     PgParams fail_params;

@@ -24,10 +24,18 @@ class PgJobStore : public JobStore {
   public:
     static constexpr int kDefaultPoolSize = 8;
 
+    /// Whose clock lease times are on. kDatabase (what `songd` uses): leases are set, renewed
+    /// and judged expired by PostgreSQL's clock, so a node whose clock runs ahead or behind
+    /// never holds a job forever nor takes another node's job early; the `now` a caller passes
+    /// then only stamps started_at/updated_at. kCaller: the times passed in, which lets
+    /// tests drive leases with made-up times.
+    enum class LeaseClock { kCaller, kDatabase };
+
     /// Connects (one connection, to fail early with a clear error) and migrates. Throws
     /// core::Error naming host, port, database and user (never the password) when the
     /// database cannot be reached.
-    explicit PgJobStore(std::string url, int pool_size = kDefaultPoolSize);
+    explicit PgJobStore(std::string url, int pool_size = kDefaultPoolSize,
+                        LeaseClock lease_clock = LeaseClock::kCaller);
     ~PgJobStore() override;
 
     CreateResult Create(const Job& job) override;
@@ -75,6 +83,7 @@ class PgJobStore : public JobStore {
 
     const PgTarget target_;
     const int pool_size_;
+    const LeaseClock lease_clock_;
     core::ResourcePool<PgConnection> pool_;
 };
 

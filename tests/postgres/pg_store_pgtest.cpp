@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <latch>
 #include <map>
@@ -11,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "harness/songd_process.h"
@@ -238,6 +240,44 @@ TEST(PgConcurrency, TwoNodesRecoveringTogetherRequeueEachJobOnce) {
     EXPECT_EQ(ra + rb, kJobs);
     EXPECT_EQ(node_a.Stats().queued, kJobs);
     EXPECT_EQ(node_a.RecoverExpiredLeases(2000, 3, false, 0), 0);
+}
+
+// ---- Leases on the database's clock (how songd opens the store) ----
+
+TEST(PgLeaseClock, ANodeWhoseClockRunsAheadDoesNotHoldAJobForever) {
+    test::PgTestDatabase db;
+    using Clock = PgJobStore::LeaseClock;
+    PgJobStore fast_node(db.url(), PgJobStore::kDefaultPoolSize, Clock::kDatabase);
+    PgJobStore other_node(db.url(), PgJobStore::kDefaultPoolSize, Clock::kDatabase);
+    const int64_t now = core::NowMillis();
+    fast_node.Create(NewJob("j", now));
+    // The claiming node's clock is an hour ahead; its 200 ms lease still ends 200 ms from
+    // now, by the database's clock, and the other node (on time) recovers the job then.
+    ASSERT_TRUE(fast_node.Claim("fast/w0", now + 3'600'000, 200));
+    bool recovered = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!recovered && std::chrono::steady_clock::now() < deadline) {
+        recovered = other_node.RecoverExpiredLeases(core::NowMillis(), 3, false, 0) == 1;
+        if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(recovered) << "a lease set by a node whose clock runs ahead never expired";
+    EXPECT_EQ(other_node.Get("j")->status, JobStatus::kQueued);
+}
+
+TEST(PgLeaseClock, ANodeWhoseClockRunsAheadDoesNotTakeALiveJob) {
+    test::PgTestDatabase db;
+    using Clock = PgJobStore::LeaseClock;
+    PgJobStore worker(db.url(), PgJobStore::kDefaultPoolSize, Clock::kDatabase);
+    PgJobStore fast_node(db.url(), PgJobStore::kDefaultPoolSize, Clock::kDatabase);
+    const int64_t now = core::NowMillis();
+    worker.Create(NewJob("j", now));
+    ASSERT_TRUE(worker.Claim("worker/w0", now, 60'000));
+    // A node an hour ahead must not judge a lease with a minute left as expired.
+    EXPECT_EQ(fast_node.RecoverExpiredLeases(now + 3'600'000, 3, false, 0), 0);
+    // Renewed through a caller's until (its now + lease): still measured on the database.
+    EXPECT_TRUE(worker.RenewLease("j", "worker/w0", core::NowMillis() + 60'000));
+    EXPECT_EQ(fast_node.RecoverExpiredLeases(now + 3'600'000, 3, false, 0), 0);
+    EXPECT_EQ(worker.Get("j")->status, JobStatus::kProcessing);
 }
 
 // ---- Migrations ----
