@@ -184,6 +184,17 @@ class PaymentTest : public ::testing::Test {
         mock_->Control("POST", "/_mock/payment_intents/" + intent_id, json::serialize(fields));
     }
 
+    /// The job's intent from songd, then paid at the stand-in (the client's browser flow); its
+    /// id, or "" (and a test failure) when songd offered none.
+    std::string PaidJobIntent(SongdProcess& s, const std::string& id) {
+        auto offered = PostIntent(s, id);
+        EXPECT_EQ(offered.status, 200) << offered.body;
+        if (offered.status != 200) return "";
+        const std::string intent = Str(ParseObject(offered.body), "payment_intent_id");
+        if (!intent.empty()) UpdateIntent(intent, {{"status", "succeeded"}});
+        return intent;
+    }
+
     /// A Stripe event document for the intent's current state, as the stand-in builds it.
     std::string EventFor(const std::string& intent_id, const std::string& event_id,
                          const std::string& type = "payment_intent.succeeded") {
@@ -345,10 +356,8 @@ TEST_F(PaymentTest, GenerateIsFreeDownloadNeedsPaymentIntentUnlocksIt) {
 TEST_F(PaymentTest, AMissingFileAnswersWithoutAskingStripeOrBindingThePayment) {
     SongdProcess& songd = StartSongd();
     const std::string id = CompletedJob(songd);
-    auto offered = PostIntent(songd, id);
-    ASSERT_EQ(offered.status, 200) << offered.body;
-    const std::string intent = Str(ParseObject(offered.body), "payment_intent_id");
-    UpdateIntent(intent, {{"status", "succeeded"}});
+    const std::string intent = PaidJobIntent(songd, id);
+    ASSERT_FALSE(intent.empty());
     const auto requests_before =
         mock_->Control("GET", "/_mock/requests").as_object()["log"].as_array().size();
 
@@ -808,10 +817,8 @@ TEST_F(PaymentTest, WebhookAloneMakesJobDownloadableAndPaidDownloadsNeverAskStri
     SongdProcess& songd = StartSongd();
     const std::string id = CompletedJob(songd);
     // The client pays the job's intent in the browser; songd only hears of it by webhook.
-    auto offered = PostIntent(songd, id);
-    ASSERT_EQ(offered.status, 200) << offered.body;
-    const std::string intent = Str(ParseObject(offered.body), "payment_intent_id");
-    UpdateIntent(intent, {{"status", "succeeded"}});
+    const std::string intent = PaidJobIntent(songd, id);
+    ASSERT_FALSE(intent.empty());
 
     auto delivered = DeliverSigned(songd, EventFor(intent, "evt_PaytestWebhookOnly01"));
     ASSERT_EQ(delivered.status, 200) << delivered.body;
