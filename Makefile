@@ -11,10 +11,14 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 
-.PHONY: deps build run test test-asan bench format tidy clean
+.PHONY: deps deps-test build run test test-asan bench format tidy clean
 
 deps:
 	@bash scripts/install-deps.sh
+
+# Test-only packages (servers, browser, torch) come with `make test`, never with `make run`.
+deps-test:
+	@bash scripts/install-deps.sh test
 
 build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) > /dev/null
@@ -23,7 +27,7 @@ build: deps
 run: build
 	./$(BUILD)/songd serve
 
-test: build test-asan
+test: deps-test build test-asan
 	bash scripts/test-setup.sh
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
 
@@ -35,7 +39,7 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		./$(BUILD_ASAN)/tests/songd_unit_tests --gtest_brief=1
 
-bench: build
+bench: deps-test build
 	bash bench/all.sh
 
 format:

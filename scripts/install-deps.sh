@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package songd needs to build, run and test.
+# Installs the Debian packages songd needs. `install-deps.sh` (make run): what building and
+# running need. `install-deps.sh test` (make test): those plus what only the tests and
+# benchmarks use (servers to compare with, a browser, torch for the DiffRhythm stand-in).
 # Idempotent: packages already present are skipped, so a second run is quick.
 set -euo pipefail
 
@@ -11,10 +13,14 @@ packages=(
   # song engine and audio
   libfluidsynth-dev libespeak-ng-dev librubberband-dev libsndfile1-dev libebur128-dev
   timgm6mb-soundfont
-  # tests and benchmarks
-  curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
-  postgresql
 )
+if [ "${1:-}" = "test" ]; then
+  packages+=(
+    # tests and benchmarks
+    curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
+    postgresql
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
