@@ -145,6 +145,7 @@ int Serve(const core::Config& config) {
     http::RegisterJobRoutes(api);
     http::RegisterPaymentRoutes(api);
     http::RegisterSystemRoutes(api);
+    http::RegisterWebRoutes(api);
     http::ServerLimits limits;
     limits.read_timeout_seconds = config.http_read_timeout_seconds;
     http::Server server(config, api, limits);

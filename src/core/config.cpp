@@ -515,6 +515,20 @@ void LoadRetention(Reader& r, Config& c) {
     r.Int("CLEANUP_INTERVAL_HOURS", c.cleanup_interval_hours, 1, 8760);
 }
 
+/// The page at / (web/) and where it loads Stripe.js from.
+void LoadWeb(Reader& r, Config& c) {
+    r.Bool("WEB_ENABLED", c.web_enabled);
+    std::string checked = c.stripe_js_url;
+    r.Url("STRIPE_JS_URL", checked, false);
+    if (auto* v = r.Raw("STRIPE_JS_URL")) {
+        c.stripe_js_url = std::string(core::Trim(*v));
+        // It goes into the page's Content-Security-Policy as its origin.
+        if (c.stripe_js_url.find_first_of(";,'\"") != std::string::npos) {
+            r.Fail("STRIPE_JS_URL", *v, "must be a plain URL such as https://js.stripe.com/v3/");
+        }
+    }
+}
+
 /// Every section, in the order their errors are reported.
 Config LoadAll(Reader& r) {
     Config c;
@@ -528,6 +542,7 @@ Config LoadAll(Reader& r) {
     LoadPayment(r, c);
     LoadS3(r, c);
     LoadRetention(r, c);
+    LoadWeb(r, c);
     return c;
 }
 

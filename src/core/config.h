@@ -134,6 +134,10 @@ struct Config {
     /// The price of a song of `audio_length` seconds: its tier, or PRICE_CENTS without tiers.
     int64_t PriceCentsFor(int audio_length) const;
 
+    // Web page
+    bool web_enabled = true;                                  ///< WEB_ENABLED: the page at /
+    std::string stripe_js_url = "https://js.stripe.com/v3/";  ///< STRIPE_JS_URL
+
     /// Path of the SQLite database when `database_url` is SQLite, else empty.
     std::filesystem::path SqlitePath() const;
     bool IsPostgres() const;

@@ -19,8 +19,18 @@ void RegisterJobRoutes(Api& api);
 /// payments/{job_id}/intent, payments/price, /api/webhooks/stripe.
 void RegisterPaymentRoutes(Api& api);
 
-/// /healthz, /readyz, metrics, /openapi.json, /docs.
+/// /healthz, /readyz, metrics, /openapi.json.
 void RegisterSystemRoutes(Api& api);
+
+/// The page at / (unless WEB_ENABLED=false), its files under /static/, Swagger UI at /docs.
+void RegisterWebRoutes(Api& api);
+
+/// The page's Content-Security-Policy: this server, plus the origin of STRIPE_JS_URL when
+/// payments are on (and Stripe's frame and API origins when it is Stripe's own).
+std::string PageContentSecurityPolicy(const core::Config& config);
+
+/// "https://host:port" of an absolute URL; empty when it has no scheme.
+std::string UrlOrigin(const std::string& url);
 
 /// Validates a generate body into a request; throws core::Error::Invalid listing every
 /// problem (FastAPI's `loc`/`msg` shape).

@@ -1,4 +1,4 @@
-// Liveness, readiness, metrics, and the API description with a page that renders it.
+// Liveness, readiness, metrics, and the API description (Swagger UI renders it at /docs).
 #include <boost/json.hpp>
 
 #include "core/error.h"
@@ -10,44 +10,6 @@ namespace songd::http {
 namespace json = boost::json;
 
 namespace {
-
-// A self-contained page (no CDN): fetches /openapi.json and lists every operation.
-constexpr const char* kDocsPage = R"html(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>songd API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:960px;padding:1rem 1.5rem;color:#222}
-h1{margin-bottom:.2rem} .op{border:1px solid #ddd;border-radius:6px;margin:.8rem 0;padding:.6rem .9rem}
-.m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}
-.get{color:#1565c0}.post{color:#2e7d32} code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}
-table{border-collapse:collapse;margin:.4rem 0}td,th{border:1px solid #e4e4e4;padding:.2rem .5rem;text-align:left;vertical-align:top}
-.muted{color:#666}
-</style></head><body>
-<h1 id="title">songd API</h1><p id="desc" class="muted">Loading the API description…</p>
-<div id="ops"></div>
-<script>
-function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
-fetch('/openapi.json').then(r=>r.json()).then(doc=>{
-  document.getElementById('title').textContent=doc.info.title+' '+doc.info.version;
-  document.getElementById('desc').textContent=doc.info.description||'';
-  const ops=document.getElementById('ops');
-  for(const [path,item] of Object.entries(doc.paths)){
-    for(const [method,op] of Object.entries(item)){
-      const d=document.createElement('div');d.className='op';
-      let h='<div><span class="m '+method+'">'+method+'</span><code>'+esc(path)+'</code> '+esc(op.summary||'')+'</div>';
-      if(op.description)h+='<p class="muted">'+esc(op.description)+'</p>';
-      const params=op.parameters||[];
-      if(params.length){h+='<table><tr><th>parameter</th><th>in</th><th>description</th></tr>';
-        for(const p of params)h+='<tr><td><code>'+esc(p.name)+'</code></td><td>'+esc(p.in)+'</td><td>'+esc(p.description||'')+'</td></tr>';
-        h+='</table>';}
-      h+='<table><tr><th>status</th><th>meaning</th></tr>';
-      for(const [code,resp] of Object.entries(op.responses||{}))h+='<tr><td>'+esc(code)+'</td><td>'+esc(resp.description||'')+'</td></tr>';
-      h+='</table>';d.innerHTML=h;ops.appendChild(d);
-    }
-  }
-}).catch(e=>{document.getElementById('desc').textContent='Could not load /openapi.json: '+e});
-</script></body></html>
-)html";
 
 json::object Problem(const char* description) {
     return json::object{
@@ -283,7 +245,7 @@ std::string OpenApiDocument(const core::Config& config) {
             json::object{{"get", simple("Metrics", "Prometheus text format.")}};
     }
     paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
-    paths["/docs"] = json::object{{"get", simple("API page", "Renders this document.")}};
+    paths["/docs"] = json::object{{"get", simple("API page", "Swagger UI over this document.")}};
 
     json::object doc{{"openapi", "3.1.0"},
                      {"info", json::object{{"title", "songd"},
@@ -357,10 +319,6 @@ void RegisterSystemRoutes(Api& api) {
     const std::string openapi = OpenApiDocument(ctx.config);
     router.Add(
         "GET", "/openapi.json", [openapi](Request&) { return Response::Json(200, openapi); },
-        Run::kInline);
-    router.Add(
-        "GET", "/docs",
-        [](Request&) { return Response::Text(200, kDocsPage, "text/html; charset=utf-8"); },
         Run::kInline);
 }
 
