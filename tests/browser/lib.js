@@ -62,6 +62,48 @@ async function startSongd(env = {}) {
   };
 }
 
+/// tests/stripe_mock plus a front server at another port that serves stripe_js_standin.js at
+/// /v3/ and forwards everything else to the mock, so the page's CSP (the origin of
+/// STRIPE_JS_URL) covers both. Returns {apiBase, jsUrl, stop}.
+async function startStripe() {
+  const mock = spawn("/usr/bin/python3", [path.resolve(__dirname, "../stripe_mock/stripe_mock.py"), "serve"], { stdio: ["ignore", "pipe", "inherit"] });
+  const mockPort = await new Promise((resolve, reject) => {
+    let out = "";
+    mock.stdout.on("data", (d) => { out += d; const m = /(\d+)\n/.exec(out); if (m) resolve(Number(m[1])); });
+    mock.once("exit", (code) => reject(new Error("stripe_mock exited " + code)));
+  });
+  const standin = fs.readFileSync(path.join(__dirname, "stripe_js_standin.js"));
+  const front = http.createServer((req, res) => {
+    if (req.method === "GET" && req.url.startsWith("/v3")) {
+      res.writeHead(200, { "Content-Type": "text/javascript", "Cache-Control": "no-store" });
+      res.end(standin);
+      return;
+    }
+    const upstream = http.request({ host: "127.0.0.1", port: mockPort, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    });
+    upstream.on("error", () => { res.writeHead(502); res.end(); });
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => front.listen(0, "127.0.0.1", resolve));
+  const frontUrl = "http://127.0.0.1:" + front.address().port;
+  return {
+    apiBase: "http://127.0.0.1:" + mockPort,
+    jsUrl: frontUrl + "/v3/",
+    stop: async () => {
+      front.close();
+      await new Promise((resolve) => { mock.once("exit", resolve); mock.kill("SIGTERM"); });
+    },
+  };
+}
+
+function paymentEnv(stripe) {
+  return { REQUIRE_PAYMENT_FOR_GENERATION: "true", STRIPE_SECRET_KEY: "sk_test_browser123",
+           STRIPE_PUBLISHABLE_KEY: "pk_test_browser123", STRIPE_API_BASE: stripe.apiBase,
+           STRIPE_JS_URL: stripe.jsUrl, PRICE_CENTS: "199", PRICE_CURRENCY: "usd" };
+}
+
 async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"] });
 }
@@ -121,10 +163,11 @@ const LYRICS = "[Verse]\nMorning light on the water\nWe sing along the shore\n\n
 
 /// Runs `body` with a fresh songd and browser; prints ok/failed, exit code for ctest.
 async function run(name, body) {
-  let songd, browser, page;
+  let songd, browser, page, stripe;
   try {
     await body({
       startSongd: async (env) => (songd = await startSongd(env)),
+      startStripe: async () => (stripe = await startStripe()),
       launch: async () => (browser = await launch()),
       setPage: (p) => (page = p),
     });
@@ -139,7 +182,8 @@ async function run(name, body) {
   } finally {
     if (browser) await browser.close();
     if (songd) await songd.stop();
+    if (stripe) await stripe.stop();
   }
 }
 
-module.exports = { assert, until, get, startSongd, launch, newPage, checkA11y, screenshots, wavSeconds, run, LYRICS, freePort, SHOTS };
+module.exports = { paymentEnv, startStripe, assert, until, get, startSongd, launch, newPage, checkA11y, screenshots, wavSeconds, run, LYRICS, freePort, SHOTS };

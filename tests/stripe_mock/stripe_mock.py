@@ -6,6 +6,11 @@ Stripe itself cannot be reached from the tests, and a PaymentIntent can only rea
 
   POST /v1/payment_intents          form-encoded, Idempotency-Key honoured
   GET  /v1/payment_intents/{id}     404 resource_missing in Stripe's error shape
+  POST /v1/payment_intents/{id}/confirm
+                                    with the secret key, or (as Stripe.js does) the publishable
+                                    key in `key` plus the intent's `client_secret`;
+                                    `payment_method` pm_card_visa succeeds,
+                                    pm_card_chargeDeclined / pm_card_insufficientFunds decline
 
 and adds control endpoints under /_mock/ for the tests (JSON in, JSON out):
 
@@ -45,6 +50,14 @@ from urllib.parse import parse_qsl, urlsplit
 API_VERSION = "2024-06-20"
 _ALNUM = string.ascii_letters + string.digits
 _INTENT_PATH = re.compile(r"^/v1/payment_intents/([^/]+)$")
+_CONFIRM_PATH = re.compile(r"^/v1/payment_intents/([^/]+)/confirm$")
+# Stripe's test payment methods: None succeeds, else (decline_code, message) of the card_error.
+_TEST_PAYMENT_METHODS = {
+    "pm_card_visa": None,
+    "pm_card_mastercard": None,
+    "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
+    "pm_card_insufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
+}
 _MOCK_INTENT_PATH = re.compile(r"^/_mock/payment_intents/([^/]+)$")
 
 
@@ -95,6 +108,8 @@ def _form_log(pairs):
     """The form as logged: one value per field, a list for a field sent several times."""
     out = {}
     for key, value in pairs:
+        if key in ("client_secret", "key"):
+            value = "(hidden)"
         if key in out:
             out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
         else:
@@ -209,6 +224,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Request-Id", _random_id("req_", 14))
+        self.send_header("Access-Control-Allow-Origin", "*")  # Stripe.js calls from pages
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -298,6 +314,9 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method, path, form, auth):
         state = self.state
         key = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+        confirm = _CONFIRM_PATH.match(path)
+        if confirm and method == "POST":
+            return self._confirm(confirm.group(1), dict(form), key)
         if not re.match(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$", key) or (
                 state.api_key is not None and key != state.api_key):
             # Like Stripe's, but without quoting any part of the key.
@@ -320,6 +339,62 @@ class Handler(BaseHTTPRequestHandler):
                                    code="resource_missing", param="intent"), {})
         return (*_stripe_error(404, "invalid_request_error",
                                f"Unrecognized request URL ({method}: {path})."), {})
+
+    def _confirm(self, intent_id, form, key):
+        """Confirms with a test payment method, as Stripe does for test-mode intents."""
+        state = self.state
+        publishable = form.get("key", "")
+        with state.lock:
+            intent = state.intents.get(intent_id)
+            secret_ok = re.match(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$", key) and (
+                state.api_key is None or key == state.api_key)
+            client_ok = (re.match(r"^pk_(test|live)_[A-Za-z0-9]+$", publishable) and
+                         intent is not None and form.get("client_secret") == intent["client_secret"])
+            if not secret_ok and not client_ok:
+                if re.match(r"^pk_", publishable) and intent is not None:
+                    return (*_stripe_error(400, "invalid_request_error",
+                                           "The client_secret provided does not match the "
+                                           "client_secret associated with the PaymentIntent.",
+                                           param="client_secret"), {})
+                if intent is None and publishable:
+                    return (*_stripe_error(404, "invalid_request_error",
+                                           f"No such payment_intent: '{intent_id}'",
+                                           code="resource_missing", param="intent"), {})
+                return (*_stripe_error(401, "invalid_request_error",
+                                       "Invalid API Key provided."), {})
+            if intent is None:
+                return (*_stripe_error(404, "invalid_request_error",
+                                       f"No such payment_intent: '{intent_id}'",
+                                       code="resource_missing", param="intent"), {})
+            if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
+                status, document = _stripe_error(
+                    400, "invalid_request_error",
+                    "You cannot confirm this PaymentIntent because it has a status of "
+                    f"{intent['status']}.", code="payment_intent_unexpected_state")
+                document["error"]["payment_intent"] = json.loads(json.dumps(intent))
+                return status, document, {}
+            method = form.get("payment_method", "")
+            if method not in _TEST_PAYMENT_METHODS:
+                return (*_stripe_error(400, "invalid_request_error",
+                                       f"No such PaymentMethod: '{method}'",
+                                       code="resource_missing", param="payment_method"), {})
+            decline = _TEST_PAYMENT_METHODS[method]
+            intent["payment_method"] = _random_id("pm_")
+            if decline is not None:
+                error = {"type": "card_error", "code": "card_declined",
+                         "decline_code": decline[0], "message": decline[1]}
+                intent["status"] = "requires_payment_method"
+                intent["last_payment_error"] = dict(error)
+                status, document = _stripe_error(402, "card_error", decline[1],
+                                                 code="card_declined")
+                document["error"]["decline_code"] = decline[0]
+                document["error"]["payment_intent"] = json.loads(json.dumps(intent))
+                return status, document, {}
+            intent["status"] = "succeeded"
+            intent["amount_received"] = intent["amount"]
+            intent["last_payment_error"] = None
+            intent["latest_charge"] = _random_id("ch_")
+            return 200, json.loads(json.dumps(intent)), {}
 
     def _create(self, form, key, livemode):
         state = self.state

@@ -66,6 +66,42 @@ class MockTest(unittest.TestCase):
         self.assertTrue(intent["automatic_payment_methods"]["enabled"])
         self.assertFalse(intent["livemode"])
 
+    def test_confirm_with_the_client_secret_succeeds_or_declines(self):
+        _, intent, _ = self.create()
+        path = "/v1/payment_intents/" + intent["id"] + "/confirm"
+        # The publishable key with another intent's secret is refused and changes nothing.
+        status, error, _ = self.call("POST", path, key=None, form={
+            "key": "pk_test_x1", "client_secret": intent["id"] + "_secret_wrong",
+            "payment_method": "pm_card_visa"})
+        self.assertEqual(status, 400, error)
+        self.assertEqual(error["error"]["param"], "client_secret")
+        status, error, _ = self.call("POST", path, key=None, form={
+            "key": "pk_test_x1", "client_secret": intent["client_secret"],
+            "payment_method": "pm_card_chargeDeclined"})
+        self.assertEqual(status, 402, error)
+        self.assertEqual(error["error"]["type"], "card_error")
+        self.assertEqual(error["error"]["code"], "card_declined")
+        self.assertEqual(error["error"]["payment_intent"]["status"], "requires_payment_method")
+        status, error, _ = self.call("POST", path, key=None, form={
+            "key": "pk_test_x1", "client_secret": intent["client_secret"],
+            "payment_method": "pm_card_unknown"})
+        self.assertEqual(status, 400, error)
+        status, paid, headers = self.call("POST", path, key=None, form={
+            "key": "pk_test_x1", "client_secret": intent["client_secret"],
+            "payment_method": "pm_card_visa"})
+        self.assertEqual(status, 200, paid)
+        self.assertEqual(paid["status"], "succeeded")
+        self.assertEqual(paid["amount_received"], 99)
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "*")
+        _, fetched, _ = self.call("GET", "/v1/payment_intents/" + intent["id"])
+        self.assertEqual(fetched["status"], "succeeded")
+        # Twice is Stripe's unexpected-state error; the secret key may confirm too.
+        status, error, _ = self.call("POST", path, form={"payment_method": "pm_card_visa"})
+        self.assertEqual(status, 400, error)
+        self.assertEqual(error["error"]["code"], "payment_intent_unexpected_state")
+        _, report, _ = self.call("GET", "/_mock/requests", key=None)
+        self.assertNotIn(intent["client_secret"], json.dumps(report))
+
     def test_payment_method_types_are_a_list_and_exclude_automatic(self):
         form = [("amount", "99"), ("currency", "usd"), ("metadata[job_id]", "job-1"),
                 ("payment_method_types[]", "card"), ("payment_method_types[]", "link")]
