@@ -13,12 +13,16 @@ packages=(
   # song engine and audio
   libfluidsynth-dev libespeak-ng-dev librubberband-dev libsndfile1-dev libebur128-dev
   timgm6mb-soundfont
+  # the page's /docs: swagger-ui-dist from npm, installed once by the build (web/web.cmake)
+  nodejs npm
 )
 if [ "${1:-}" = "test" ]; then
   packages+=(
     # tests and benchmarks
     curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
     postgresql
+    # the page's browser tests (tests/browser)
+    chromium
   )
 fi
 
