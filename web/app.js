@@ -121,38 +121,49 @@
     }
   }
 
+  /// Updates the list in place (keyed by job id), so a focused button keeps its focus while
+  /// statuses change.
   function renderSongs() {
     const list = $("song-list");
     const songs = loadSongs();
-    list.replaceChildren();
     show($("songs-empty"), songs.length === 0);
-    for (const s of songs) {
-      const li = document.createElement("li");
-      const title = document.createElement("span");
-      title.className = "song-name";
-      title.textContent = s.title || "Untitled song";
-      const meta = document.createElement("span");
-      meta.className = "hint";
+    const existing = new Map(Array.from(list.children).map((li) => [li.dataset.id, li]));
+    songs.forEach((s, index) => {
+      let li = existing.get(s.id);
+      existing.delete(s.id);
+      if (!li) {
+        li = document.createElement("li");
+        li.dataset.id = s.id;
+        const title = document.createElement("span");
+        title.className = "song-name";
+        const meta = document.createElement("span");
+        meta.className = "hint";
+        const open = document.createElement("button");
+        open.type = "button";
+        open.className = "link";
+        open.textContent = "Open";
+        open.addEventListener("click", () => follow(s.id, { focus: true }));
+        const wav = document.createElement("a");
+        wav.textContent = "WAV";
+        wav.setAttribute("download", "");
+        li.append(title, meta, open, wav);
+      }
+      const [title, meta, open, wav] = li.children;
+      const name = s.title || "Untitled song";
+      if (title.textContent !== name) title.textContent = name;
       let text = statusWords(s);
       if (s.expires_at && s.status === "completed") text += " · until " + when(s.expires_at);
-      meta.textContent = text;
-      const open = document.createElement("button");
-      open.type = "button";
-      open.className = "link";
-      open.textContent = "Open";
-      open.setAttribute("aria-label", "Open " + (s.title || "song"));
-      open.addEventListener("click", () => follow(s.id, { focus: true }));
-      li.append(title, meta, open);
-      if (s.status === "completed" && (!config.payments || s.paid)) {
-        const a = document.createElement("a");
-        a.href = downloadUrl(s.id, "wav", s.intent_id);
-        a.textContent = "WAV";
-        a.setAttribute("aria-label", "Download " + (s.title || "song") + " as WAV");
-        a.setAttribute("download", "");
-        li.append(a);
+      if (meta.textContent !== text) meta.textContent = text;
+      open.setAttribute("aria-label", "Open " + name);
+      const downloadable = s.status === "completed" && (!config.payments || s.paid);
+      wav.hidden = !downloadable;
+      if (downloadable) {
+        wav.href = downloadUrl(s.id, "wav", s.intent_id);
+        wav.setAttribute("aria-label", "Download " + name + " as WAV");
       }
-      list.append(li);
-    }
+      if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+    });
+    for (const li of existing.values()) li.remove();
   }
 
   // ---------- the form ----------

@@ -21,9 +21,9 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SONGD_WEB_DIR}/
 file(STRINGS ${SONGD_WEB_DIR}/assets.txt songd_web_lines REGEX "^[^#]")
 set(songd_web_inputs ${SONGD_WEB_DIR}/assets.txt ${SONGD_WEB_DIR}/embed.cmake)
 foreach(line IN LISTS songd_web_lines)
-  string(REPLACE " " ";" fields "${line}")
-  list(GET fields 1 path)
-  list(APPEND songd_web_inputs ${SONGD_WEB_DIR}/${path})
+  if(line MATCHES "^[^ ]+ +([^ ]+) ")
+    list(APPEND songd_web_inputs ${SONGD_WEB_DIR}/${CMAKE_MATCH_1})
+  endif()
 endforeach()
 set(SONGD_WEB_SOURCE ${CMAKE_BINARY_DIR}/generated/web_assets.cpp)
 add_custom_command(
