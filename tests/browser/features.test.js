@@ -95,5 +95,23 @@ L.run("features", async (t) => {
     body: JSON.stringify({ status: 503, detail: "busy" }) };
   await page.getByRole("button", { name: "Generate" }).click();
   await L.until("503 explained", async () => /busy.*in 30 seconds/.test(await formError.innerText()), 10000);
+
+  // A song that expired: My songs says so, and opening it explains what happened.
+  const OLD = "00000000-0000-4000-8000-0000000000bb";
+  await page.route("**/api/v1/status/" + OLD, (route) =>
+    route.fulfill({ status: 200, headers: { ETag: '"x"' }, json: statusDoc({ job_id: OLD, status: "expired" }) }));
+  await page.evaluate((id) => {
+    const songs = JSON.parse(localStorage.getItem("songd.songs"));
+    songs.push({ id, title: "An old song", status: "completed" });
+    localStorage.setItem("songd.songs", JSON.stringify(songs));
+    localStorage.removeItem("songd.current");
+  }, OLD);
+  await page.reload();
+  await page.waitForSelector("body[data-ready='1']");
+  const row = page.locator("#song-list li", { hasText: "An old song" });
+  await L.until("expired in My songs", async () => /expired/.test(await row.innerText()), 10000);
+  await row.getByRole("button", { name: "Open An old song" }).click();
+  await L.until("expiry explained", async () => /expired: its files were deleted/.test(await page.locator("#job-error").innerText()), 10000);
+  assert.ok(!(await page.locator("#downloads").isVisible()));
   assert.deepEqual(page.problems, []);
 });
