@@ -113,5 +113,7 @@ L.run("features", async (t) => {
   await row.getByRole("button", { name: "Open An old song" }).click();
   await L.until("expiry explained", async () => /expired: its files were deleted/.test(await page.locator("#job-error").innerText()), 10000);
   assert.ok(!(await page.locator("#downloads").isVisible()));
+  await L.checkA11y(page, "expired");
+  await L.screenshots(page, "11-expired");
   assert.deepEqual(page.problems, []);
 });

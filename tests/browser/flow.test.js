@@ -10,6 +10,8 @@ L.run("flow", async (t) => {
   const browser = await t.launch();
   const page = await L.newPage(browser);
   t.setPage(page);
+  const foreign = [];
+  page.on("request", (r) => { if (!r.url().startsWith(songd.url) && !/^(data|blob):/.test(r.url())) foreign.push(r.url()); });
   await page.goto(songd.url + "/");
   await page.waitForSelector("body[data-ready='1']");
   await L.checkA11y(page, "empty");
@@ -79,5 +81,6 @@ L.run("flow", async (t) => {
   assert.equal(seconds, status.audio.duration_seconds, "WAV length " + seconds);
   assert.ok(seconds >= 95 && seconds < 96, "WAV length " + seconds);
   assert.match(download.suggestedFilename(), /\.wav$/);
+  assert.deepEqual(foreign, [], "payments off: nothing from another origin (no Stripe.js)");
   assert.deepEqual(page.problems, []);
 });

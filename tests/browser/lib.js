@@ -120,13 +120,17 @@ async function newPage(browser, options = {}) {
   return page;
 }
 
-/// axe-core over the page: no serious or critical violation.
+/// axe-core over the page, light and dark: no serious or critical violation (contrast included).
 async function checkA11y(page, state) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", ")), [],
-    "axe violations in state " + state);
+  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    assert.deepEqual(bad.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", ")), [],
+      "axe violations in state " + state + " (" + scheme + ")");
+  }
+  await page.emulateMedia({ colorScheme: "light" });
 }
 
 /// Screenshots of the current state at 360 and 1280 px, light and dark.
