@@ -62,7 +62,7 @@
       case 409:
         if (/paid/i.test(detail)) return "This song is already paid for.";
         return "The song isn't ready for that yet (" + (detail || "still being made") + ").";
-      case 410: return "This song has expired: its files were deleted. Make it again with the same lyrics and seed.";
+      case 410: return "This song has expired: its files were deleted. To make it again, use “Same lyrics and seed again” (for songs made in this browser).";
       case 413: return "The lyrics are too long to send. Shorten them and try again.";
       case 429: return "Too many songs from this address for now. Try again " + waitWords(retry) + ".";
       case 503: return "The server is busy or a service it needs is down. Try again " + waitWords(retry) + ".";
@@ -313,7 +313,10 @@
     button.textContent = "Generate";
     if (r.status === 202 && r.body) {
       const title = (text.split("\n").map((l) => l.replace(/^\s*(\[[^\]]*\])+/, "").trim()).find((l) => l) || prompt).slice(0, 60);
-      updateSong(r.body.job_id, { title: title, status: "queued", created: new Date().toISOString() });
+      const form = { lyrics: text, style: $("style").value, length: lengthSeconds, instrumental: instrumental,
+        chips: Array.from(document.querySelectorAll(".chip-input:checked")).map((c) => c.id),
+        seed: seed, preset: $("preset").value, master_preset: $("master-preset").value };
+      updateSong(r.body.job_id, { title: title, status: "queued", created: new Date().toISOString(), form: form });
       follow(r.body.job_id, { focus: true, accepted: r.body });
       return;
     }
@@ -335,6 +338,26 @@
       return;
     }
     setText($("form-error"), explain(r.status, r.body, r.headers, "generate"));
+  }
+
+  /// Puts a song's lyrics, style and seed back into the form, to make it again or change it.
+  function refill() {
+    const rec = current && songRecord(current.id);
+    if (!rec || !rec.form) return;
+    const f = rec.form;
+    $("lyrics").value = f.lyrics || "";
+    $("style").value = f.style || "";
+    document.querySelectorAll(".chip-input").forEach((c) => { c.checked = (f.chips || []).includes(c.id); });
+    $("length").value = String(f.length || 95);
+    $("instrumental").checked = !!f.instrumental && features.instrumental;
+    $("instrumental").dispatchEvent(new Event("change"));
+    $("seed").value = rec.seed != null ? String(rec.seed) : (f.seed || "");
+    $("preset").value = f.preset || "";
+    $("master-preset").value = f.master_preset || "";
+    $("advanced").open = true;
+    showLength();
+    composeStyle();
+    $("lyrics").focus();
   }
 
   // ---------- following a job ----------
@@ -420,6 +443,7 @@
     show($("pay"), false);
     show($("downloads"), false);
     show($("cancel"), false);
+    show($("refill"), !!(rec && rec.form));
     setText($("job-error"), "");
     setText($("pay-error"), "");
     $("expiry").textContent = "";
@@ -442,7 +466,9 @@
     const status = $("job-status");
     show($("cancel"), features.cancel && (doc.status === "queued" || doc.status === "processing"));
     const paid = doc.payment && doc.payment.paid;
-    updateSong(id, { status: doc.status, progress: progress, expires_at: doc.expires_at, paid: !!paid });
+    updateSong(id, { status: doc.status, progress: progress, expires_at: doc.expires_at, paid: !!paid, seed: doc.seed });
+    const rec = songRecord(id);
+    show($("refill"), !!(rec && rec.form));
     switch (doc.status) {
       case "queued": {
         const pos = doc.queue_position;
@@ -741,6 +767,7 @@
       if (!$("lyrics-error").hidden) { setText($("lyrics-error"), ""); $("lyrics").removeAttribute("aria-invalid"); }
     });
     $("cancel").addEventListener("click", onCancel);
+    $("refill").addEventListener("click", refill);
     $("pay-button").addEventListener("click", onPay);
     $("new-song").addEventListener("click", () => {
       stopFollowing();

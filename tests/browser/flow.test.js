@@ -81,6 +81,12 @@ L.run("flow", async (t) => {
   assert.equal(seconds, status.audio.duration_seconds, "WAV length " + seconds);
   assert.ok(seconds >= 95 && seconds < 96, "WAV length " + seconds);
   assert.match(download.suggestedFilename(), /\.wav$/);
+
+  // The same lyrics and seed again, for another take or an expired song.
+  await page.getByRole("button", { name: "Same lyrics and seed again" }).click();
+  assert.equal(await page.getByRole("textbox", { name: "Lyrics", exact: true }).inputValue(), L.LYRICS);
+  assert.equal(await page.locator("#seed").inputValue(), String(status.seed));
+  assert.equal(await page.locator("#style-prompt").innerText(), "pop, happy, summer evening");
   assert.deepEqual(foreign, [], "payments off: nothing from another origin (no Stripe.js)");
   assert.deepEqual(page.problems, []);
 });
