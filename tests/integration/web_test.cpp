@@ -57,6 +57,15 @@ TEST(Web, WebEnabledFalseLeavesOnlyTheApiAndDocs) {
     EXPECT_EQ(Http("GET", songd.Url("/api/v1/health")).status, 200);
 }
 
+TEST(Web, WithAnApiKeyThePageSaysItCannotGenerateAndCarriesNoKey) {
+    SongdProcess songd(Env{{"API_KEY", "secret-key-for-the-api"}});
+    songd.Start();
+    auto page = Http("GET", songd.Url("/"));
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.body.find("&quot;api_key_required&quot;:true"), std::string::npos);
+    EXPECT_EQ(page.body.find("secret-key-for-the-api"), std::string::npos);
+}
+
 TEST(Web, PaymentsOnLetThePageLoadStripeJsFromItsUrl) {
     SongdProcess songd(Env{{"REQUIRE_PAYMENT_FOR_GENERATION", "true"},
                            {"STRIPE_SECRET_KEY", "sk_test_web"},

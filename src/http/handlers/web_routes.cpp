@@ -5,6 +5,7 @@
 #include "http/conditional.h"
 #include "http/handlers/handlers.h"
 #include "http/web_assets.h"
+#include "storage/s3/s3_xml.h"
 
 namespace songd::http {
 
@@ -17,32 +18,6 @@ const WebAsset* FindAsset(std::string_view name) {
         if (a.name == name) return &a;
     }
     return nullptr;
-}
-
-std::string HtmlEscape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
 }
 
 void ReplaceAll(std::string& text, std::string_view from, std::string_view to) {
@@ -164,7 +139,8 @@ void RegisterWebRoutes(Api& api) {
     const WebAsset* index = FindAsset("index.html");
     if (!index) return;
     std::string page(index->bytes);
-    ReplaceAll(page, "%CONFIG%", HtmlEscape(PageConfig(config)));
+    // The configuration goes into an attribute value: XML's escaping is HTML's there.
+    ReplaceAll(page, "%CONFIG%", storage::s3::XmlEscape(PageConfig(config)));
     ReplaceAll(page, "%VERSION%", version);
     const std::string etag = BodyEtag(page);
     const std::string csp = PageContentSecurityPolicy(config);
