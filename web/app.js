@@ -727,12 +727,15 @@
   async function detectFeatures() {
     const r = await api("GET", "/openapi.json");
     if (!r.ok || !r.body) return;
-    const paths = r.body.paths || {};
-    features.events = !!paths[P + "/jobs/{job_id}/events"];
-    features.cancel = !!paths[P + "/jobs/{job_id}/cancel"];
-    features.plainLyrics = !!paths[P + "/jobs/{job_id}/lyrics"];
-    const schema = ((r.body.components || {}).schemas || {}).GenerateRequest;
-    features.instrumental = !!(schema && schema.properties && schema.properties.instrumental);
+    const paths = Object.keys(r.body.paths || {});
+    // Whatever the path parameter is called ({job_id} or {id}).
+    const offers = (tail) => paths.some((k) => k.startsWith(P + "/jobs/{") && k.endsWith("}/" + tail));
+    features.events = offers("events");
+    features.cancel = offers("cancel");
+    features.plainLyrics = offers("lyrics");
+    const generate = JSON.stringify([((r.body.components || {}).schemas || {}).GenerateRequest || null,
+                                     (r.body.paths || {})[P + "/generate"] || null]);
+    features.instrumental = generate.includes('"instrumental"');
     show($("instrumental-field"), features.instrumental);
   }
 
