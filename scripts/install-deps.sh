@@ -19,7 +19,7 @@ packages=(
 if [ "${1:-}" = "test" ]; then
   packages+=(
     # tests and benchmarks
-    curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
+    curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore
     postgresql
     # the page's browser tests (tests/browser)
     chromium
@@ -28,6 +28,9 @@ fi
 
 missing=()
 for p in "${packages[@]}"; do
+  # Node.js from other builds (e.g. NodeSource) bundles npm and conflicts with Debian's npm
+  # package: an npm on the PATH is enough.
+  if [ "$p" = npm ] && command -v npm > /dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
