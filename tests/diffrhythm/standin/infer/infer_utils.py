@@ -92,15 +92,18 @@ class _StandinVAE:
                                  align_corners=False)[:, 0]
 
         melody_phase = phase(melody_midi)
-        melody = torch.sin(melody_phase) + 0.3 * torch.sin(2 * melody_phase)
-        voice = smooth(2, 0.0, 1.0) * torch.sin(2 * melody_phase + 0.5 * torch.sin(melody_phase))
+        octave = torch.sin(2 * melody_phase)
+        melody = torch.sin(melody_phase).add_(octave, alpha=0.3)
         del melody_phase
-        bass = torch.sin(phase(bass_midi))
-        position = torch.arange(frames * n, device=device) % (8 * n)
-        pluck = 0.4 + 0.6 * torch.exp(-4.0 * position.float() / (8 * n))
-        loud = smooth(1, 0.05, 1.0) * pluck
-        left = loud * (0.6 * melody + 0.4 * voice) + 0.35 * bass
-        right = loud * (0.45 * melody + 0.5 * voice) + 0.35 * bass
+        voice = smooth(2, 0.0, 1.0).mul_(octave)
+        del octave
+        bass = torch.sin(phase(bass_midi)).mul_(0.35)
+        # A pluck every note (8 frames): one note's envelope, tiled.
+        note = torch.arange(8 * n, device=device, dtype=torch.float32) / (8 * n)
+        pluck = (0.4 + 0.6 * torch.exp(-4.0 * note)).repeat((frames + 7) // 8)[: frames * n]
+        loud = smooth(1, 0.05, 1.0).mul_(pluck)
+        left = loud * (0.6 * melody + 0.4 * voice) + bass
+        right = loud * (0.45 * melody + 0.5 * voice) + bass
         return 0.5 * torch.stack([left, right], dim=1)
 
     def encode_export(self, audio):
