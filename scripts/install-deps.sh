@@ -19,6 +19,8 @@ if [ "${1:-}" = "test" ]; then
     # tests and benchmarks
     curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
     postgresql
+    # the DiffRhythm stand-in and the worker's tests (Debian's /usr/bin/python3)
+    python3-torch python3-torchaudio
   )
 fi
 

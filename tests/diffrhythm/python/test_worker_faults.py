@@ -1,0 +1,138 @@
+"""Each stand-in fault in worker mode gives its documented outcome (engines/diffrhythm/PROTOCOL.md).
+
+Faults fire once (DIFFRHYTHM_STANDIN_FAULT_TIMES=1, counted in a state directory), so each test
+also shows the worker serving the next song normally after the fault.
+"""
+
+import os
+import signal
+import tempfile
+import time
+import unittest
+
+import support
+from support import Worker, request
+
+
+class WorkerFaultTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+
+    def start(self, fault, *args, **env):
+        worker = Worker(self.dir, *args, env=support.clean_env(
+            DIFFRHYTHM_STANDIN_FAULT=fault, DIFFRHYTHM_STANDIN_FAULT_TIMES=1,
+            DIFFRHYTHM_STANDIN_STATE_DIR=os.path.join(self.dir, "state"), **env))
+        self.addCleanup(worker.kill)
+        return worker
+
+    def out(self, name):
+        return os.path.join(self.dir, name + ".wav")
+
+    def fails_once_then_works(self, fault, code, words):
+        worker = self.start(fault)
+        worker.start()
+        _, first = worker.run(request("a", self.out("a")))
+        self.assertEqual((first["event"], first["id"], first["code"]), ("error", "a", code))
+        self.assertIn(words, first["message"])
+        self.assertFalse(os.path.exists(self.out("a")))
+        self.assertEqual([n for n in os.listdir(self.dir) if n.endswith(".part.wav")], [])
+        _, second = worker.run(request("b", self.out("b")))
+        self.assertEqual(second["event"], "done", second)
+        self.assertEqual(support.wav_info(self.out("b"))[2], support.SAMPLES_95)
+        self.assertEqual(worker.not_protocol, [])
+        self.assertEqual(worker.close(), 0)
+        return worker
+
+    def test_oom_is_out_of_memory_and_the_worker_keeps_serving(self):
+        self.fails_once_then_works("oom", "out_of_memory", "CUDA out of memory")
+
+    def test_nan_output_is_reported_not_written(self):
+        self.fails_once_then_works("nan", "internal", "NaN")
+
+    def test_a_save_that_writes_nothing_is_internal_no_output(self):
+        self.fails_once_then_works("nofile", "internal", "no output written")
+
+    def test_missing_weights_is_model_load_then_the_retry_loads(self):
+        worker = self.fails_once_then_works("missing_weights", "model_load", "HF_HUB_OFFLINE")
+        self.assertIn("Cannot find the requested files", worker.stderr(20000))
+
+    def test_missing_weights_at_preload_exits_3(self):
+        worker = self.start("missing_weights", "--preload", "95")
+        worker.expect("hello")
+        self.assertIsNone(worker.next_event())
+        self.assertEqual(worker.close(), 3)
+        self.assertIn("loading the 95 model failed", worker.stderr().strip().splitlines()[-1])
+
+    def test_garbage_on_stdout_stays_off_the_protocol(self):
+        worker = self.start("garbage")
+        worker.start()
+        _, done = worker.run(request("a", self.out("a")))
+        self.assertEqual(done["event"], "done", done)
+        self.assertEqual(worker.not_protocol, [])
+        self.assertEqual(worker.close(), 0)
+        # the junk went to stderr instead
+        self.assertIn("this is not a protocol line", worker.stderr(20000))
+        self.assertIn("<garbage on stdout>", worker.stderr(20000))
+
+    def test_stderr_flood_then_done(self):
+        worker = self.start("stderr_flood")
+        worker.start()
+        _, done = worker.run(request("a", self.out("a")))
+        self.assertEqual(done["event"], "done", done)
+        self.assertEqual(worker.close(), 0)
+        self.assertGreaterEqual(os.path.getsize(worker.stderr_path), 10 * 1024 * 1024)
+
+    def test_slow_load_delays_loaded_and_ready(self):
+        worker = self.start("slow_load", "--preload", "95", DIFFRHYTHM_STANDIN_LOAD_SECONDS=1)
+        worker.expect("hello")
+        started = time.monotonic()
+        loaded = worker.expect("loaded")
+        worker.expect("ready")
+        self.assertGreaterEqual(time.monotonic() - started, 1.0)
+        self.assertGreaterEqual(loaded["seconds"], 1.0)
+        self.assertEqual(worker.close(), 0)
+
+    def test_crash_mid_sampling_kills_the_worker_without_an_answer(self):
+        worker = self.start("crash")
+        worker.start()
+        worker.send(request("a", self.out("a")))
+        events = []
+        while (event := worker.next_event()) is not None:
+            events.append(event)
+        self.assertIn("sampling", [e.get("phase") for e in events])
+        self.assertNotIn("done", [e["event"] for e in events])
+        self.assertNotIn("error", [e["event"] for e in events])
+        self.assertEqual(worker.process.wait(timeout=support.DEADLINE), -signal.SIGKILL)
+        self.assertFalse(os.path.exists(self.out("a")))
+        # "crash once": a new worker (as songd would restart it) renders the retried job
+        again = self.start("crash")
+        again.start()
+        _, done = again.run(request("a", self.out("a")))
+        self.assertEqual(done["event"], "done", done)
+
+    def test_hang_mid_sampling_answers_nothing_until_killed(self):
+        worker = self.start("hang", DIFFRHYTHM_STANDIN_STEP_SECONDS=0)
+        worker.start()
+        worker.send(request("a", self.out("a"), steps=8))
+        # A song takes well under a second here; the hung one falls silent mid-sampling.
+        events = []
+        while True:
+            try:
+                event = worker.next_event(deadline=3)
+            except AssertionError:
+                break
+            self.assertIsNotNone(event, "the worker exited")
+            self.assertIn(event["event"], ("progress", "loaded"), event)
+            if event["event"] == "progress":
+                events.append(event)
+        self.assertEqual(events[-1]["phase"], "sampling")
+        self.assertLess(events[-1]["percent"], 85)
+        self.assertIsNone(worker.process.poll())
+        worker.process.send_signal(signal.SIGKILL)
+        self.assertEqual(worker.process.wait(timeout=support.DEADLINE), -signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    unittest.main()
