@@ -22,6 +22,17 @@ std::string Seconds(std::chrono::milliseconds ms) {
            (ms.count() % 1000 ? "." + std::to_string(ms.count() % 1000 / 100) : "") + " s";
 }
 
+/// How a child that closed its output ended: it may still be exiting, so wait a moment (a
+/// child that lingers is killed by the wait).
+std::string HowItEnded(core::ChildProcess& child) {
+    try {
+        return child.Wait(core::StopWhen{nullptr, Clock::now() + std::chrono::seconds(2)})
+            .status.Describe();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
 }  // namespace
 
 Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options)) {
@@ -149,9 +160,7 @@ std::unique_ptr<core::ChildProcess> Supervisor::Launch(Slot& slot) {
             break;
         }
         if (line.outcome == core::Outcome::kClosed) {
-            const auto status = child->TryWait();
-            why = "ended before it was ready (" +
-                  (status ? status->Describe() : std::string("closed its output")) + ")";
+            why = "ended before it was ready (" + HowItEnded(*child) + ")";
             break;
         }
         Event e;
@@ -331,11 +340,8 @@ RunResult Supervisor::Run(const Request& request,
         return lose(RunResult::Outcome::kWorkerLost, e.what(), true);
     }
     if (written == core::Outcome::kClosed) {
-        const auto status = child->TryWait();
         return lose(RunResult::Outcome::kWorkerLost,
-                    "ended before taking the request (" +
-                        (status ? status->Describe() : std::string("stdin closed")) + ")",
-                    true);
+                    "ended before taking the request (" + HowItEnded(*child) + ")", true);
     }
     std::optional<Clock::time_point> load_deadline;
     while (written == core::Outcome::kDone) {
@@ -360,11 +366,8 @@ RunResult Supervisor::Run(const Request& request,
                         false);
         }
         if (line.outcome == core::Outcome::kClosed) {
-            const auto status = child->TryWait();
             return lose(RunResult::Outcome::kWorkerLost,
-                        "the worker ended during the request (" +
-                            (status ? status->Describe() : std::string("closed its output")) + ")",
-                        true);
+                        "the worker ended during the request (" + HowItEnded(*child) + ")", true);
         }
         Event e;
         try {
