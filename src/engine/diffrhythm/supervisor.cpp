@@ -433,6 +433,8 @@ EngineStatus Supervisor::Status() const {
         if (!slot->last_error.empty()) last = slot->last_error;
     }
     if (last.empty()) return {false, "DiffRhythm worker starting"};
+    // /readyz shows this: the line a worker printed stays in the log.
+    if (last.rfind("protocol error", 0) == 0) last = "protocol error (the line is in the log)";
     return {false, "DiffRhythm worker restarting after: " + last};
 }
 
