@@ -488,12 +488,14 @@ TEST_P(DiffRhythmCliFaults, FailTheJobAndLeaveNoProcess) {
                         std::chrono::seconds(10)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Faults, DiffRhythmCliFaults,
-                         ::testing::Values(CliFault{"nofile", "render_failed",
-                                                    "without writing output.wav"},
-                                           CliFault{"crash", "render_failed", "killed by signal 9"},
-                                           CliFault{"hang", "timeout", "GENERATION_TIMEOUT"}),
-                         [](const auto& info) { return info.param.fault; });
+INSTANTIATE_TEST_SUITE_P(
+    Faults, DiffRhythmCliFaults,
+    ::testing::Values(CliFault{"nofile", "render_failed", "without writing output.wav"},
+                      CliFault{"crash", "render_failed", "killed by signal 9"},
+                      CliFault{"hang", "timeout", "GENERATION_TIMEOUT"},
+                      // upstream writes a NaN song as silence; finishing refuses it
+                      CliFault{"nan", "render_failed", "silence"}),
+    [](const auto& info) { return info.param.fault; });
 
 // ---- start-up checks (acceptance 4) ----
 
