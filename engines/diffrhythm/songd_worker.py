@@ -26,8 +26,9 @@ SAMPLE_RATE = 44100
 CHANNELS = 2
 MAX_FRAMES = {"95": 2048, "full": 6144}
 MAX_MESSAGE = 500
-LIMITS = {"steps": (2, 1000), "cfg_strength": (0.0, 20.0), "batch": (1, 16),
-          "seed": (0, 2**63 - 1)}
+# Wider than songd's API (steps 1..200, cfg 0..50, uint64 seeds) so no accepted job is refused.
+LIMITS = {"steps": (1, 1000), "cfg_strength": (0.0, 100.0), "batch": (1, 16),
+          "seed": (0, 2**64 - 1)}
 PHASE_START = {"loading_model": 0, "encoding_style": 10, "sampling": 15, "decoding": 85,
                "saving": 95}
 

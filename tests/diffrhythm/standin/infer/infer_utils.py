@@ -26,7 +26,7 @@ DOWNSAMPLING_RATIO = 2048
 IO_CHANNELS = 2
 LATENT_DIM = 64
 
-if os.environ.get("DIFFRHYTHM_STANDIN_FAULT") == "nofile":
+if "nofile" in standin.faults_switched_on():
     # Simulates a save that silently writes nothing (a full or vanishing disk): exit 0, no file.
     _real_save = torchaudio.save
 
