@@ -106,8 +106,40 @@ class MessageTest(unittest.TestCase):
         self.assertEqual(len(text), songd_worker.MAX_MESSAGE)
 
 
-class StandinLyricsTest(unittest.TestCase):
-    """Upstream's get_lrc_token behaviour the stand-in reproduces (and songd documents)."""
+# Upstream's signatures (ASLP-lab/DiffRhythm infer/infer_utils.py, model/cfm.py): parameter
+# names and defaults the worker relies on. The stand-in must keep them.
+UPSTREAM_SIGNATURES = {
+    "prepare_model": "(max_frames, device, repo_id='ASLP-lab/DiffRhythm-1_2')",
+    "get_lrc_token": "(max_frames, text, tokenizer, max_secs, device)",
+    "get_style_prompt": "(model, wav_path=None, prompt=None)",
+    "get_negative_style_prompt": "(device)",
+    "get_reference_latent": "(device, max_frames, edit, pred_segments, ref_song, vae_model)",
+    "decode_audio": "(latents, vae_model, chunked=False, overlap=32, chunk_size=128)",
+    "encode_audio": "(audio, vae_model, chunked=False, overlap=32, chunk_size=128)",
+    "parse_lyrics": "(lyrics)",
+    "load_checkpoint": "(model, ckpt_path, device, use_ema=True)",
+    "normalize_audio": "(y, target_dbfs=0)",
+    "vae_sample": "(mean, scale)",
+}
+UPSTREAM_SAMPLE = (
+    "(self, cond, text, duration, *, style_prompt=None, style_prompt_lens=None,"
+    " negative_style_prompt=None, lens=None, steps=32, cfg_strength=4.0,"
+    " sway_sampling_coef=None, seed=None, max_duration=6144, vocoder=None, no_ref_audio=False,"
+    " duplicate_test=False, t_inter=0.1, edit_mask=None, start_time=None,"
+    " latent_pred_segments=None, song_duration=None, batch_infer_num=1)")
+
+
+def plain_signature(function):
+    """The signature without annotations, as upstream's source spells it."""
+    import inspect
+
+    parameters = [p.replace(annotation=inspect.Parameter.empty)
+                  for p in inspect.signature(function).parameters.values()]
+    return str(inspect.Signature(parameters))
+
+
+class StandinUpstreamShapeTest(unittest.TestCase):
+    """What the stand-in shares with upstream: signatures, get_lrc_token's behaviour."""
 
     @classmethod
     def setUpClass(cls):
@@ -127,6 +159,14 @@ class StandinLyricsTest(unittest.TestCase):
         lrc, _, end_frame, _ = self.utils.get_lrc_token(max_frames, lyrics, self.tokenizer,
                                                         seconds, "cpu")
         return lrc[0], end_frame
+
+    def test_signatures_are_upstreams(self):
+        for name, expected in UPSTREAM_SIGNATURES.items():
+            with self.subTest(name):
+                self.assertEqual(plain_signature(getattr(self.utils, name)), expected)
+        from model.cfm import CFM
+
+        self.assertEqual(" ".join(plain_signature(CFM.sample).split()), UPSTREAM_SAMPLE)
 
     def test_95_mode_drops_the_last_line(self):
         lyrics = "[00:01.00]aaa\n[00:10.00]bbb\n"
