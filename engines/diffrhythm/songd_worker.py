@@ -253,15 +253,19 @@ class Worker:
                                message=one_line(error))
             return
         started = time.time()
+        failure = None
         try:
             self.render(job, settings)
         except WorkerError as error:
-            self.fail(job, error.code, str(error), settings)
-            return
+            failure = (error.code, str(error))
         except Exception as error:  # noqa: BLE001: every failure becomes one error line
             code = "out_of_memory" if is_out_of_memory(error, self.torch) else "internal"
             traceback.print_exc(file=sys.stderr)
-            self.fail(job, code, f"{type(error).__name__}: {error}", settings)
+            failure = (code, f"{type(error).__name__}: {error}")
+        if failure is not None:
+            # Outside the except blocks: the traceback (and the tensors its frames hold) is
+            # gone, so an out-of-memory cleanup can really free the GPU memory.
+            self.fail(job, failure[0], failure[1], settings)
             return
         self.protocol.send(id=job, event="done", output_path=settings["output_path"],
                            seconds=round(time.time() - started, 3))
