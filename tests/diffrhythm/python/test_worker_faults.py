@@ -7,7 +7,6 @@ also shows the worker serving the next song normally after the fault.
 import os
 import signal
 import tempfile
-import time
 import unittest
 
 import support
@@ -84,10 +83,9 @@ class WorkerFaultTest(unittest.TestCase):
     def test_slow_load_delays_loaded_and_ready(self):
         worker = self.start("slow_load", "--preload", "95", DIFFRHYTHM_STANDIN_LOAD_SECONDS=1)
         worker.expect("hello")
-        started = time.monotonic()
         loaded = worker.expect("loaded")
         worker.expect("ready")
-        self.assertGreaterEqual(time.monotonic() - started, 1.0)
+        # the worker's own measure of the load (about 0.0 s without the fault)
         self.assertGreaterEqual(loaded["seconds"], 1.0)
         self.assertEqual(worker.close(), 0)
 
