@@ -21,6 +21,10 @@ path.append(os.getcwd())
 from model import CFM, DiT  # noqa: E402
 from model import standin  # noqa: E402
 
+# Chatter on stdout at import, as model code and its libraries do: the worker's stdio guard
+# must already be in place when it imports this module.
+print("stand-in DiffRhythm: infer_utils imported (a test checkout, not the model)")
+
 SAMPLING_RATE = 44100
 DOWNSAMPLING_RATIO = 2048
 IO_CHANNELS = 2
