@@ -268,7 +268,7 @@ class Worker:
             self.fail(job, failure[0], failure[1], settings)
             return
         self.protocol.send(id=job, event="done", output_path=settings["output_path"],
-                           seconds=round(time.time() - started, 3))
+                           seconds=round(time.time() - started, 3), seed=settings["seed"])
 
     def fail(self, job, code, message, settings):
         remove_quietly(temp_path(settings["output_path"]))
@@ -298,7 +298,9 @@ class Worker:
         cfm = self.cfm[name]
         tokenizer, muq, vae = self.shared
         max_frames = MAX_FRAMES[name]
-        seed = s["seed"] if s["seed"] is not None else int.from_bytes(os.urandom(7), "little")
+        if s["seed"] is None:  # reported in `done`, so even a random song can be made again
+            s["seed"] = int.from_bytes(os.urandom(7), "little")
+        seed = s["seed"]
         self.seed_everything(seed)
 
         self.progress(job, PHASE_START["encoding_style"], "encoding_style")

@@ -50,6 +50,7 @@ class WorkerProtocolTest(unittest.TestCase):
         events, done = self.render("song", steps=8)
         self.assertEqual(done["id"], "song")
         self.assertEqual(done["output_path"], self.out("song.wav"))
+        self.assertEqual(done["seed"], 7)
         self.assertGreaterEqual(done["seconds"], 0)
         progress = [e for e in events if e["event"] == "progress"]
         self.assertTrue(all(e["id"] == "song" for e in events))
@@ -99,6 +100,12 @@ class WorkerProtocolTest(unittest.TestCase):
         entry = support.read_record(self.record)[before]
         self.assertEqual((entry["steps"], entry["cfg_strength"], entry["seed"]),
                          (1, 0.0, 2**64 - 1))
+
+    def test_without_a_seed_done_names_the_one_used(self):
+        before = len(support.read_record(self.record))
+        _, done = self.render("unseeded", seed=...)
+        self.assertIsInstance(done["seed"], int)
+        self.assertEqual(support.read_record(self.record)[before]["seed"], done["seed"])
 
     def test_steps_and_cfg_change_the_song(self):
         self.render("s4", steps=4, cfg_strength=2.0)
