@@ -107,6 +107,20 @@ class WorkerProtocolTest(unittest.TestCase):
         self.assertIsInstance(done["seed"], int)
         self.assertEqual(support.read_record(self.record)[before]["seed"], done["seed"])
 
+    def test_requests_sent_at_once_are_served_one_after_the_other(self):
+        self.worker.send(request("first", self.out("first.wav")))
+        self.worker.send(request("second", self.out("second.wav")) | {"lyrics": ""})
+        order = []
+        while len([e for e in order if e[1] in ("done", "error")]) < 2:
+            event = self.worker.next_event()
+            self.assertIsNotNone(event)
+            order.append((event.get("id"), event["event"]))
+        ids = [job for job, _ in order]
+        first_done = order.index(("first", "done"))
+        self.assertEqual(set(ids[: first_done + 1]), {"first"})
+        self.assertEqual(set(ids[first_done + 1:]), {"second"})
+        self.assertEqual(order[-1], ("second", "done"))
+
     def test_steps_and_cfg_change_the_song(self):
         self.render("s4", steps=4, cfg_strength=2.0)
         self.render("s32", steps=32, cfg_strength=2.0)
