@@ -26,8 +26,9 @@ SAMPLE_RATE = 44100
 CHANNELS = 2
 MAX_FRAMES = {"95": 2048, "full": 6144}
 MAX_MESSAGE = 500
-LIMITS = {"steps": (2, 1000), "cfg_strength": (0.0, 20.0), "batch": (1, 16),
-          "seed": (0, 2**63 - 1)}
+# Wider than songd's API (steps 1..200, cfg 0..50, uint64 seeds) so no accepted job is refused.
+LIMITS = {"steps": (1, 1000), "cfg_strength": (0.0, 100.0), "batch": (1, 16),
+          "seed": (0, 2**64 - 1)}
 PHASE_START = {"loading_model": 0, "encoding_style": 10, "sampling": 15, "decoding": 85,
                "saving": 95}
 
@@ -252,18 +253,22 @@ class Worker:
                                message=one_line(error))
             return
         started = time.time()
+        failure = None
         try:
             self.render(job, settings)
         except WorkerError as error:
-            self.fail(job, error.code, str(error), settings)
-            return
+            failure = (error.code, str(error))
         except Exception as error:  # noqa: BLE001: every failure becomes one error line
             code = "out_of_memory" if is_out_of_memory(error, self.torch) else "internal"
             traceback.print_exc(file=sys.stderr)
-            self.fail(job, code, f"{type(error).__name__}: {error}", settings)
+            failure = (code, f"{type(error).__name__}: {error}")
+        if failure is not None:
+            # Outside the except blocks: the traceback (and the tensors its frames hold) is
+            # gone, so an out-of-memory cleanup can really free the GPU memory.
+            self.fail(job, failure[0], failure[1], settings)
             return
         self.protocol.send(id=job, event="done", output_path=settings["output_path"],
-                           seconds=round(time.time() - started, 3))
+                           seconds=round(time.time() - started, 3), seed=settings["seed"])
 
     def fail(self, job, code, message, settings):
         remove_quietly(temp_path(settings["output_path"]))
@@ -293,7 +298,9 @@ class Worker:
         cfm = self.cfm[name]
         tokenizer, muq, vae = self.shared
         max_frames = MAX_FRAMES[name]
-        seed = s["seed"] if s["seed"] is not None else int.from_bytes(os.urandom(7), "little")
+        if s["seed"] is None:  # reported in `done`, so even a random song can be made again
+            s["seed"] = int.from_bytes(os.urandom(7), "little")
+        seed = s["seed"]
         self.seed_everything(seed)
 
         self.progress(job, PHASE_START["encoding_style"], "encoding_style")

@@ -7,7 +7,6 @@ also shows the worker serving the next song normally after the fault.
 import os
 import signal
 import tempfile
-import time
 import unittest
 
 import support
@@ -30,33 +29,30 @@ class WorkerFaultTest(unittest.TestCase):
     def out(self, name):
         return os.path.join(self.dir, name + ".wav")
 
-    def fails_once_then_works(self, fault, code, words):
-        worker = self.start(fault)
-        worker.start()
-        _, first = worker.run(request("a", self.out("a")))
-        self.assertEqual((first["event"], first["id"], first["code"]), ("error", "a", code))
-        self.assertIn(words, first["message"])
-        self.assertFalse(os.path.exists(self.out("a")))
-        self.assertEqual([n for n in os.listdir(self.dir) if n.endswith(".part.wav")], [])
-        _, second = worker.run(request("b", self.out("b")))
-        self.assertEqual(second["event"], "done", second)
-        self.assertEqual(support.wav_info(self.out("b"))[2], support.SAMPLES_95)
+    def test_each_recoverable_fault_answers_its_code_and_the_worker_serves_on(self):
+        # Four faults switched on, each firing once, in the order a request meets them.
+        worker = self.start("missing_weights,oom,nan,nofile")
+        _, _, ready = worker.start()
+        self.assertEqual(ready["models_loaded"], [])  # lazy: ready at once
+        expected = [("missing_weights", "model_load", "HF_HUB_OFFLINE"),
+                    ("oom", "out_of_memory", "CUDA out of memory"),
+                    ("nan", "internal", "NaN"),
+                    ("nofile", "internal", "no output written")]
+        for job, code, words in expected:
+            with self.subTest(job):
+                _, last = worker.run(request(job, self.out(job)))
+                self.assertEqual((last["event"], last["id"], last["code"]),
+                                 ("error", job, code), last)
+                self.assertIn(words, last["message"])
+                self.assertFalse(os.path.exists(self.out(job)))
+                self.assertEqual([n for n in os.listdir(self.dir) if n.endswith(".part.wav")],
+                                 [])
+        _, done = worker.run(request("after", self.out("after")))
+        self.assertEqual(done["event"], "done", done)
+        self.assertEqual(support.wav_info(self.out("after"))[2], support.SAMPLES_95)
         self.assertEqual(worker.not_protocol, [])
         self.assertEqual(worker.close(), 0)
-        return worker
-
-    def test_oom_is_out_of_memory_and_the_worker_keeps_serving(self):
-        self.fails_once_then_works("oom", "out_of_memory", "CUDA out of memory")
-
-    def test_nan_output_is_reported_not_written(self):
-        self.fails_once_then_works("nan", "internal", "NaN")
-
-    def test_a_save_that_writes_nothing_is_internal_no_output(self):
-        self.fails_once_then_works("nofile", "internal", "no output written")
-
-    def test_missing_weights_is_model_load_then_the_retry_loads(self):
-        worker = self.fails_once_then_works("missing_weights", "model_load", "HF_HUB_OFFLINE")
-        self.assertIn("Cannot find the requested files", worker.stderr(20000))
+        self.assertIn("Cannot find the requested files", worker.stderr(20 * 1024 * 1024))
 
     def test_missing_weights_at_preload_exits_3(self):
         worker = self.start("missing_weights", "--preload", "95")
@@ -87,10 +83,9 @@ class WorkerFaultTest(unittest.TestCase):
     def test_slow_load_delays_loaded_and_ready(self):
         worker = self.start("slow_load", "--preload", "95", DIFFRHYTHM_STANDIN_LOAD_SECONDS=1)
         worker.expect("hello")
-        started = time.monotonic()
         loaded = worker.expect("loaded")
         worker.expect("ready")
-        self.assertGreaterEqual(time.monotonic() - started, 1.0)
+        # the worker's own measure of the load (about 0.0 s without the fault)
         self.assertGreaterEqual(loaded["seconds"], 1.0)
         self.assertEqual(worker.close(), 0)
 

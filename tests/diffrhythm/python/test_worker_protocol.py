@@ -50,6 +50,7 @@ class WorkerProtocolTest(unittest.TestCase):
         events, done = self.render("song", steps=8)
         self.assertEqual(done["id"], "song")
         self.assertEqual(done["output_path"], self.out("song.wav"))
+        self.assertEqual(done["seed"], 7)
         self.assertGreaterEqual(done["seconds"], 0)
         progress = [e for e in events if e["event"] == "progress"]
         self.assertTrue(all(e["id"] == "song" for e in events))
@@ -92,6 +93,33 @@ class WorkerProtocolTest(unittest.TestCase):
         self.assertEqual((entry["ref_prompt"], entry["ref_audio_path"]), ("pop, piano", None))
         self.assertEqual(entry["audio_length"], 95)
         self.assertLessEqual(entry["start"], entry["end"])
+
+    def test_extremes_songd_accepts_render(self):
+        before = len(support.read_record(self.record))
+        events, _ = self.render("extremes", steps=1, cfg_strength=0, seed=2**64 - 1)
+        entry = support.read_record(self.record)[before]
+        self.assertEqual((entry["steps"], entry["cfg_strength"], entry["seed"]),
+                         (1, 0.0, 2**64 - 1))
+
+    def test_without_a_seed_done_names_the_one_used(self):
+        before = len(support.read_record(self.record))
+        _, done = self.render("unseeded", seed=...)
+        self.assertIsInstance(done["seed"], int)
+        self.assertEqual(support.read_record(self.record)[before]["seed"], done["seed"])
+
+    def test_requests_sent_at_once_are_served_one_after_the_other(self):
+        self.worker.send(request("first", self.out("first.wav")))
+        self.worker.send(request("second", self.out("second.wav")) | {"lyrics": ""})
+        order = []
+        while len([e for e in order if e[1] in ("done", "error")]) < 2:
+            event = self.worker.next_event()
+            self.assertIsNotNone(event)
+            order.append((event.get("id"), event["event"]))
+        ids = [job for job, _ in order]
+        first_done = order.index(("first", "done"))
+        self.assertEqual(set(ids[: first_done + 1]), {"first"})
+        self.assertEqual(set(ids[first_done + 1:]), {"second"})
+        self.assertEqual(order[-1], ("second", "done"))
 
     def test_steps_and_cfg_change_the_song(self):
         self.render("s4", steps=4, cfg_strength=2.0)
@@ -146,7 +174,7 @@ class WorkerProtocolTest(unittest.TestCase):
             "ref missing": request("b", out, style_prompt=..., ref_audio_path="/nonexistent.wav"),
             "ref not audio": request("b", out, style_prompt=..., ref_audio_path=self.record),
             "ref too short": request("b", out, style_prompt=..., ref_audio_path=short),
-            "steps 1": request("b", out, steps=1),
+            "steps 0": request("b", out, steps=0),
             "steps huge": request("b", out, steps=100000),
             "cfg negative": request("b", out, cfg_strength=-1),
             "cfg text": request("b", out, cfg_strength="4"),
@@ -181,12 +209,6 @@ class WorkerStartTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
-
-    def test_lazy_worker_is_ready_at_once_and_exits_0_at_eof(self):
-        worker = Worker(self.tmp.name)
-        _, loaded, ready = worker.start()
-        self.assertEqual((loaded, ready["models_loaded"]), ([], []))
-        self.assertEqual(worker.close(), 0)
 
     def test_preload_both_classes(self):
         worker = Worker(self.tmp.name, "--preload", "95,285")

@@ -21,12 +21,16 @@ path.append(os.getcwd())
 from model import CFM, DiT  # noqa: E402
 from model import standin  # noqa: E402
 
+# Chatter on stdout at import, as model code and its libraries do: the worker's stdio guard
+# must already be in place when it imports this module.
+print("stand-in DiffRhythm: infer_utils imported (a test checkout, not the model)")
+
 SAMPLING_RATE = 44100
 DOWNSAMPLING_RATIO = 2048
 IO_CHANNELS = 2
 LATENT_DIM = 64
 
-if os.environ.get("DIFFRHYTHM_STANDIN_FAULT") == "nofile":
+if "nofile" in standin.faults_switched_on():
     # Simulates a save that silently writes nothing (a full or vanishing disk): exit 0, no file.
     _real_save = torchaudio.save
 

@@ -78,6 +78,9 @@ class CFM(nn.Module):
         if cond.shape[1] > duration:
             cond = cond[:, :duration, :]
         cond = cond.float()
+        longest = int(torch.as_tensor(duration).max())
+        if cond.shape[1] < longest:  # a reference song shorter than the song: pad with silence
+            cond = torch.nn.functional.pad(cond, (0, 0, 0, longest - cond.shape[1]))
         if isinstance(duration, int):
             duration = torch.full((batch_infer_num,), duration, device=self.device,
                                   dtype=torch.long)

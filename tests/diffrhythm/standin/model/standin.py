@@ -27,13 +27,19 @@ FAULTS = (
 _fired_here = {}  # per-process counts when no state directory is configured
 
 
+def faults_switched_on():
+    """DIFFRHYTHM_STANDIN_FAULT: one fault, or several separated by commas."""
+    return {f.strip() for f in os.environ.get("DIFFRHYTHM_STANDIN_FAULT", "").split(",")}
+
+
 def fault_fires(name):
     """True when DIFFRHYTHM_STANDIN_FAULT names this fault and its budget is not spent.
 
-    The budget (DIFFRHYTHM_STANDIN_FAULT_TIMES, default unlimited) is counted in a file under
+    The budget (DIFFRHYTHM_STANDIN_FAULT_TIMES, default unlimited, per fault) is counted in a
+    file under
     DIFFRHYTHM_STANDIN_STATE_DIR, locked, so "fail once, then work" holds across processes.
     """
-    if os.environ.get("DIFFRHYTHM_STANDIN_FAULT", "") != name:
+    if name not in faults_switched_on():
         return False
     times = os.environ.get("DIFFRHYTHM_STANDIN_FAULT_TIMES", "")
     if times == "":
