@@ -222,7 +222,7 @@ fs::path DiffRhythmEngine::RenderWorker(const RenderRequest& request, const Prog
                            : fs::absolute(request.ref_audio_path).string();
     r.audio_length = request.audio_length;
     const Sampler sampler = ResolveSampler(request.preset, request.steps, request.cfg_strength);
-    r.steps = std::max(2, sampler.steps);  // the Euler grid needs two points
+    r.steps = sampler.steps;
     r.cfg_strength = sampler.cfg_strength;
     r.seed = request.seed;
     r.batch = std::max(1, request.batch_size);
