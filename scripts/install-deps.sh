@@ -23,6 +23,8 @@ if [ "${1:-}" = "test" ]; then
     postgresql
     # the page's browser tests (tests/browser)
     chromium
+    # the DiffRhythm stand-in and the worker's tests (Debian's /usr/bin/python3)
+    python3-torch python3-torchaudio
   )
 fi
 

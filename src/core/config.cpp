@@ -344,6 +344,35 @@ void LoadDiffRhythm(Reader& r, Config& c) {
             start = comma + 1;
         }
     }
+    if (auto* v = r.Raw("DEVICE"); v && !core::Trim(*v).empty()) {
+        // The worker takes cpu|cuda|mps; cuda:N is cuda on GPU N (unless DIFFRHYTHM_GPUS says).
+        c.diffrhythm_device = c.device.rfind("cuda", 0) == 0 ? "cuda" : c.device;
+        if (c.device.rfind("cuda:", 0) == 0 && c.diffrhythm_gpus.empty()) {
+            c.diffrhythm_gpus.push_back(std::min(255, std::atoi(c.device.substr(5, 3).c_str())));
+        }
+    }
+    if (auto* v = r.Raw("DIFFRHYTHM_PRELOAD"); v && !core::Trim(*v).empty()) {
+        std::string list = core::ToLower(*v);
+        size_t start = 0;
+        while (true) {
+            auto comma = list.find(',', start);
+            std::string item(core::Trim(list.substr(start, comma - start)));
+            if (item == "95" || item == "all") c.diffrhythm_preload.push_back(95);
+            if (item == "full" || item == "all") c.diffrhythm_preload.push_back(285);
+            if (item != "95" && item != "full" && item != "all" && item != "none") {
+                r.Fail("DIFFRHYTHM_PRELOAD", *v,
+                       "must be none, 95, full or all (a list such as 95,full is fine)");
+            }
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        std::sort(c.diffrhythm_preload.begin(), c.diffrhythm_preload.end());
+        c.diffrhythm_preload.erase(
+            std::unique(c.diffrhythm_preload.begin(), c.diffrhythm_preload.end()),
+            c.diffrhythm_preload.end());
+    }
+    r.Int("DIFFRHYTHM_LOAD_TIMEOUT", c.diffrhythm_load_timeout_seconds, 1, 86400);
+    r.Bool("DIFFRHYTHM_CHUNKED", c.diffrhythm_chunked);
 }
 
 /// The test engine `tone`.
@@ -354,10 +383,21 @@ void LoadTone(Reader& r, Config& c) {
 
 /// ENGINE is read with the generation section, DIFFRHYTHM_HOME with its own; the check comes
 /// after both (and after the tone engine's variables, whose bad values are reported first).
-void CheckEngineHasItsHome(Reader& r, const Config& c) {
+void CheckEngineHasItsHome(Reader& r, Config& c) {
     if (c.engine == "diffrhythm" && c.diffrhythm_home.empty()) {
         r.Fail("DIFFRHYTHM_HOME", "",
                "must be set to the DiffRhythm checkout when ENGINE=diffrhythm");
+    }
+    // With DiffRhythm, a render holds one model worker: as many renders at once as workers.
+    if (c.engine == "diffrhythm") {
+        const int engine_workers = std::max<int>(1, static_cast<int>(c.diffrhythm_gpus.size()));
+        if (auto* v = r.Raw("WORKERS"); v && c.workers != engine_workers) {
+            r.Fail("WORKERS", *v,
+                   "must be " + std::to_string(engine_workers) +
+                       " (or unset) with ENGINE=diffrhythm: one render per DiffRhythm worker, "
+                       "one worker per DIFFRHYTHM_GPUS entry (one on the CPU without GPUs)");
+        }
+        c.workers = engine_workers;
     }
 }
 

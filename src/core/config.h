@@ -75,6 +75,10 @@ struct Config {
     std::string diffrhythm_python = "python3";
     std::string diffrhythm_mode = "worker";  ///< worker|cli
     std::vector<int> diffrhythm_gpus;
+    std::string diffrhythm_device = "auto";        ///< DEVICE when set, else upstream's choice
+    std::vector<int> diffrhythm_preload;           ///< lengths whose model loads at start
+    int diffrhythm_load_timeout_seconds = 600;
+    bool diffrhythm_chunked = true;
     /// Test engine `tone` only: spread the render over this many ms, and inject a fault
     /// (none|nan|silence|error) so tests can watch in-flight jobs and failure paths.
     int tone_render_ms = 0;

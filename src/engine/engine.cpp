@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include "core/error.h"
+#include "engine/diffrhythm/diffrhythm_engine.h"
 #include "engine/synth/synth_engine.h"
 #include "engine/tone_engine.h"
 
@@ -34,6 +35,10 @@ std::unique_ptr<Engine> MakeEngine(const core::Config& config) {
     if (config.engine == "synth") return std::make_unique<synth::SynthEngine>(config.soundfont);
     if (config.engine == "tone") {
         return std::make_unique<ToneEngine>(config.tone_render_ms, config.tone_fault);
+    }
+    if (config.engine == "diffrhythm") {
+        return std::make_unique<diffrhythm::DiffRhythmEngine>(
+            diffrhythm::EngineOptions::FromConfig(config));
     }
     throw core::Error(core::ErrorCode::kInvalidInput,
                       "ENGINE=" + config.engine + " is not available in this build");

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 
@@ -39,8 +40,10 @@ struct RenderRequest {
     std::string preset = "high";
     std::optional<int> steps;
     std::optional<double> cfg_strength;
-    std::filesystem::path work_dir;  ///< exists; the engine writes its files here
-    bool write_stems = false;        ///< also write stems (vocals.wav, ...) into work_dir
+    std::filesystem::path work_dir;        ///< exists; the engine writes its files here
+    bool write_stems = false;              ///< also write stems (vocals.wav, ...) into work_dir
+    bool instrumental = false;             ///< no vocals; lyrics are empty
+    std::filesystem::path ref_audio_path;  ///< reference song (an upload); empty when none
 };
 
 /// @brief Progress 0–100; called from the rendering thread.
@@ -71,6 +74,26 @@ struct EngineStatus {
     std::string reason;  ///< empty when ready: "not started", "stopped", "loading model", ...
 };
 
+/// @brief One model process of an engine that runs its model in worker processes (DiffRhythm),
+/// as /health shows it.
+struct EngineWorker {
+    int index = 0;
+    std::string state;       ///< down|starting|idle|busy|stopped
+    std::optional<int> gpu;  ///< its CUDA_VISIBLE_DEVICES; none on the CPU
+    int64_t pid = 0;         ///< 0 when no process runs
+    std::string device;      ///< as the process reported it: cuda, mps, cpu
+    std::vector<std::string> models_loaded;
+    int restarts = 0;
+    std::string last_error;  ///< why it last ended (no model output, no stderr)
+};
+
+/// @brief What an engine with model processes reports about them (empty for the others).
+struct EngineReport {
+    std::string device;                      ///< where the model runs; empty: DEVICE
+    std::vector<std::string> models_loaded;  ///< over all workers, e.g. {"95"}
+    std::vector<EngineWorker> workers;       ///< its processes
+};
+
 /// @brief A song renderer with a lifecycle: Start (warm-up) → ready → Stop.
 class Engine {
   public:
@@ -91,6 +114,8 @@ class Engine {
     /// preferred) inside `request.work_dir`.
     virtual std::filesystem::path Render(const RenderRequest& request, const ProgressFn& progress,
                                          const CancelToken& cancel) = 0;
+    /// Its model processes, for /health (engines without any return an empty report).
+    virtual EngineReport Report() const { return {}; }
 
   protected:
     /// For engines whose readiness changes on its own (a model process restarting).

@@ -332,6 +332,14 @@ Response Queue(ApiContext& ctx, Request&) {
     doc["workers"] = ctx.config.workers;
     doc["active_jobs"] = ctx.workers ? ctx.workers->Active() : 0;
     doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, s.queued);
+    if (ctx.config.engine == "diffrhythm") {
+        // One render per DiffRhythm worker: WORKERS is the number of engine workers.
+        doc["engine_workers"] = ctx.config.workers;
+        doc["workers_note"] =
+            ctx.config.diffrhythm_gpus.empty()
+                ? "ENGINE=diffrhythm: one render at a time on one CPU worker"
+                : "ENGINE=diffrhythm: one render at a time per GPU in DIFFRHYTHM_GPUS";
+    }
     return Response::Json(200, core::JsonText(doc));
 }
 
@@ -346,6 +354,28 @@ Response Health(ApiContext& ctx, Request&) {
     doc["active_jobs"] = s.processing;
     doc["version"] = SONGD_VERSION;
     doc["engine"] = ctx.config.engine;
+    if (ctx.workers != nullptr && ctx.config.engine == "diffrhythm") {
+        // What the model processes say: the device they run on, the models they hold.
+        const engine::EngineReport report = ctx.workers->engine().Report();
+        if (!report.device.empty()) doc["device"] = report.device;
+        doc["models_loaded"] = !report.models_loaded.empty();
+        json::array models(report.models_loaded.begin(), report.models_loaded.end());
+        json::array workers;
+        for (const auto& w : report.workers) {
+            json::object o;
+            o["index"] = w.index;
+            o["state"] = w.state;
+            o["gpu"] = w.gpu ? json::value(*w.gpu) : json::value(nullptr);
+            o["pid"] = w.pid == 0 ? json::value(nullptr) : json::value(w.pid);
+            o["device"] = w.device.empty() ? json::value(nullptr) : json::value(w.device);
+            o["models_loaded"] = json::array(w.models_loaded.begin(), w.models_loaded.end());
+            o["restarts"] = w.restarts;
+            workers.push_back(std::move(o));
+        }
+        doc["diffrhythm"] = json::object{{"mode", ctx.config.diffrhythm_mode},
+                                         {"models", std::move(models)},
+                                         {"workers", std::move(workers)}};
+    }
     return Response::Json(200, core::JsonText(doc));
 }
 

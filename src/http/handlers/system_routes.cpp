@@ -230,8 +230,13 @@ std::string OpenApiDocument(const core::Config& config) {
         return op;
     };
     paths[p + "/health"] =
-        json::object{{"get", simple("Health", "The old backend's health document.")}};
-    paths[p + "/queue"] = json::object{{"get", simple("Queue", "Queued and processing counts.")}};
+        json::object{{"get", simple("Health",
+                                    "The old backend's health document; with ENGINE=diffrhythm "
+                                    "also `diffrhythm`: mode, models, per-worker state.")}};
+    paths[p + "/queue"] = json::object{
+        {"get", simple("Queue",
+                       "Queued and processing counts; with ENGINE=diffrhythm, workers = "
+                       "engine_workers (one render per DiffRhythm worker).")}};
     paths[p + "/payments/price"] =
         json::object{{"get", simple("Price", "price_cents and currency of one download.")}};
     paths["/healthz"] = json::object{{"get", simple("Liveness", "200 while the process serves.")}};

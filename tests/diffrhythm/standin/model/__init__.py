@@ -1,0 +1,4 @@
+from model.cfm import CFM
+from model.dit import DiT
+
+__all__ = ["CFM", "DiT"]
