@@ -233,6 +233,23 @@ TEST(Lyrics, InstrumentalByFlagOrEmptyLyrics) {
     EXPECT_NE(missing.body.find("Field required"), std::string::npos);
 }
 
+TEST(Lyrics, DocumentedInOpenApi) {
+    SongdProcess songd;
+    songd.Start();
+    auto doc = json::parse(Http("GET", songd.Url("/openapi.json")).body).as_object();
+    EXPECT_TRUE(doc["paths"].as_object().contains("/api/v1/jobs/{job_id}/lyrics"));
+    auto& schemas = doc["components"].as_object()["schemas"].as_object();
+    auto& generate = schemas["GenerateRequest"].as_object();
+    EXPECT_TRUE(generate["properties"].as_object().contains("instrumental"));
+    EXPECT_NE(json::serialize(generate["properties"].at("lyrics")).find("[Verse]"),
+              std::string::npos);
+    for (const auto& field : generate["required"].as_array()) EXPECT_NE(field, "lyrics");
+    auto& status = schemas["JobStatus"].as_object()["properties"].as_object();
+    EXPECT_TRUE(status.contains("lyrics_lrc"));
+    EXPECT_TRUE(status.contains("instrumental"));
+    EXPECT_TRUE(schemas.contains("JobLyrics"));
+}
+
 // ---- Audio: a synth render sings every line at its new stamp ----
 
 /// RMS (dB full scale) of [from, to) seconds of a mono float WAV.
