@@ -243,11 +243,8 @@ engine::RenderRequest Validate(const GenerateOptions& options, const core::Confi
     const std::string text =
         options.instrumental && options.lyrics.empty() ? std::string() : ReadLyrics(options.lyrics);
     try {
-        const bool plain =
-            !options.instrumental && engine::ClassifyLyrics(text) == engine::LyricsKind::kPlain;
-        const double bpm = plain ? engine::SongTempo(request.style_prompt, request.seed) : 0;
-        engine::ResolvedLyrics resolved =
-            engine::ResolveLyrics(text, options.instrumental, bpm, request.audio_length);
+        engine::ResolvedLyrics resolved = engine::ResolveSongLyrics(
+            text, options.instrumental, request.style_prompt, request.seed, request.audio_length);
         request.lyrics = std::move(resolved.lrc);
         request.instrumental = resolved.instrumental;
     } catch (const core::Error& e) {

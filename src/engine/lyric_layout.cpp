@@ -1,6 +1,7 @@
 #include "engine/lyric_layout.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -239,8 +240,7 @@ bool IsVowelLetter(char32_t cp) {
 /// @brief Syllables of one word of an alphabetic script, by vowel groups.
 class WordCounter {
   public:
-    void Add(char32_t cp, bool letter) {
-        if (!letter) return;
+    void Add(char32_t cp) {
         const bool vowel = IsVowelLetter(cp) && !(letters_.empty() && (cp == 'y' || cp == 'Y'));
         if (vowel && !in_vowel_) ++groups_;
         in_vowel_ = vowel;
@@ -307,9 +307,8 @@ int CountSyllables(std::string_view line) {
             continue;
         }
         if (cp == '\'' || cp == 0x2019) continue;  // "don't", "we’re": one word
-        const bool letter = HasLetter(line.substr(start, pos - start));
-        if (letter) {
-            word.Add(cp, true);
+        if (HasLetter(line.substr(start, pos - start))) {
+            word.Add(cp);
         } else {
             count += word.Finish();
         }
@@ -422,6 +421,14 @@ ResolvedLyrics ResolveLyrics(std::string_view lyrics, bool instrumental, double 
         }
     }
     return out;
+}
+
+ResolvedLyrics ResolveSongLyrics(std::string_view lyrics, bool instrumental,
+                                 std::string_view style_prompt, uint64_t seed,
+                                 int audio_length_seconds) {
+    const bool plain = !instrumental && ClassifyLyrics(lyrics) == LyricsKind::kPlain;
+    const double bpm = plain ? SongTempo(style_prompt, seed) : 0;
+    return ResolveLyrics(lyrics, instrumental, bpm, audio_length_seconds);
 }
 
 }  // namespace songd::engine

@@ -6,6 +6,7 @@
 ///
 ///   const double bpm = engine::SongTempo("uplifting pop", seed);   // the synth's own tempo
 ///   auto song = engine::ResolveLyrics(text, /*instrumental=*/false, bpm, 95);
+///   // or in one step: engine::ResolveSongLyrics(text, false, "uplifting pop", seed, 95)
 ///   // song.lrc == "[00:04.80]First line\n[00:09.60]Second line\n...", song.laid_out
 ///
 /// Rules of the layout (4/4 bars of the song's tempo, bar 0 at the song's start, as the synth
@@ -78,5 +79,11 @@ struct ResolvedLyrics {
 /// validated by ParseLrc and kept byte for byte; plain input is laid out at `bpm`.
 ResolvedLyrics ResolveLyrics(std::string_view lyrics, bool instrumental, double bpm,
                              int audio_length_seconds);
+
+/// ResolveLyrics at the tempo of the song: SongTempo(style_prompt, seed) when the lyrics are
+/// plain. The one path the API and `songd generate` take.
+ResolvedLyrics ResolveSongLyrics(std::string_view lyrics, bool instrumental,
+                                 std::string_view style_prompt, uint64_t seed,
+                                 int audio_length_seconds);
 
 }  // namespace songd::engine

@@ -219,11 +219,8 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
 }
 
 void FixRenderedLyrics(jobs::GenerateRequest& request, uint64_t seed) {
-    const bool plain = !request.instrumental &&
-                       engine::ClassifyLyrics(request.lyrics) == engine::LyricsKind::kPlain;
-    const double bpm = plain ? engine::SongTempo(request.style_prompt, seed) : 0;
-    engine::ResolvedLyrics resolved =
-        engine::ResolveLyrics(request.lyrics, request.instrumental, bpm, request.audio_length);
+    engine::ResolvedLyrics resolved = engine::ResolveSongLyrics(
+        request.lyrics, request.instrumental, request.style_prompt, seed, request.audio_length);
     request.lyrics_lrc = std::move(resolved.lrc);
     request.lyrics_bpm = resolved.bpm;
 }
