@@ -19,11 +19,13 @@
 
 #include "audio/encode.h"
 #include "audio/finish.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "engine/engine.h"
 #include "engine/lrc.h"
+#include "engine/lyric_layout.h"
 #include "jobs/layout.h"
 #include "jobs/render_pipeline.h"
 
@@ -233,16 +235,23 @@ engine::RenderRequest Validate(const GenerateOptions& options, const core::Confi
         throw BadInput("--master-preset '" + options.master_preset +
                        "' is not allowed; use subtle, balanced, loud or broadcast");
     }
-    request.lyrics = ReadLyrics(options.lyrics);
+    request.style_prompt = options.style;
+    request.seed = options.seed ? *options.seed
+                                : std::random_device{}() * 0x100000000ULL + std::random_device{}();
+    // Lyrics as the API takes them: LRC, plain/sectioned text timed at the style's tempo (so
+    // after the seed), or an instrumental.
+    const std::string text =
+        options.instrumental && options.lyrics.empty() ? std::string() : ReadLyrics(options.lyrics);
     try {
-        engine::ParseLrc(request.lyrics, request.audio_length);
+        engine::ResolvedLyrics resolved = engine::ResolveSongLyrics(
+            text, options.instrumental, request.style_prompt, request.seed, request.audio_length);
+        request.lyrics = std::move(resolved.lrc);
+        request.instrumental = resolved.instrumental;
     } catch (const core::Error& e) {
         const std::string why = e.fields().empty() ? e.what() : e.fields().front().msg;
         throw BadInput("--lyrics " + options.lyrics.string() + ": " + why);
     }
-    request.style_prompt = options.style;
-    request.seed = options.seed ? *options.seed
-                                : std::random_device{}() * 0x100000000ULL + std::random_device{}();
+    if (!options.lrc_out.empty()) CheckWritable(options.lrc_out);
     request.job_id = "cli";
     return request;
 }
@@ -290,7 +299,11 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
         // A WAV is written where asked; other formats are encoded from the finished WAV.
         job.output = format == audio::Format::kWav ? options.output : work.path() / jobs::kSongFile;
         streams.err << "generating " << request.audio_length << " s with engine " << engine->Name()
-                    << ", seed " << request.seed << "\n";
+                    << ", seed " << request.seed << (request.instrumental ? ", instrumental" : "")
+                    << "\n";
+        if (!options.lrc_out.empty()) {
+            core::WriteFileAtomic(options.lrc_out, request.lyrics);
+        }
         const jobs::RenderOutcome result = jobs::RunRenderPipeline(
             *engine, job,
             [&](int pct, std::string_view stage) {
@@ -331,7 +344,12 @@ int RunGenerate(const GenerateOptions& options, const core::Config& config,
 
 GenerateCommand::GenerateCommand(CLI::App& app)
     : command_(app.add_subcommand("generate", "render one song offline, with a progress bar")) {
-    command_->add_option("--lyrics", options_.lyrics, "LRC lyrics file")->required();
+    command_->add_option("--lyrics", options_.lyrics,
+                         "lyrics file: LRC, or plain lines with [Verse]/[Chorus] tags (songd "
+                         "times them)");
+    command_->add_flag("--instrumental", options_.instrumental,
+                       "no vocals (--lyrics is then not needed and ignored)");
+    command_->add_option("--lrc-out", options_.lrc_out, "also write the LRC rendered to this file");
     command_->add_option("--style", options_.style, "style prompt, e.g. \"sad piano ballad\"")
         ->required();
     command_->add_option("--length", options_.length,

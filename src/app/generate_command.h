@@ -3,6 +3,8 @@
 /// `songd generate`: one song offline, with a progress bar.
 ///
 ///   songd generate --lyrics song.lrc --style "sad piano ballad" --length 120 --seed 7 -o song.mp3
+///   songd generate --lyrics words.txt --style "pop" --lrc-out used.lrc -o song.wav  # plain lyrics
+///   songd generate --instrumental --style "lofi" -o beat.wav
 ///
 /// Wiring in Main (commands.cpp):
 ///
@@ -30,10 +32,12 @@ namespace songd::app {
 
 /// @brief The flags of `songd generate`.
 struct GenerateOptions {
-    std::filesystem::path lyrics;  ///< LRC file
-    std::string style;             ///< style prompt
-    std::optional<int> length;     ///< seconds; default DEFAULT_AUDIO_LENGTH
-    std::optional<uint64_t> seed;  ///< default: random, printed
+    std::filesystem::path lyrics;   ///< LRC, or plain/sectioned lyrics songd times
+    bool instrumental = false;      ///< no vocals; --lyrics is then optional and ignored
+    std::filesystem::path lrc_out;  ///< where to write the LRC rendered; empty: nowhere
+    std::string style;              ///< style prompt
+    std::optional<int> length;      ///< seconds; default DEFAULT_AUDIO_LENGTH
+    std::optional<uint64_t> seed;   ///< default: random, printed
     std::string master_preset = "balanced";
     bool no_auto_master = false;   ///< peak-normalise instead of loudness mastering
     std::string engine;            ///< empty: ENGINE from the configuration

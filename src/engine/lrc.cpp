@@ -106,6 +106,17 @@ bool HasLetter(std::string_view text) {
     return false;
 }
 
+bool NextCodePoint(std::string_view text, size_t& pos, char32_t& cp) {
+    return DecodeUtf8(text, pos, cp);
+}
+
+bool StartsWithLrcTimestamp(std::string_view line) {
+    int64_t ms = 0;
+    return ParseTimestamp(line, ms) > 0;
+}
+
+bool IsLrcMetadataTag(std::string_view line) { return IsMetadataTag(line); }
+
 std::string FormatLrcTime(int64_t time_ms) {
     char buf[32];
     std::snprintf(

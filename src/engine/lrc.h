@@ -38,4 +38,13 @@ int64_t Utf8Length(std::string_view text);
 /// True when `text` holds at least one letter of any script.
 bool HasLetter(std::string_view text);
 
+/// Decodes the UTF-8 code point at `pos` and advances past it; false on malformed input.
+bool NextCodePoint(std::string_view text, size_t& pos, char32_t& cp);
+
+/// True when `line` (trimmed) starts with a `[mm:ss.xx]` timestamp the parser accepts.
+bool StartsWithLrcTimestamp(std::string_view line);
+
+/// True for an LRC metadata tag line such as `[ti:Title]` or `[offset:+100]`.
+bool IsLrcMetadataTag(std::string_view line);
+
 }  // namespace songd::engine

@@ -35,7 +35,20 @@ struct GenerateRequest {
     std::string master_preset = "balanced";
     std::string payment_intent_id;  ///< given at generate; verified at download
     std::optional<uint64_t> seed;   ///< chosen at random when absent
+    // Lyrics as people write them (engine/lyric_layout.h).
+    bool instrumental = false;  ///< asked for no vocals; the lyrics are then ignored
+    /// The LRC rendered, fixed when the job is created: the lyrics as sent when they are LRC,
+    /// songd's layout of plain lyrics, "" for an instrumental. Absent on older jobs (their
+    /// lyrics are LRC).
+    std::optional<std::string> lyrics_lrc;
+    double lyrics_bpm = 0;  ///< the layout's tempo, when songd timed the lyrics
 };
+
+/// The LRC a job renders (see GenerateRequest::lyrics_lrc); "" for an instrumental.
+inline std::string RenderedLyrics(const GenerateRequest& request) {
+    if (request.instrumental) return "";
+    return request.lyrics_lrc.value_or(request.lyrics);
+}
 
 /// @brief What the finished file is.
 struct AudioInfo {

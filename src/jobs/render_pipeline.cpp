@@ -49,7 +49,8 @@ RenderJob MakeRenderJob(const core::Config& config, const Job& job) {
     RenderJob work;
     engine::RenderRequest& request = work.render;
     request.job_id = job.id;
-    request.lyrics = job.request.lyrics;
+    request.lyrics = RenderedLyrics(job.request);
+    request.instrumental = request.lyrics.empty();
     request.style_prompt = job.request.style_prompt;
     request.audio_length = job.request.audio_length;
     request.seed = job.seed;

@@ -21,6 +21,9 @@ std::string RequestToJson(const GenerateRequest& r) {
     o["master_preset"] = r.master_preset;
     if (!r.payment_intent_id.empty()) o["payment_intent_id"] = r.payment_intent_id;
     if (r.seed) o["seed"] = *r.seed;
+    if (r.instrumental) o["instrumental"] = true;
+    if (r.lyrics_lrc) o["lyrics_lrc"] = *r.lyrics_lrc;
+    if (r.lyrics_bpm > 0) o["lyrics_bpm"] = r.lyrics_bpm;
     return json::serialize(o);
 }
 
@@ -41,6 +44,11 @@ GenerateRequest RequestFromJson(const std::string& text) {
             r.payment_intent_id = json::value_to<std::string>(*v);
         }
         if (auto* v = o.if_contains("seed")) r.seed = v->to_number<uint64_t>();
+        if (auto* v = o.if_contains("instrumental")) r.instrumental = v->as_bool();
+        if (auto* v = o.if_contains("lyrics_lrc")) {
+            r.lyrics_lrc = json::value_to<std::string>(*v);
+        }
+        if (auto* v = o.if_contains("lyrics_bpm")) r.lyrics_bpm = v->to_number<double>();
         return r;
     } catch (const std::exception& e) {
         throw core::Error(core::ErrorCode::kInternal,

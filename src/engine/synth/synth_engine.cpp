@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "engine/lrc.h"
 #include "engine/synth/arrangement.h"
 #include "engine/synth/fluid_renderer.h"
@@ -89,6 +90,20 @@ std::vector<LyricGroup> GroupLines(const std::vector<LrcLine>& lines) {
         }
     }
     return groups;
+}
+
+/// The form of an instrumental. The arranger takes its sections from the sung lines, so an
+/// instrumental gets silent lines where a song would sing: after a 4-bar intro, 8 bars of verse,
+/// 8 of chorus and a 4-bar break (the lead's melody), repeated; the last 4 bars are the outro.
+std::vector<LineSpan> InstrumentalForm(double bpm, double duration) {
+    const double bar = 4 * 60.0 / bpm;
+    std::vector<LineSpan> spans;
+    for (double t = 4 * bar; t + 8 * bar <= duration - 4 * bar; t += 20 * bar) {
+        spans.push_back({t, t + 8 * bar, false});
+        const double chorus_end = std::min(t + 16 * bar, duration - 4 * bar);
+        spans.push_back({t + 8 * bar, chorus_end, true});
+    }
+    return spans;
 }
 
 /// @brief An owned libsndfile handle.
@@ -206,7 +221,10 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
                                           const CancelToken& cancel) {
     Progress progress(progress_fn);
     progress.Report(0);
-    const auto lines = ParseLrc(request.lyrics, request.audio_length);
+    // An instrumental (asked for, or lyrics with nothing to sing): the band alone.
+    const bool instrumental = request.instrumental || core::Trim(request.lyrics).empty();
+    const auto lines =
+        instrumental ? std::vector<LrcLine>{} : ParseLrc(request.lyrics, request.audio_length);
     const int64_t frames = TargetFrames(request.audio_length);
     const double duration = static_cast<double>(frames) / kSampleRate;
     const uint64_t seed = request.seed;
@@ -233,9 +251,10 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
         }
     }
     progress.Report(2);
-    const auto speech = Speak(requests, cancel, [&](size_t done) {
-        progress.Stage(2, 20, static_cast<double>(done) / static_cast<double>(requests.size()));
-    });
+    const auto speech =
+        requests.empty() ? std::vector<Speech>{} : Speak(requests, cancel, [&](size_t done) {
+            progress.Stage(2, 20, static_cast<double>(done) / static_cast<double>(requests.size()));
+        });
 
     // 2. Syllables per line, and when each is sung.
     struct SyllableRef {
@@ -271,6 +290,7 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
     }
 
     // 3. Form and harmony, then the tune on top of it.
+    if (instrumental) spans = InstrumentalForm(style.bpm, duration);
     const Arrangement arrangement = PlanArrangement(style, spans, duration, seed);
     AssignVocalPitches(notes, vocal_lines, arrangement, style, range, seed);
     cancel.ThrowIfCancelled();

@@ -14,6 +14,9 @@
 /// float), vocal_notes.csv (for every sung syllable: when it sounds, where its vowel falls on
 /// the beat, and its intended MIDI note) and synth_plan.json
 /// (tempo, key, mode, instruments, sections).
+///
+/// An instrumental (`request.instrumental`, or blank lyrics) has no vocal line: the band plays
+/// a verse/chorus/break form alone, vocals.wav is silent and vocal_notes.csv has no rows.
 
 #include <string>
 

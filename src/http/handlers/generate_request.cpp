@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/lrc.h"
+#include "engine/lyric_layout.h"
 #include "http/handlers/handlers.h"
 
 namespace songd::http {
@@ -115,7 +116,10 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
     Validator v(parsed.as_object());
     jobs::GenerateRequest r;
 
-    auto lyrics = v.String("lyrics", true);
+    const auto* instrumental = parsed.as_object().if_contains("instrumental");
+    const bool asks_instrumental =
+        instrumental && instrumental->is_bool() && instrumental->as_bool();
+    auto lyrics = v.String("lyrics", !asks_instrumental);
     auto style = v.String("style_prompt", true);
     if (style) {
         int64_t chars = engine::Utf8Length(*style);
@@ -190,20 +194,35 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
         }
     }
 
-    if (lyrics) {
-        if (engine::Utf8Length(*lyrics) >= 0 && engine::Utf8Length(*lyrics) < 10) {
-            v.Error("lyrics", "String should have at least 10 characters");
-        } else if (length_ok) {
-            try {
+    // Lyrics: LRC as before, or plain/sectioned text that Generate lays out once the seed (and
+    // so the tempo) is known, or nothing for an instrumental. `instrumental: true` wins: the
+    // lyrics are then kept as sent but neither validated nor sung.
+    if (auto b = v.Bool("instrumental")) r.instrumental = *b;
+    if (lyrics && !r.instrumental) {
+        try {
+            const engine::LyricsKind kind = engine::ClassifyLyrics(*lyrics);
+            const int64_t chars = engine::Utf8Length(*lyrics);
+            if (kind == engine::LyricsKind::kLrc && chars >= 0 && chars < 10) {
+                v.Error("lyrics", "String should have at least 10 characters");
+            } else if (kind == engine::LyricsKind::kLrc && length_ok) {
                 engine::ParseLrc(*lyrics, r.audio_length);
-                r.lyrics = *lyrics;
-            } catch (const core::Error& e) {
-                for (const auto& f : e.fields()) v.errors().push_back(f);
             }
+            r.lyrics = *lyrics;
+        } catch (const core::Error& e) {
+            for (const auto& f : e.fields()) v.errors().push_back(f);
         }
+    } else if (lyrics) {
+        r.lyrics = *lyrics;
     }
     if (!v.errors().empty()) throw core::Error::Invalid(std::move(v.errors()));
     return r;
+}
+
+void FixRenderedLyrics(jobs::GenerateRequest& request, uint64_t seed) {
+    engine::ResolvedLyrics resolved = engine::ResolveSongLyrics(
+        request.lyrics, request.instrumental, request.style_prompt, seed, request.audio_length);
+    request.lyrics_lrc = std::move(resolved.lrc);
+    request.lyrics_bpm = resolved.bpm;
 }
 
 }  // namespace songd::http

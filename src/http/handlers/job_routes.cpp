@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/json_text.h"
+#include "core/text.h"
+#include "engine/lrc.h"
 #include "http/conditional.h"
 #include "http/handlers/handlers.h"
 #include "http/handlers/song_file.h"
@@ -93,6 +95,11 @@ std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
     doc["progress"] = job.status == jobs::JobStatus::kCompleted ? 100 : job.progress;
     doc["expires_at"] = TimeOrNull(job.expires_at);
     doc["seed"] = job.seed;
+    // The LRC this job renders (songd's timing of plain lyrics), also at {p}/jobs/{id}/lyrics.
+    const std::string lrc = jobs::RenderedLyrics(job.request);
+    doc["instrumental"] = lrc.empty();
+    doc["lyrics_lrc"] = lrc;
+    doc["lyrics_url"] = p + "/jobs/" + job.id + "/lyrics";
     // The job's own price, fixed when it was created (older jobs: today's for their length).
     json::object payment;
     payment["required"] = config.require_payment;
@@ -138,6 +145,8 @@ Response Generate(ApiContext& ctx, Request& request) {
     job.id = core::NewJobId();
     job.request = parsed;
     job.seed = parsed.seed ? *parsed.seed : RandomSeed();
+    // The layout follows the seed; the request hash below is of `parsed`, without it.
+    FixRenderedLyrics(job.request, job.seed);
     job.created_at = core::NowMillis();
     job.request_hash = core::Sha256Hex(jobs::RequestToJson(parsed));
     job.price_cents = ctx.config.PriceCentsFor(parsed.audio_length);  // fixed from now on
@@ -379,6 +388,37 @@ Response Health(ApiContext& ctx, Request&) {
     return Response::Json(200, core::JsonText(doc));
 }
 
+/// The LRC a job renders: text/plain LRC, or with `Accept: application/json` its lines.
+Response Lyrics(ApiContext& ctx, Request& request) {
+    jobs::Job job = LoadJob(ctx, JobIdParam(request));
+    const std::string lrc = jobs::RenderedLyrics(job.request);
+    const std::string accept = core::ToLower(std::string(request.Header("Accept").value_or("")));
+    Response r;
+    if (accept.find("application/json") != std::string::npos) {
+        json::array lines;
+        if (!lrc.empty()) {
+            for (const auto& line : engine::ParseLrc(lrc, job.request.audio_length)) {
+                lines.push_back(
+                    json::object{{"time_seconds", line.time_ms / 1000.0}, {"text", line.text}});
+            }
+        }
+        json::object doc;
+        doc["job_id"] = job.id;
+        doc["instrumental"] = lrc.empty();
+        doc["timed_by_songd"] = job.request.lyrics_bpm > 0;
+        doc["bpm"] =
+            job.request.lyrics_bpm > 0 ? json::value(job.request.lyrics_bpm) : json::value(nullptr);
+        doc["lrc"] = lrc;
+        doc["lines"] = std::move(lines);
+        r = Response::Json(200, core::JsonText(doc));
+    } else {
+        r = Response::Text(200, lrc, "text/plain; charset=utf-8");
+    }
+    r.SetHeader("Vary", "Accept");
+    r.SetHeader("Cache-Control", "no-cache");
+    return r;
+}
+
 }  // namespace
 
 void RegisterJobRoutes(Api& api) {
@@ -396,6 +436,7 @@ void RegisterJobRoutes(Api& api) {
     // Download may ask Stripe about a payment and both may fetch the song back from S3.
     router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kRemote);
     router.Add("GET", p + "/preview/{job_id}", bind(Preview), Run::kRemote);
+    router.Add("GET", p + "/jobs/{job_id}/lyrics", bind(Lyrics), Run::kBlocking);
     router.Add("GET", p + "/queue", bind(Queue), Run::kBlocking);
     router.Add("GET", p + "/health", bind(Health), Run::kBlocking);
 }

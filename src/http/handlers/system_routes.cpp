@@ -1,4 +1,5 @@
 // Liveness, readiness, metrics, and the API description (Swagger UI renders it at /docs).
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "core/error.h"
@@ -119,6 +120,65 @@ json::object Schemas() {
                         {"GenerateAccepted", accepted},
                         {"JobStatus", status},
                         {"Problem", problem}};
+}
+
+/// Lyrics as people write them: plain/sectioned lyrics, instrumentals, the LRC used.
+void AddLyricsDocs(json::object& schemas, json::object& paths, const std::string& p) {
+    auto& generate = schemas["GenerateRequest"].as_object();
+    auto& required = generate["required"].as_array();
+    required.erase(std::remove(required.begin(), required.end(), json::value("lyrics")),
+                   required.end());
+    auto& in = generate["properties"].as_object();
+    in["lyrics"] = json::object{
+        {"type", "string"},
+        {"description",
+         "LRC ([mm:ss.xx]text lines, kept exactly), or plain lyrics without timestamps: one "
+         "sung line per line, blank lines between stanzas, optional section tags [Verse], "
+         "[Chorus], [Pre-Chorus], [Hook], [Bridge], [Intro], [Outro], [Instrumental], "
+         "[Interlude], [Break], [Solo] (any case, optionally numbered: [Verse 2]). songd times "
+         "plain lyrics on the bars of the style's tempo (the LRC used is in the status and at "
+         "/jobs/{job_id}/lyrics); too many lines for audio_length is a 422 naming how many "
+         "fit. Mixing timed and untimed lines is a 422. Empty (or only tags): an instrumental. "
+         "Required unless instrumental is true."}};
+    in["instrumental"] = json::object{
+        {"type", "boolean"},
+        {"default", false},
+        {"description", "no vocals; lyrics are then ignored (neither validated nor sung)"}};
+    auto& out = schemas["JobStatus"].as_object()["properties"].as_object();
+    out["instrumental"] = json::object{{"type", "boolean"}};
+    out["lyrics_lrc"] =
+        json::object{{"type", "string"},
+                     {"description",
+                      "the LRC rendered: the lyrics as sent when they were LRC, songd's timing "
+                      "of plain lyrics, \"\" for an instrumental"}};
+    out["lyrics_url"] = json::object{{"type", "string"}};
+    schemas["JobLyrics"] = json::object{
+        {"type", "object"},
+        {"properties",
+         json::object{
+             {"job_id", json::object{{"type", "string"}}},
+             {"instrumental", json::object{{"type", "boolean"}}},
+             {"timed_by_songd", json::object{{"type", "boolean"}}},
+             {"bpm", json::object{{"type", json::array{"number", "null"}},
+                                  {"description", "the tempo songd timed plain lyrics at"}}},
+             {"lrc", json::object{{"type", "string"}}},
+             {"lines",
+              json::object{
+                  {"type", "array"},
+                  {"items",
+                   json::object{{"type", "object"},
+                                {"properties",
+                                 json::object{{"time_seconds", json::object{{"type", "number"}}},
+                                              {"text", json::object{{"type", "string"}}}}}}}}}}}};
+    auto lyrics = Operation("The LRC a job renders",
+                            "text/plain LRC by default (empty for an instrumental); its lines as "
+                            "JSON with Accept: application/json.");
+    lyrics["parameters"] = json::array{PathParam()};
+    auto ok = JsonResponse("the LRC", "#/components/schemas/JobLyrics");
+    ok["content"].as_object()["text/plain"] =
+        json::object{{"schema", json::object{{"type", "string"}}}};
+    lyrics["responses"] = json::object{{"200", ok}, {"404", Problem("no such job")}};
+    paths[p + "/jobs/{job_id}/lyrics"] = json::object{{"get", lyrics}};
 }
 
 }  // namespace
@@ -252,6 +312,9 @@ std::string OpenApiDocument(const core::Config& config) {
     paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
     paths["/docs"] = json::object{{"get", simple("API page", "Swagger UI over this document.")}};
 
+    json::object schemas = Schemas();
+    AddLyricsDocs(schemas, paths, p);
+
     json::object doc{{"openapi", "3.1.0"},
                      {"info", json::object{{"title", "songd"},
                                            {"version", SONGD_VERSION},
@@ -259,7 +322,7 @@ std::string OpenApiDocument(const core::Config& config) {
                                             "Song generation: submit LRC lyrics and a style, "
                                             "poll the status, listen, pay, download."}}},
                      {"paths", std::move(paths)},
-                     {"components", json::object{{"schemas", Schemas()}}}};
+                     {"components", json::object{{"schemas", std::move(schemas)}}}};
     return core::JsonText(doc);
 }
 

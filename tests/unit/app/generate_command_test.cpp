@@ -7,11 +7,14 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cmath>
 #include <sstream>
 #include <thread>
 
 #include "../audio/audio_test_util.h"
 #include "engine/engine.h"
+#include "engine/lrc.h"
+#include "engine/lyric_layout.h"
 
 namespace songd::app {
 namespace {
@@ -125,7 +128,12 @@ TEST(GenerateCommand, WritesFlacAndMp3) {
 
 TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
     TempDir dir;
-    { std::ofstream(dir / "plain.txt") << "just words, no timestamps\n"; }
+    { std::ofstream(dir / "mixed.lrc") << "[00:10.00]fine\njust words, no timestamp\n"; }
+    {
+        std::ofstream many(dir / "many.txt");
+        for (int i = 0; i < 120; ++i) many << "a plain line of words, number " << i << "\n";
+    }
+    { std::ofstream(dir / "tag.txt") << "[Verse]\nhello there\n[Yodel]\nagain\n"; }
     { std::ofstream(dir / "late.lrc") << "[00:10.00]fine\n[01:40.00]too late for 95 seconds\n"; }
     { std::ofstream(dir / "a-file") << "x"; }
     std::filesystem::create_directory(dir / "a-dir");
@@ -136,7 +144,7 @@ TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
     };
     const std::vector<Case> cases = {
         {"G1", [&](auto& o) { o.lyrics = dir / "missing.lrc"; }, "--lyrics: no such file"},
-        {"G2", [&](auto& o) { o.lyrics = dir / "plain.txt"; }, "line 1: expected a timestamp"},
+        {"G2", [&](auto& o) { o.lyrics = dir / "mixed.lrc"; }, "mix timed lines (line 1"},
         {"G3", [&](auto& o) { o.lyrics = dir / "late.lrc"; }, "line 2: timestamp [01:40.00]"},
         {"G4", [&](auto& o) { o.length = 94; }, "--length 94 is not allowed; use 95 to 285"},
         {"G5", [&](auto& o) { o.length = 286; }, "--length 286 is not allowed"},
@@ -149,6 +157,11 @@ TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
         {"G12", [&](auto& o) { o.engine = "nope"; }, "ENGINE=nope is not available"},
         {"G13", [&](auto& o) { o.lyrics = dir / "a-dir"; }, "not a regular file"},
         {"G14", [&](auto& o) { o.output = dir / "song"; }, "unknown extension ''"},
+        {"G15", [&](auto& o) { o.lyrics = dir / "many.txt"; },
+         "the lyrics have 120 lines; at most"},
+        {"G16", [&](auto& o) { o.lyrics.clear(); }, "--lyrics is required"},
+        {"G17", [&](auto& o) { o.lyrics = dir / "tag.txt"; },
+         "line 3: unknown section tag [Yodel]"},
     };
     for (const Case& c : cases) {
         auto o = Options(dir, "song.wav");
@@ -160,7 +173,46 @@ TEST(GenerateCommand, BadInputFailsBeforeRenderingAndWritesNothing) {
         EXPECT_TRUE(r.out.empty()) << c.id;
     }
     EXPECT_EQ(audio::testing::Listing(dir.path()),
-              (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "plain.txt", "song.lrc"}));
+              (std::vector<std::string>{"a-dir", "a-file", "late.lrc", "many.txt", "mixed.lrc",
+                                        "song.lrc", "tag.txt"}));
+}
+
+TEST(GenerateCommand, PlainLyricsAreTimedAndWrittenWithLrcOut) {
+    TempDir dir;
+    auto o = Options(dir, "song.wav");
+    { std::ofstream(dir / "words.txt") << "[Verse]\nHello world\nSinging without a clock\n"; }
+    o.lyrics = dir / "words.txt";
+    o.lrc_out = dir / "used.lrc";
+    Outcome r = Generate(o);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const std::string lrc = audio::testing::ReadBytes(o.lrc_out);
+    const auto lines = engine::ParseLrc(lrc, 95);
+    ASSERT_EQ(lines.size(), 2u) << lrc;
+    EXPECT_EQ(lines[1].text, "Singing without a clock");
+    // On bars of the tempo the synth plays this style at with this seed.
+    const double bar = 4 * 60.0 / engine::SongTempo(o.style, *o.seed);
+    for (const auto& line : lines) {
+        const double bars = line.time_ms / 1000.0 / bar;
+        EXPECT_NEAR(bars, std::round(bars), 0.006 / bar) << lrc;
+    }
+    // An LRC file is rendered as it is.
+    o.lyrics = dir / "song.lrc";
+    o.output = dir / "lrc.wav";
+    ASSERT_EQ(Generate(o).code, 0);
+    EXPECT_EQ(audio::testing::ReadBytes(o.lrc_out), kLyrics);
+}
+
+TEST(GenerateCommand, InstrumentalNeedsNoLyrics) {
+    TempDir dir;
+    auto o = Options(dir, "song.wav");
+    o.lyrics.clear();
+    o.instrumental = true;
+    o.lrc_out = dir / "used.lrc";
+    Outcome r = Generate(o);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("instrumental"), std::string::npos) << r.err;
+    EXPECT_EQ(audio::testing::ReadBytes(o.lrc_out), "");
+    EXPECT_EQ(audio::testing::ReadAudio(o.output).info.frames, 2048 * 2048);
 }
 
 TEST(GenerateCommand, EngineFaultsFailWithExitCodeOne) {
