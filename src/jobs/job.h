@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace songd::jobs {
 
@@ -35,6 +36,10 @@ struct GenerateRequest {
     std::string master_preset = "balanced";
     std::string payment_intent_id;  ///< given at generate; verified at download
     std::optional<uint64_t> seed;   ///< chosen at random when absent
+    /// Client webhook: where state changes are POSTed (empty: none), and which events
+    /// (webhook_outbox.h's names; filled with the default set when the client gave none).
+    std::string webhook_url;
+    std::vector<std::string> webhook_events;
 };
 
 /// @brief What the finished file is.

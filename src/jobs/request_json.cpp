@@ -21,6 +21,12 @@ std::string RequestToJson(const GenerateRequest& r) {
     o["master_preset"] = r.master_preset;
     if (!r.payment_intent_id.empty()) o["payment_intent_id"] = r.payment_intent_id;
     if (r.seed) o["seed"] = *r.seed;
+    if (!r.webhook_url.empty()) {
+        o["webhook_url"] = r.webhook_url;
+        json::array events;
+        for (const auto& e : r.webhook_events) events.emplace_back(e);
+        o["webhook_events_filter"] = std::move(events);
+    }
     return json::serialize(o);
 }
 
@@ -41,6 +47,12 @@ GenerateRequest RequestFromJson(const std::string& text) {
             r.payment_intent_id = json::value_to<std::string>(*v);
         }
         if (auto* v = o.if_contains("seed")) r.seed = v->to_number<uint64_t>();
+        if (auto* v = o.if_contains("webhook_url")) {
+            r.webhook_url = json::value_to<std::string>(*v);
+        }
+        if (auto* v = o.if_contains("webhook_events_filter")) {
+            r.webhook_events = json::value_to<std::vector<std::string>>(*v);
+        }
         return r;
     } catch (const std::exception& e) {
         throw core::Error(core::ErrorCode::kInternal,
