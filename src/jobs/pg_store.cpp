@@ -335,24 +335,25 @@ bool PgJobStore::Complete(const std::string& id, const std::string& owner, const
                           int64_t now) {
     auto conn = pool_.Acquire();
     PgTransaction tx(*conn);
-    const bool changed = conn->Exec(
-                   "UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
-                   "expires_at = $2, updated_at = $1, output_file = $3, "
-                   "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
-                   "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
-                   "version = version + 1 "
-                   "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
-                   PgParams()
-                       .Add(now)
-                       .Add(c.expires_at)
-                       .Add(c.output_file)
-                       .Add(c.audio.duration_seconds)
-                       .Add(c.audio.sample_rate)
-                       .Add(c.audio.channels)
-                       .Add(c.has_preview ? 1 : 0)
-                       .Add(id)
-                       .Add(owner))
-               .Changed() == 1;
+    const bool changed =
+        conn->Exec(
+                "UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
+                "expires_at = $2, updated_at = $1, output_file = $3, "
+                "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
+                "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
+                "version = version + 1 "
+                "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
+                PgParams()
+                    .Add(now)
+                    .Add(c.expires_at)
+                    .Add(c.output_file)
+                    .Add(c.audio.duration_seconds)
+                    .Add(c.audio.sample_rate)
+                    .Add(c.audio.channels)
+                    .Add(c.has_preview ? 1 : 0)
+                    .Add(id)
+                    .Add(owner))
+            .Changed() == 1;
     if (changed) EnqueueWebhookFor(*conn, id, "completed", now);
     tx.Commit();
     return changed;
@@ -362,19 +363,20 @@ bool PgJobStore::Fail(const std::string& id, const std::string& owner, const std
                       const std::string& message, int64_t now, int64_t expires_at) {
     auto conn = pool_.Acquire();
     PgTransaction tx(*conn);
-    const bool changed = conn->Exec(
-                   "UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
-                   "expires_at = $2, error = $3, error_code = $4, "
-                   "lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                   "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
-                   PgParams()
-                       .Add(now)
-                       .Add(expires_at)
-                       .Add(PgStorableText(message))
-                       .Add(PgStorableText(code))
-                       .Add(id)
-                       .Add(owner))
-               .Changed() == 1;
+    const bool changed =
+        conn->Exec(
+                "UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
+                "expires_at = $2, error = $3, error_code = $4, "
+                "lease_owner = '', lease_expires_at = 0, version = version + 1 "
+                "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
+                PgParams()
+                    .Add(now)
+                    .Add(expires_at)
+                    .Add(PgStorableText(message))
+                    .Add(PgStorableText(code))
+                    .Add(id)
+                    .Add(owner))
+            .Changed() == 1;
     if (changed) EnqueueWebhookFor(*conn, id, "failed", now);
     tx.Commit();
     return changed;

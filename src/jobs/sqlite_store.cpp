@@ -467,22 +467,22 @@ bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, c
     Transaction tx(*conn);
     const bool changed =
         Query(*conn,
-                 "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
-                 "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
-                 "sample_rate = ?, channels = ?, has_preview = ?, lease_owner = '', "
-                 "lease_expires_at = 0, error = '', error_code = '', version = version + 1 "
-                 "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
-               .Bind(now)
-               .Bind(c.expires_at)
-               .Bind(now)
-               .Bind(c.output_file)
-               .Bind(c.audio.duration_seconds)
-               .Bind(c.audio.sample_rate)
-               .Bind(c.audio.channels)
-               .Bind(c.has_preview ? 1 : 0)
-               .Bind(id)
-               .Bind(owner)
-               .Run() == 1;
+              "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
+              "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
+              "sample_rate = ?, channels = ?, has_preview = ?, lease_owner = '', "
+              "lease_expires_at = 0, error = '', error_code = '', version = version + 1 "
+              "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+            .Bind(now)
+            .Bind(c.expires_at)
+            .Bind(now)
+            .Bind(c.output_file)
+            .Bind(c.audio.duration_seconds)
+            .Bind(c.audio.sample_rate)
+            .Bind(c.audio.channels)
+            .Bind(c.has_preview ? 1 : 0)
+            .Bind(id)
+            .Bind(owner)
+            .Run() == 1;
     if (changed) EnqueueWebhookFor(*conn, id, "completed", now);
     tx.Commit();
     return changed;
@@ -494,18 +494,18 @@ bool SqliteJobStore::Fail(const std::string& id, const std::string& owner, const
     Transaction tx(*conn);
     const bool changed =
         Query(*conn,
-                 "UPDATE jobs SET status = 'failed', completed_at = ?, updated_at = ?, "
-                 "expires_at = ?, error = ?, error_code = ?, "
-                 "lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                 "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
-               .Bind(now)
-               .Bind(now)
-               .Bind(expires_at)
-               .Bind(message)
-               .Bind(code)
-               .Bind(id)
-               .Bind(owner)
-               .Run() == 1;
+              "UPDATE jobs SET status = 'failed', completed_at = ?, updated_at = ?, "
+              "expires_at = ?, error = ?, error_code = ?, "
+              "lease_owner = '', lease_expires_at = 0, version = version + 1 "
+              "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+            .Bind(now)
+            .Bind(now)
+            .Bind(expires_at)
+            .Bind(message)
+            .Bind(code)
+            .Bind(id)
+            .Bind(owner)
+            .Run() == 1;
     if (changed) EnqueueWebhookFor(*conn, id, "failed", now);
     tx.Commit();
     return changed;

@@ -26,8 +26,8 @@
 namespace songd::jobs {
 
 /// Every event name a client may ask for, in lifecycle order.
-inline constexpr const char* kWebhookEvents[] = {"start",    "progress", "completed",
-                                                 "failed",   "canceled", "expired"};
+inline constexpr const char* kWebhookEvents[] = {"start",  "progress", "completed",
+                                                 "failed", "canceled", "expired"};
 /// The events sent when the client names none: the terminal ones.
 inline constexpr const char* kDefaultWebhookEvents[] = {"completed", "failed", "canceled",
                                                         "expired"};

@@ -589,7 +589,8 @@ std::vector<DeleteFailure> S3Client::DeleteObjects(const std::vector<std::string
         Digest md5(EVP_md5());
         md5.Update(xml.data(), xml.size());
         Call call{.operation = "DeleteObjects", .method = "POST", .query = {{"delete", ""}}};
-        call.headers = {{"Content-Type", "application/xml"}, {"Content-MD5", core::Base64Encode(md5.Final())}};
+        call.headers = {{"Content-Type", "application/xml"},
+                        {"Content-MD5", core::Base64Encode(md5.Final())}};
         call.body = net::RequestBody::Memory(xml);
         call.payload_hash = core::Sha256Hex(xml);
         Response response = Execute(call);
