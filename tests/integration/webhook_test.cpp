@@ -92,7 +92,8 @@ class Receiver {
         auto r = Http("GET", Url("/_control/deliveries"));
         std::vector<json::object> out;
         if (r.status != 200) return out;
-        for (auto& d : json::parse(r.body).at("deliveries").as_array()) {
+        const json::value parsed = json::parse(r.body);  // alive for the whole loop
+        for (const auto& d : parsed.at("deliveries").as_array()) {
             out.push_back(d.as_object());
         }
         return out;
@@ -124,12 +125,6 @@ std::vector<json::object> Accepted(const Receiver& r, const std::string& job_id)
         }
     }
     return out;
-}
-
-/// What the status document calls the state each event reports.
-std::string EventOf(const json::object& delivery) {
-    const std::string status = BodyField(delivery, "status");
-    return status == "processing" ? "start_or_progress" : status;
 }
 
 std::string Submit(SongdProcess& s, const std::string& webhook_fields) {
@@ -290,7 +285,7 @@ TEST(Webhooks, PrivateAddressesAreRefusedUnlessAllowed) {
     Receiver receiver;
     SongdProcess songd({{"WEBHOOK_SECRET", kSecret}, {"WORKERS", "1"}});
     songd.Start();
-    for (const std::string url :
+    for (const std::string& url :
          {receiver.Url(), std::string("http://localhost:") + std::to_string(receiver.port()),
           std::string("http://[::1]:9/x"), std::string("http://10.0.0.1/x"),
           std::string("http://169.254.169.254/latest/meta-data")}) {
@@ -356,7 +351,7 @@ TEST(Webhooks, AHangingReceiverDoesNotDelayAnotherReceiversDeliveries) {
 TEST(Webhooks, BadWebhookFieldsAreRefusedAndCreateNothing) {
     SongdProcess songd(WebhookEnv());
     songd.Start();
-    SongdProcess unsigned_songd({{"WORKERS", "1"}});  // no WEBHOOK_SECRET
+    SongdProcess unsigned_songd(Env{{"WORKERS", "1"}});  // no WEBHOOK_SECRET
     unsigned_songd.Start();
     const std::string long_url = "http://example.com/" + std::string(3000, 'a');
     struct Case {
@@ -407,7 +402,7 @@ TEST(Webhooks, BadWebhookFieldsAreRefusedAndCreateNothing) {
 }
 
 TEST(Webhooks, ABadWebhookSecretStopsTheStartWithOneLine) {
-    for (const std::string secret :
+    for (const std::string& secret :
          {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string("whsec_not-base64!"),
           std::string("whsec_c2hvcnQ=")}) {
         SongdProcess s({{"WEBHOOK_SECRET", secret}});
