@@ -669,6 +669,17 @@ bool PgJobStore::RetryWebhook(const std::string& id, const std::string& owner,
                .Changed() == 1;
 }
 
+bool PgJobStore::ReleaseWebhook(const std::string& id, const std::string& owner,
+                                int64_t next_attempt_at) {
+    auto conn = pool_.Acquire();
+    return conn->Exec(
+                   "UPDATE webhook_outbox SET next_attempt_at = $1, "
+                   "attempts = GREATEST(attempts - 1, 0), claim_owner = '' "
+                   "WHERE id = $2 AND claim_owner = $3",
+                   PgParams().Add(next_attempt_at).Add(id).Add(owner))
+               .Changed() == 1;
+}
+
 int64_t PgJobStore::WebhookOutboxDepth() {
     auto conn = pool_.Acquire();
     auto r = conn->Exec("SELECT COUNT(*) FROM webhook_outbox");

@@ -78,6 +78,8 @@ class PgJobStore : public JobStore {
     bool FinishWebhook(const std::string& id, const std::string& owner) override;
     bool RetryWebhook(const std::string& id, const std::string& owner, int64_t next_attempt_at,
                       const std::string& error) override;
+    bool ReleaseWebhook(const std::string& id, const std::string& owner,
+                        int64_t next_attempt_at) override;
     int64_t WebhookOutboxDepth() override;
 
     /// Current schema version (for tests of migrations).

@@ -792,6 +792,18 @@ bool SqliteJobStore::RetryWebhook(const std::string& id, const std::string& owne
                .Run() == 1;
 }
 
+bool SqliteJobStore::ReleaseWebhook(const std::string& id, const std::string& owner,
+                                    int64_t next_attempt_at) {
+    auto conn = pool_.Acquire();
+    return Query(*conn,
+                 "UPDATE webhook_outbox SET next_attempt_at = ?, attempts = MAX(attempts - 1, 0), "
+                 "claim_owner = '' WHERE id = ? AND claim_owner = ?")
+               .Bind(next_attempt_at)
+               .Bind(id)
+               .Bind(owner)
+               .Run() == 1;
+}
+
 int64_t SqliteJobStore::WebhookOutboxDepth() {
     auto conn = pool_.Acquire();
     Query q(*conn, "SELECT COUNT(*) FROM webhook_outbox");

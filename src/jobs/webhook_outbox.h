@@ -73,6 +73,10 @@ class WebhookOutbox {
     /// Makes a row `owner` claimed due again at `next_attempt_at`, noting why it failed.
     virtual bool RetryWebhook(const std::string& id, const std::string& owner,
                               int64_t next_attempt_at, const std::string& error) = 0;
+    /// Gives a claimed row back unattempted (its receiver was busy): due at `next_attempt_at`,
+    /// the claim's attempt not counted.
+    virtual bool ReleaseWebhook(const std::string& id, const std::string& owner,
+                                int64_t next_attempt_at) = 0;
     /// Rows waiting (due or not), for the outbox depth gauge.
     virtual int64_t WebhookOutboxDepth() = 0;
 };

@@ -115,9 +115,7 @@ void WebhookSender::DispatchLoop() {
                 lock.unlock();
                 for (const auto& c : deferred) {
                     try {
-                        outbox_.RetryWebhook(c.delivery.id, c.owner, core::NowMillis() + 1000,
-                                             "deferred: its receiver already has " +
-                                                 std::to_string(per_origin) + " in flight");
+                        outbox_.ReleaseWebhook(c.delivery.id, c.owner, core::NowMillis() + 1000);
                     } catch (const std::exception&) {
                         // The lease ends on its own; the row is claimed again then.
                     }

@@ -191,7 +191,7 @@ TEST(ConfigUnit, WebhookSecretMustBeWhsecBase64OfAtLeast24Bytes) {
     EXPECT_TRUE(IsSecretVariable("WEBHOOK_SECRET"));
     for (const std::string& bad :
          {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string("whsec_%%%%"),
-          std::string("whsec_c2hvcnQ="), std::string("whsec_")}) {
+          std::string("whsec_c2hvcnQ="), std::string("whsec_====")}) {
         try {
             LoadConfig({{"WEBHOOK_SECRET", bad}});
             ADD_FAILURE() << bad << " was accepted";

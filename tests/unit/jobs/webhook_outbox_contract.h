@@ -196,6 +196,20 @@ TEST_P(WebhookOutboxContract, AClaimHoldsARowForItsLeaseAndKeepsItsIdAcrossAttem
     EXPECT_TRUE(store_->ClaimWebhooks("node-c/1", kNow + 10'000'000, 60'000, 10).empty());
 }
 
+TEST_P(WebhookOutboxContract, AReleasedRowIsDueAgainWithoutCountingTheAttempt) {
+    store_->Create(HookedJob("job-1", kNow, {"start"}));
+    ASSERT_TRUE(store_->Claim("w", kNow, 30'000));
+    auto first = store_->ClaimWebhooks("o/1", kNow, 60'000, 10);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_FALSE(store_->ReleaseWebhook(first[0].id, "o/other", kNow + 1000));
+    EXPECT_TRUE(store_->ReleaseWebhook(first[0].id, "o/1", kNow + 1000));
+    EXPECT_TRUE(store_->ClaimWebhooks("o/2", kNow + 999, 60'000, 10).empty());
+    auto again = store_->ClaimWebhooks("o/2", kNow + 1000, 60'000, 10);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].id, first[0].id);
+    EXPECT_EQ(again[0].attempts, 1);
+}
+
 TEST_P(WebhookOutboxContract, ClaimsTakeTheOldestDueRowsUpToTheLimit) {
     for (int i = 0; i < 5; ++i) {
         const std::string id = "job-" + std::to_string(i);
