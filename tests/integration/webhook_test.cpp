@@ -21,111 +21,13 @@
 
 #include "harness/http_client.h"
 #include "harness/songd_process.h"
+#include "harness/webhook_receiver.h"
 #include "webhooks/url_policy.h"
 
 namespace songd::test {
 namespace {
 
 namespace json = boost::json;
-
-const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwc2VjcmV0";  // 33 key bytes
-
-/// @brief One run of receiver.py; killed by the destructor (and with the test process).
-class Receiver {
-  public:
-    explicit Receiver(int port = 0) {
-        std::vector<std::string> args = {
-            "/usr/bin/python3", SONGD_SOURCE_DIR "/tests/webhook_receiver/receiver.py",
-            "--secret",         kSecret,
-            "--port",           std::to_string(port)};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        int fds[2];
-        if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-        pid_ = fork();
-        if (pid_ == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            dup2(fds[1], STDOUT_FILENO);
-            close(fds[0]);
-            close(fds[1]);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        close(fds[1]);
-        std::string line;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (line.find('\n') == std::string::npos &&
-               std::chrono::steady_clock::now() < deadline) {
-            pollfd p{fds[0], POLLIN, 0};
-            if (poll(&p, 1, 1000) <= 0) continue;
-            char buffer[64];
-            const ssize_t n = read(fds[0], buffer, sizeof buffer);
-            if (n <= 0) break;
-            line.append(buffer, static_cast<size_t>(n));
-        }
-        close(fds[0]);
-        port_ = line.empty() ? -1 : std::atoi(line.c_str());
-        if (port_ <= 0) throw std::runtime_error("the receiver did not start");
-    }
-    ~Receiver() { Stop(); }
-    Receiver(const Receiver&) = delete;
-    Receiver& operator=(const Receiver&) = delete;
-
-    void Stop() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
-    }
-    int port() const { return port_; }
-    std::string Url(const std::string& path = "/hook") const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    void Mode(const std::string& json_body) {
-        auto r = Http("POST", Url("/_control/mode"), {"Content-Type: application/json"}, json_body);
-        ASSERT_EQ(r.status, 200) << r.error;
-    }
-    /// Every delivery attempt it saw, in arrival order.
-    std::vector<json::object> Deliveries() const {
-        auto r = Http("GET", Url("/_control/deliveries"));
-        std::vector<json::object> out;
-        if (r.status != 200) return out;
-        const json::value parsed = json::parse(r.body);  // alive for the whole loop
-        for (const auto& d : parsed.at("deliveries").as_array()) {
-            out.push_back(d.as_object());
-        }
-        return out;
-    }
-
-  private:
-    pid_t pid_ = -1;
-    int port_ = -1;
-};
-
-std::string Str(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : "";
-}
-
-std::string BodyField(const json::object& delivery, const char* key) {
-    const auto* body = delivery.if_contains("body");
-    if (!body || !body->is_object()) return "";
-    return Str(body->as_object(), key);
-}
-
-/// The deliveries of one job that the receiver answered with 200 (accepted).
-std::vector<json::object> Accepted(const Receiver& r, const std::string& job_id) {
-    std::vector<json::object> out;
-    for (auto& d : r.Deliveries()) {
-        const auto& answered = d.at("answered");
-        if (BodyField(d, "job_id") == job_id && answered.is_int64() && answered.as_int64() == 200) {
-            out.push_back(d);
-        }
-    }
-    return out;
-}
 
 std::string Submit(SongdProcess& s, const std::string& webhook_fields) {
     auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
@@ -143,7 +45,7 @@ int64_t Metric(SongdProcess& s, const std::string& line_prefix) {
 }
 
 Env WebhookEnv(Env extra = {}) {
-    Env env = {{"WEBHOOK_SECRET", kSecret},
+    Env env = {{"WEBHOOK_SECRET", kWebhookSecret},
                {"WEBHOOK_ALLOW_PRIVATE", "true"},
                {"WEBHOOK_RETRY_BASE_MS", "200"},
                {"WORKERS", "1"}};
@@ -283,7 +185,7 @@ TEST(Webhooks, KillNineBetweenTheChangeAndTheDeliveryLosesAndInventsNothing) {
 
 TEST(Webhooks, PrivateAddressesAreRefusedUnlessAllowed) {
     Receiver receiver;
-    SongdProcess songd({{"WEBHOOK_SECRET", kSecret}, {"WORKERS", "1"}});
+    SongdProcess songd({{"WEBHOOK_SECRET", kWebhookSecret}, {"WORKERS", "1"}});
     songd.Start();
     for (const std::string& url :
          {receiver.Url(), std::string("http://localhost:") + std::to_string(receiver.port()),
@@ -401,7 +303,7 @@ TEST(Webhooks, BadWebhookFieldsAreRefusedAndCreateNothing) {
     }
 }
 
-TEST(Webhooks, ABadWebhookSecretStopsTheStartWithOneLine) {
+TEST(Webhooks, ABadWebhookWebhookSecretStopsTheStartWithOneLine) {
     for (const std::string& secret :
          {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string("whsec_not-base64!"),
           std::string("whsec_c2hvcnQ=")}) {
