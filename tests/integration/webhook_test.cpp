@@ -303,7 +303,7 @@ TEST(Webhooks, BadWebhookFieldsAreRefusedAndCreateNothing) {
     }
 }
 
-TEST(Webhooks, ABadWebhookWebhookSecretStopsTheStartWithOneLine) {
+TEST(Webhooks, ABadWebhookSecretStopsTheStartWithOneLine) {
     for (const std::string& secret :
          {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string("whsec_not-base64!"),
           std::string("whsec_c2hvcnQ=")}) {
