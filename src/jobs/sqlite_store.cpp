@@ -757,6 +757,12 @@ void SqliteJobStore::EnqueueWebhookFor(SqliteConnection& conn, const std::string
 std::vector<WebhookDelivery> SqliteJobStore::ClaimWebhooks(const std::string& owner, int64_t now,
                                                            int64_t lease_ms, int limit) {
     auto conn = pool_.Acquire();
+    {
+        // A read first: the poll of an idle outbox never takes the write lock.
+        Query due(*conn, "SELECT 1 FROM webhook_outbox WHERE next_attempt_at <= ? LIMIT 1");
+        due.Bind(now);
+        if (!due.Step()) return {};
+    }
     Query q(*conn,
             "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?, "
             "claim_owner = ? WHERE id IN (SELECT id FROM webhook_outbox WHERE next_attempt_at <= "
