@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -208,6 +209,24 @@ TEST_P(WebhookOutboxContract, AReleasedRowIsDueAgainWithoutCountingTheAttempt) {
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].id, first[0].id);
     EXPECT_EQ(again[0].attempts, 1);
+}
+
+TEST_P(WebhookOutboxContract, TheRowAndTheStateChangeCommitTogetherOrNotAtAll) {
+    store_->Create(HookedJob("job-1", kNow, {"completed"}));
+    ASSERT_TRUE(store_->Claim("w", kNow, 30'000));
+    // Writing the row fails (here: its body cannot be rendered): the change is rolled back.
+    store_->SetWebhookRenderer(
+        [](const Job&) -> std::string { throw std::runtime_error("cannot render"); });
+    Completion c;
+    c.expires_at = kNow + 1000;
+    EXPECT_THROW(store_->Complete("job-1", "w", c, kNow), std::runtime_error);
+    EXPECT_EQ(store_->Get("job-1")->status, JobStatus::kProcessing);
+    EXPECT_EQ(store_->WebhookOutboxDepth(), 0);
+    // Once it can be written, both happen.
+    store_->SetWebhookRenderer([](const Job& job) { return "{\"job_id\":\"" + job.id + "\"}"; });
+    EXPECT_TRUE(store_->Complete("job-1", "w", c, kNow));
+    EXPECT_EQ(store_->Get("job-1")->status, JobStatus::kCompleted);
+    EXPECT_EQ(store_->WebhookOutboxDepth(), 1);
 }
 
 TEST_P(WebhookOutboxContract, ClaimsTakeTheOldestDueRowsUpToTheLimit) {
