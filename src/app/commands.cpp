@@ -30,6 +30,7 @@
 #include "retention/scheduler.h"
 #include "storage/migrate_s3.h"
 #include "storage/song_storage.h"
+#include "webhooks/webhook_sender.h"
 
 namespace songd::app {
 namespace {
@@ -135,11 +136,13 @@ int Serve(const core::Config& config) {
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store, &payments.stats());
+    webhooks::WebhookSender client_webhooks(config, *store, node_id);
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
     context.payments = &payments;
     context.webhook = &webhook;
     context.extra_metrics = [&] {
-        return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus();
+        return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus() +
+               client_webhooks.Prometheus();
     };
     http::Api api(context);
     http::RegisterJobRoutes(api);
@@ -158,6 +161,7 @@ int Serve(const core::Config& config) {
     songs->Start();
     retention::CleanupScheduler cleanup(config, *store, songs->objects(), retention_stats, node_id);
     cleanup.Start();
+    client_webhooks.Start();
     core::LogEvent("info", "listening",
                    {{"address", config.host + ":" + std::to_string(server.port())},
                     {"engine", engine->Name()},
@@ -182,6 +186,7 @@ int Serve(const core::Config& config) {
     workers.Stop();
     engine->Stop();  // after the last render returned
     cleanup.Stop();
+    client_webhooks.Stop();
     songs->Stop();
     core::LogEvent("info", "stopped", {});
     return 0;

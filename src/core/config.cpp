@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 
+#include "core/crypto.h"
 #include "core/text.h"
 
 extern char** environ;
@@ -569,6 +570,25 @@ void LoadWeb(Reader& r, Config& c) {
     }
 }
 
+/// Client webhooks: the signing secret and the delivery settings.
+void LoadWebhooks(Reader& r, Config& c) {
+    r.Token("WEBHOOK_SECRET", c.webhook_secret, Shown::kHidden);
+    if (!c.webhook_secret.empty()) {
+        const auto key = c.webhook_secret.rfind("whsec_", 0) == 0
+                             ? core::Base64Decode(std::string_view(c.webhook_secret).substr(6))
+                             : std::nullopt;
+        if (!key || key->size() < 24) {
+            r.Fail("WEBHOOK_SECRET", c.webhook_secret,
+                   "must be whsec_ followed by the base64 of a key of at least 24 bytes (e.g. "
+                   "whsec_$(openssl rand -base64 32))");
+        }
+    }
+    r.Bool("WEBHOOK_ALLOW_PRIVATE", c.webhook_allow_private);
+    r.Int("WEBHOOK_TIMEOUT_SECONDS", c.webhook_timeout_seconds, 1, 60);
+    r.Int("WEBHOOK_RETRY_BASE_MS", c.webhook_retry_base_ms, 1, 600000);
+    r.Int("WEBHOOK_CONCURRENCY", c.webhook_concurrency, 1, 256);
+}
+
 /// Every section, in the order their errors are reported.
 Config LoadAll(Reader& r) {
     Config c;
@@ -583,6 +603,7 @@ Config LoadAll(Reader& r) {
     LoadS3(r, c);
     LoadRetention(r, c);
     LoadWeb(r, c);
+    LoadWebhooks(r, c);
     return c;
 }
 

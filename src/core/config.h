@@ -125,6 +125,13 @@ struct Config {
     bool cleanup_enabled = true;
     int cleanup_interval_hours = 24;
 
+    // Client webhooks (webhook_url on generate; webhooks/webhook_sender.h)
+    std::string webhook_secret;          ///< WEBHOOK_SECRET: whsec_<base64 key>; empty: no webhooks
+    bool webhook_allow_private = false;  ///< WEBHOOK_ALLOW_PRIVATE: loopback/private URLs allowed
+    int webhook_timeout_seconds = 5;     ///< WEBHOOK_TIMEOUT_SECONDS: per delivery attempt
+    int webhook_retry_base_ms = 5000;  ///< WEBHOOK_RETRY_BASE_MS: first retry delay, then doubling
+    int webhook_concurrency = 8;       ///< WEBHOOK_CONCURRENCY: deliveries in flight per node
+
     // Payment safety and pricing by length
     /// @brief One step of PRICE_TIERS: songs up to `max_seconds` long cost `cents`.
     struct PriceTier {

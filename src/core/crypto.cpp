@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <cctype>
+
 #include "core/error.h"
 #include "core/text.h"
 
@@ -34,6 +36,40 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()),
+                                  static_cast<int>(bytes.size()));
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    size_t padding = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if (c == '=') {
+            // Padding only in the last two places, and nothing but padding after it.
+            if (i + 2 < text.size()) return std::nullopt;
+            ++padding;
+            continue;
+        }
+        if (padding > 0) return std::nullopt;
+        if (!(std::isalnum(c) || c == '+' || c == '/')) return std::nullopt;
+    }
+    if (text.empty()) return std::string();
+    std::string out(text.size() / 4 * 3, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(text.data()),
+                                  static_cast<int>(text.size()));
+    if (n < 0) return std::nullopt;
+    // EVP_DecodeBlock counts padding as zero bytes.
+    out.resize(static_cast<size_t>(n) - padding);
+    return out;
 }
 
 }  // namespace songd::core

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace songd::jobs {
 
@@ -42,6 +43,10 @@ struct GenerateRequest {
     /// lyrics are LRC).
     std::optional<std::string> lyrics_lrc;
     double lyrics_bpm = 0;  ///< the layout's tempo, when songd timed the lyrics
+    /// Client webhook: where state changes are POSTed (empty: none), and which events
+    /// (webhook_outbox.h's names; filled with the default set when the client gave none).
+    std::string webhook_url;
+    std::vector<std::string> webhook_events;
 };
 
 /// The LRC a job renders (see GenerateRequest::lyrics_lrc); "" for an instrumental.

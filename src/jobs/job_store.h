@@ -22,6 +22,7 @@
 
 #include "core/config.h"
 #include "jobs/job.h"
+#include "jobs/webhook_outbox.h"
 
 namespace songd::jobs {
 
@@ -192,7 +193,8 @@ class NodeCoordination {
 class JobStore : public JobQueue,
                  public PaymentLedger,
                  public RetentionStore,
-                 public NodeCoordination {};
+                 public NodeCoordination,
+                 public WebhookOutbox {};
 
 /// Opens the store named by DATABASE_URL and brings its schema up to date.
 std::unique_ptr<JobStore> OpenJobStore(const core::Config& config);

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "jobs/request_json.h"
+#include "jobs/status_document.h"
 
 namespace songd::jobs {
 
@@ -61,6 +62,25 @@ const char* const kMigrations[] = {
     // 3: the price is fixed on the job when it is created (0: created before this column).
     R"sql(
     ALTER TABLE jobs ADD COLUMN price_cents BIGINT NOT NULL DEFAULT 0;
+    )sql",
+    // webhooks: the outbox of client webhooks (jobs/webhook_outbox.h), one row per state
+    // change still to deliver; and when a job's last progress row was written (at most one
+    // per 2 s).
+    R"sql(
+    CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claim_owner TEXT NOT NULL DEFAULT '',
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at);
+    ALTER TABLE jobs ADD COLUMN webhook_progress_at BIGINT NOT NULL DEFAULT 0;
     )sql",
 };
 
@@ -133,6 +153,7 @@ PgJobStore::PgJobStore(std::string url, int pool_size, LeaseClock lease_clock)
     : target_(PgTarget::Parse(url)),
       pool_size_(pool_size < 1 ? 1 : pool_size),
       lease_clock_(lease_clock),
+      renderer_([](const Job& job) { return StatusDocument(core::Config{}, job, std::nullopt); }),
       pool_(
           {.max_open = static_cast<size_t>(pool_size_),
            .max_idle = static_cast<size_t>(pool_size_),
@@ -250,6 +271,7 @@ QueueStats PgJobStore::Stats() {
 
 std::optional<Job> PgJobStore::Claim(const std::string& owner, int64_t now, int64_t lease_ms) {
     auto conn = pool_.Acquire();
+    PgTransaction tx(*conn);
     // SKIP LOCKED: a job another node is claiming right now is passed over, never shared.
     auto r = conn->Exec(
         std::string("UPDATE jobs SET status = 'processing', attempts = attempts + 1, "
@@ -265,7 +287,10 @@ std::optional<Job> PgJobStore::Claim(const std::string& owner, int64_t now, int6
             .Add(lease_clock_ == LeaseClock::kDatabase ? lease_ms : now + lease_ms)
             .Add(now));
     if (r.Rows() == 0) return std::nullopt;
-    return ReadJob(r, 0);
+    Job job = ReadJob(r, 0);
+    EnqueueWebhook(*conn, job, "start", now);
+    tx.Commit();
+    return job;
 }
 
 bool PgJobStore::RenewLease(const std::string& id, const std::string& owner, int64_t until) {
@@ -283,52 +308,78 @@ bool PgJobStore::RenewLease(const std::string& id, const std::string& owner, int
 
 bool PgJobStore::SetProgress(const std::string& id, const std::string& owner, int progress) {
     auto conn = pool_.Acquire();
-    return conn->Exec(
-                   "UPDATE jobs SET progress = $1, version = version + 1 WHERE id = $2 AND "
-                   "status = 'processing' AND lease_owner = $3 AND progress <> $1",
-                   PgParams().Add(progress).Add(id).Add(owner))
-               .Changed() == 1;
+    PgTransaction tx(*conn);
+    auto r = conn->Exec(std::string("UPDATE jobs SET progress = $1, version = version + 1 WHERE "
+                                    "id = $2 AND status = 'processing' AND lease_owner = $3 AND "
+                                    "progress <> $1 RETURNING ") +
+                            kJobColumns,
+                        PgParams().Add(progress).Add(id).Add(owner));
+    if (r.Rows() == 0) return false;
+    const Job job = ReadJob(r, 0);
+    if (WantsWebhook(job, "progress")) {
+        const int64_t now = core::NowMillis();
+        // At most one progress row per kProgressIntervalMs per job: the slot is taken by the
+        // UPDATE (the row is locked already), so two writers cannot both take it.
+        const bool due = conn->Exec(
+                                 "UPDATE jobs SET webhook_progress_at = $1 WHERE id = $2 AND "
+                                 "webhook_progress_at <= $3",
+                                 PgParams().Add(now).Add(id).Add(now - kProgressIntervalMs))
+                             .Changed() == 1;
+        if (due) EnqueueWebhook(*conn, job, "progress", now);
+    }
+    tx.Commit();
+    return true;
 }
 
 bool PgJobStore::Complete(const std::string& id, const std::string& owner, const Completion& c,
                           int64_t now) {
     auto conn = pool_.Acquire();
-    return conn->Exec(
-                   "UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
-                   "expires_at = $2, updated_at = $1, output_file = $3, "
-                   "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
-                   "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
-                   "version = version + 1 "
-                   "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
-                   PgParams()
-                       .Add(now)
-                       .Add(c.expires_at)
-                       .Add(c.output_file)
-                       .Add(c.audio.duration_seconds)
-                       .Add(c.audio.sample_rate)
-                       .Add(c.audio.channels)
-                       .Add(c.has_preview ? 1 : 0)
-                       .Add(id)
-                       .Add(owner))
-               .Changed() == 1;
+    PgTransaction tx(*conn);
+    const bool changed =
+        conn->Exec(
+                "UPDATE jobs SET status = 'completed', progress = 100, completed_at = $1, "
+                "expires_at = $2, updated_at = $1, output_file = $3, "
+                "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
+                "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
+                "version = version + 1 "
+                "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
+                PgParams()
+                    .Add(now)
+                    .Add(c.expires_at)
+                    .Add(c.output_file)
+                    .Add(c.audio.duration_seconds)
+                    .Add(c.audio.sample_rate)
+                    .Add(c.audio.channels)
+                    .Add(c.has_preview ? 1 : 0)
+                    .Add(id)
+                    .Add(owner))
+            .Changed() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "completed", now);
+    tx.Commit();
+    return changed;
 }
 
 bool PgJobStore::Fail(const std::string& id, const std::string& owner, const std::string& code,
                       const std::string& message, int64_t now, int64_t expires_at) {
     auto conn = pool_.Acquire();
-    return conn->Exec(
-                   "UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
-                   "expires_at = $2, error = $3, error_code = $4, "
-                   "lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                   "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
-                   PgParams()
-                       .Add(now)
-                       .Add(expires_at)
-                       .Add(PgStorableText(message))
-                       .Add(PgStorableText(code))
-                       .Add(id)
-                       .Add(owner))
-               .Changed() == 1;
+    PgTransaction tx(*conn);
+    const bool changed =
+        conn->Exec(
+                "UPDATE jobs SET status = 'failed', completed_at = $1, updated_at = $1, "
+                "expires_at = $2, error = $3, error_code = $4, "
+                "lease_owner = '', lease_expires_at = 0, version = version + 1 "
+                "WHERE id = $5 AND status = 'processing' AND lease_owner = $6",
+                PgParams()
+                    .Add(now)
+                    .Add(expires_at)
+                    .Add(PgStorableText(message))
+                    .Add(PgStorableText(code))
+                    .Add(id)
+                    .Add(owner))
+            .Changed() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "failed", now);
+    tx.Commit();
+    return changed;
 }
 
 bool PgJobStore::Release(const std::string& id, const std::string& owner) {
@@ -357,15 +408,18 @@ int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_pro
                              expired + " AND attempts >= $2 ORDER BY id FOR UPDATE SKIP LOCKED)";
     PgParams fail_params;
     fail_params.Add(now).Add(max_attempts).Add(fail_expires_at);
-    int failed = conn->Exec(
-                         "UPDATE jobs SET status = 'failed', completed_at = $1, "
-                         "expires_at = $3, updated_at = $1, error_code = 'worker_lost', "
-                         "error = 'the worker processing this job stopped ' || attempts || "
-                         "' times; giving up', lease_owner = '', lease_expires_at = 0, "
-                         "version = version + 1 WHERE " +
-                             pick,
-                         fail_params)
-                     .Changed();
+    auto failed_rows = conn->Exec(
+        "UPDATE jobs SET status = 'failed', completed_at = $1, "
+        "expires_at = $3, updated_at = $1, error_code = 'worker_lost', "
+        "error = 'the worker processing this job stopped ' || attempts || "
+        "' times; giving up', lease_owner = '', lease_expires_at = 0, "
+        "version = version + 1 WHERE " +
+            pick + " RETURNING id",
+        fail_params);
+    const int failed = failed_rows.Rows();
+    for (int row = 0; row < failed; ++row) {
+        EnqueueWebhookFor(*conn, failed_rows.Text(row, 0), "failed", now);
+    }
     int requeued = conn->Exec(
                            "UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
                            "lease_owner = '', lease_expires_at = 0, updated_at = $1, "
@@ -476,11 +530,16 @@ std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCurso
 
 bool PgJobStore::MarkExpired(const std::string& id, int64_t now) {
     auto conn = pool_.Acquire();
-    return conn->Exec(
-                   "UPDATE jobs SET status = 'expired', updated_at = $1, "
-                   "version = version + 1 WHERE id = $2 AND status IN ('completed', 'failed')",
-                   PgParams().Add(now).Add(id))
-               .Changed() == 1;
+    PgTransaction tx(*conn);
+    const bool changed =
+        conn->Exec(
+                "UPDATE jobs SET status = 'expired', updated_at = $1, "
+                "version = version + 1 WHERE id = $2 AND status IN ('completed', 'failed')",
+                PgParams().Add(now).Add(id))
+            .Changed() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "expired", now);
+    tx.Commit();
+    return changed;
 }
 
 bool PgJobStore::DeleteJob(const std::string& id) {
@@ -547,6 +606,84 @@ bool PgJobStore::TryLock(const std::string& name, const std::string& owner, int6
 void PgJobStore::Unlock(const std::string& name, const std::string& owner) {
     auto conn = pool_.Acquire();
     conn->Exec("DELETE FROM locks WHERE name = $1 AND owner = $2", PgParams().Add(name).Add(owner));
+}
+
+// Client webhooks (jobs/webhook_outbox.h).
+
+void PgJobStore::SetWebhookRenderer(BodyRenderer renderer) { renderer_ = std::move(renderer); }
+
+void PgJobStore::EnqueueWebhook(PgConnection& conn, const Job& job, const char* event,
+                                int64_t now) {
+    if (!WantsWebhook(job, event)) return;
+    conn.Exec(
+        "INSERT INTO webhook_outbox (id, job_id, event, url, body, created_at, next_attempt_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        PgParams()
+            .Add(NewWebhookId())
+            .Add(job.id)
+            .Add(event)
+            .Add(job.request.webhook_url)
+            .Add(PgStorableText(renderer_(job)))
+            .Add(now));
+}
+
+void PgJobStore::EnqueueWebhookFor(PgConnection& conn, const std::string& id, const char* event,
+                                   int64_t now) {
+    if (auto job = GetWith(conn, id)) EnqueueWebhook(conn, *job, event, now);
+}
+
+std::vector<WebhookDelivery> PgJobStore::ClaimWebhooks(const std::string& owner, int64_t now,
+                                                       int64_t lease_ms, int limit) {
+    auto conn = pool_.Acquire();
+    // SKIP LOCKED: rows another node is claiming right now are passed over, never shared;
+    // the new next_attempt_at keeps them from being claimed again while this node delivers.
+    auto r = conn->Exec(
+        "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $1, "
+        "claim_owner = $2 WHERE id IN (SELECT id FROM webhook_outbox WHERE next_attempt_at <= $3 "
+        "ORDER BY next_attempt_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, job_id, event, url, body, created_at, attempts",
+        PgParams().Add(now + lease_ms).Add(owner).Add(now).Add(limit));
+    std::vector<WebhookDelivery> out;
+    out.reserve(static_cast<size_t>(r.Rows()));
+    for (int row = 0; row < r.Rows(); ++row) {
+        out.push_back({r.Text(row, 0), r.Text(row, 1), r.Text(row, 2), r.Text(row, 3),
+                       r.Text(row, 4), r.Int(row, 5), static_cast<int>(r.Int(row, 6))});
+    }
+    return out;
+}
+
+bool PgJobStore::FinishWebhook(const std::string& id, const std::string& owner) {
+    auto conn = pool_.Acquire();
+    return conn->Exec("DELETE FROM webhook_outbox WHERE id = $1 AND claim_owner = $2",
+                      PgParams().Add(id).Add(owner))
+               .Changed() == 1;
+}
+
+bool PgJobStore::RetryWebhook(const std::string& id, const std::string& owner,
+                              int64_t next_attempt_at, const std::string& error) {
+    auto conn = pool_.Acquire();
+    return conn->Exec(
+                   "UPDATE webhook_outbox SET next_attempt_at = $1, last_error = $2, "
+                   "claim_owner = '' WHERE id = $3 AND claim_owner = $4",
+                   PgParams().Add(next_attempt_at).Add(PgStorableText(error)).Add(id).Add(owner))
+               .Changed() == 1;
+}
+
+bool PgJobStore::ReleaseWebhook(const std::string& id, const std::string& owner,
+                                int64_t next_attempt_at) {
+    auto conn = pool_.Acquire();
+    return conn->Exec(
+                   "UPDATE webhook_outbox SET next_attempt_at = $1, "
+                   "attempts = GREATEST(attempts - 1, 0), claim_owner = '' "
+                   "WHERE id = $2 AND claim_owner = $3",
+                   PgParams().Add(next_attempt_at).Add(id).Add(owner))
+               .Changed() == 1;
+}
+
+int64_t PgJobStore::WebhookOutboxDepth() {
+    auto conn = pool_.Acquire();
+    auto r = conn->Exec("SELECT COUNT(*) FROM webhook_outbox");
+    return r.Rows() > 0 ? r.Int(0, 0) : 0;
 }
 
 }  // namespace songd::jobs

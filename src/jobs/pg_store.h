@@ -72,6 +72,15 @@ class PgJobStore : public JobStore {
     bool TryLock(const std::string& name, const std::string& owner, int64_t now,
                  int64_t until) override;
     void Unlock(const std::string& name, const std::string& owner) override;
+    void SetWebhookRenderer(BodyRenderer renderer) override;
+    std::vector<WebhookDelivery> ClaimWebhooks(const std::string& owner, int64_t now,
+                                               int64_t lease_ms, int limit) override;
+    bool FinishWebhook(const std::string& id, const std::string& owner) override;
+    bool RetryWebhook(const std::string& id, const std::string& owner, int64_t next_attempt_at,
+                      const std::string& error) override;
+    bool ReleaseWebhook(const std::string& id, const std::string& owner,
+                        int64_t next_attempt_at) override;
+    int64_t WebhookOutboxDepth() override;
 
     /// Current schema version (for tests of migrations).
     int SchemaVersion();
@@ -80,10 +89,16 @@ class PgJobStore : public JobStore {
 
   private:
     void Migrate();
+    /// The outbox row of a state change, when the job's webhook wants `event`: called by
+    /// every transition inside its own transaction (the one place a row is written).
+    void EnqueueWebhook(PgConnection& conn, const Job& job, const char* event, int64_t now);
+    void EnqueueWebhookFor(PgConnection& conn, const std::string& id, const char* event,
+                           int64_t now);
 
     const PgTarget target_;
     const int pool_size_;
     const LeaseClock lease_clock_;
+    BodyRenderer renderer_;
     core::ResourcePool<PgConnection> pool_;
 };
 

@@ -24,6 +24,12 @@ std::string RequestToJson(const GenerateRequest& r) {
     if (r.instrumental) o["instrumental"] = true;
     if (r.lyrics_lrc) o["lyrics_lrc"] = *r.lyrics_lrc;
     if (r.lyrics_bpm > 0) o["lyrics_bpm"] = r.lyrics_bpm;
+    if (!r.webhook_url.empty()) {
+        o["webhook_url"] = r.webhook_url;
+        json::array events;
+        for (const auto& e : r.webhook_events) events.emplace_back(e);
+        o["webhook_events_filter"] = std::move(events);
+    }
     return json::serialize(o);
 }
 
@@ -49,6 +55,12 @@ GenerateRequest RequestFromJson(const std::string& text) {
             r.lyrics_lrc = json::value_to<std::string>(*v);
         }
         if (auto* v = o.if_contains("lyrics_bpm")) r.lyrics_bpm = v->to_number<double>();
+        if (auto* v = o.if_contains("webhook_url")) {
+            r.webhook_url = json::value_to<std::string>(*v);
+        }
+        if (auto* v = o.if_contains("webhook_events_filter")) {
+            r.webhook_events = json::value_to<std::vector<std::string>>(*v);
+        }
         return r;
     } catch (const std::exception& e) {
         throw core::Error(core::ErrorCode::kInternal,

@@ -4,8 +4,10 @@
 
 #include <map>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "jobs/request_json.h"
+#include "jobs/status_document.h"
 
 namespace songd::jobs {
 
@@ -70,6 +72,25 @@ const char* const kMigrations[] = {
     // 3: the price is fixed on the job when it is created (0: created before this column).
     R"sql(
     ALTER TABLE jobs ADD COLUMN price_cents INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // webhooks: the outbox of client webhooks (jobs/webhook_outbox.h), one row per state
+    // change still to deliver; and when a job's last progress row was written (at most one
+    // per 2 s).
+    R"sql(
+    CREATE TABLE webhook_outbox (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claim_owner TEXT NOT NULL DEFAULT '',
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at);
+    ALTER TABLE jobs ADD COLUMN webhook_progress_at INTEGER NOT NULL DEFAULT 0;
     )sql",
 };
 
@@ -265,6 +286,7 @@ std::optional<Job> GetWith(SqliteConnection& conn, const std::string& id) {
 
 SqliteJobStore::SqliteJobStore(const std::filesystem::path& path)
     : path_(path),
+      renderer_([](const Job& job) { return StatusDocument(core::Config{}, job, std::nullopt); }),
       pool_(
           {.max_idle = 16}, [this] { return std::make_unique<SqliteConnection>(path_); },
           // A connection whose ROLLBACK failed is still in its transaction: drop it.
@@ -392,6 +414,7 @@ std::optional<Job> SqliteJobStore::Claim(const std::string& owner, int64_t now, 
         .Bind(id)
         .Run();
     auto job = GetWith(*conn, id);
+    if (job) EnqueueWebhook(*conn, *job, "start", now);
     tx.Commit();
     return job;
 }
@@ -409,54 +432,83 @@ bool SqliteJobStore::RenewLease(const std::string& id, const std::string& owner,
 
 bool SqliteJobStore::SetProgress(const std::string& id, const std::string& owner, int progress) {
     auto conn = pool_.Acquire();
-    return Query(*conn,
-                 "UPDATE jobs SET progress = ?, version = version + 1 WHERE id = ? AND "
-                 "status = 'processing' AND lease_owner = ? AND progress <> ?")
-               .Bind(progress)
-               .Bind(id)
-               .Bind(owner)
-               .Bind(progress)
-               .Run() == 1;
+    Transaction tx(*conn);
+    const bool changed = Query(*conn,
+                               "UPDATE jobs SET progress = ?, version = version + 1 WHERE id = ? "
+                               "AND status = 'processing' AND lease_owner = ? AND progress <> ?")
+                             .Bind(progress)
+                             .Bind(id)
+                             .Bind(owner)
+                             .Bind(progress)
+                             .Run() == 1;
+    if (changed) {
+        auto job = GetWith(*conn, id);
+        if (job && WantsWebhook(*job, "progress")) {
+            const int64_t now = core::NowMillis();
+            // At most one progress row per kProgressIntervalMs per job: the claim is part of
+            // the UPDATE, so two writers cannot both take the same slot.
+            const bool due = Query(*conn,
+                                   "UPDATE jobs SET webhook_progress_at = ? WHERE id = ? AND "
+                                   "webhook_progress_at <= ?")
+                                 .Bind(now)
+                                 .Bind(id)
+                                 .Bind(now - kProgressIntervalMs)
+                                 .Run() == 1;
+            if (due) EnqueueWebhook(*conn, *job, "progress", now);
+        }
+    }
+    tx.Commit();
+    return changed;
 }
 
 bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, const Completion& c,
                               int64_t now) {
     auto conn = pool_.Acquire();
-    return Query(*conn,
-                 "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
-                 "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
-                 "sample_rate = ?, channels = ?, has_preview = ?, lease_owner = '', "
-                 "lease_expires_at = 0, error = '', error_code = '', version = version + 1 "
-                 "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
-               .Bind(now)
-               .Bind(c.expires_at)
-               .Bind(now)
-               .Bind(c.output_file)
-               .Bind(c.audio.duration_seconds)
-               .Bind(c.audio.sample_rate)
-               .Bind(c.audio.channels)
-               .Bind(c.has_preview ? 1 : 0)
-               .Bind(id)
-               .Bind(owner)
-               .Run() == 1;
+    Transaction tx(*conn);
+    const bool changed =
+        Query(*conn,
+              "UPDATE jobs SET status = 'completed', progress = 100, completed_at = ?, "
+              "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
+              "sample_rate = ?, channels = ?, has_preview = ?, lease_owner = '', "
+              "lease_expires_at = 0, error = '', error_code = '', version = version + 1 "
+              "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+            .Bind(now)
+            .Bind(c.expires_at)
+            .Bind(now)
+            .Bind(c.output_file)
+            .Bind(c.audio.duration_seconds)
+            .Bind(c.audio.sample_rate)
+            .Bind(c.audio.channels)
+            .Bind(c.has_preview ? 1 : 0)
+            .Bind(id)
+            .Bind(owner)
+            .Run() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "completed", now);
+    tx.Commit();
+    return changed;
 }
 
 bool SqliteJobStore::Fail(const std::string& id, const std::string& owner, const std::string& code,
                           const std::string& message, int64_t now, int64_t expires_at) {
     auto conn = pool_.Acquire();
-    return Query(*conn,
-                 "UPDATE jobs SET status = 'failed', completed_at = ?, updated_at = ?, "
-                 "expires_at = ?, error = ?, error_code = ?, "
-                 "lease_owner = '', lease_expires_at = 0, version = version + 1 "
-                 "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
-               .Bind(now)
-               .Bind(now)
-               .Bind(expires_at)
-               .Bind(message)
-               .Bind(code)
-               .Bind(id)
-               .Bind(owner)
-               .Run() == 1;
+    Transaction tx(*conn);
+    const bool changed =
+        Query(*conn,
+              "UPDATE jobs SET status = 'failed', completed_at = ?, updated_at = ?, "
+              "expires_at = ?, error = ?, error_code = ?, "
+              "lease_owner = '', lease_expires_at = 0, version = version + 1 "
+              "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+            .Bind(now)
+            .Bind(now)
+            .Bind(expires_at)
+            .Bind(message)
+            .Bind(code)
+            .Bind(id)
+            .Bind(owner)
+            .Run() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "failed", now);
+    tx.Commit();
+    return changed;
 }
 
 bool SqliteJobStore::Release(const std::string& id, const std::string& owner) {
@@ -479,17 +531,20 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
         all_processing ? "status = 'processing'" : "status = 'processing' AND lease_expires_at < ?";
     auto bind_now = [&](Query& q) -> Query& { return all_processing ? q : q.Bind(now); };
     int failed = 0, requeued = 0;
+    std::vector<std::string> failed_ids;
     {
         Query q(*conn,
                 "UPDATE jobs SET status = 'failed', completed_at = ?, expires_at = ?, "
                 "updated_at = ?, error_code = 'worker_lost', error = 'the worker "
                 "processing this job stopped ' || attempts || ' times; giving up', "
                 "lease_owner = '', lease_expires_at = 0, version = version + 1 WHERE " +
-                    where + " AND attempts >= ?");
+                    where + " AND attempts >= ? RETURNING id");
         q.Bind(now).Bind(fail_expires_at).Bind(now);
         bind_now(q).Bind(max_attempts);
-        failed = q.Run();
+        while (q.Step()) failed_ids.push_back(q.Text(0));
+        failed = static_cast<int>(failed_ids.size());
     }
+    for (const auto& id : failed_ids) EnqueueWebhookFor(*conn, id, "failed", now);
     {
         Query q(*conn,
                 "UPDATE jobs SET status = 'queued', progress = 0, started_at = 0, "
@@ -590,12 +645,17 @@ std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryC
 
 bool SqliteJobStore::MarkExpired(const std::string& id, int64_t now) {
     auto conn = pool_.Acquire();
-    return Query(*conn,
-                 "UPDATE jobs SET status = 'expired', updated_at = ?, version = version + 1 "
-                 "WHERE id = ? AND status IN ('completed', 'failed')")
-               .Bind(now)
-               .Bind(id)
-               .Run() == 1;
+    Transaction tx(*conn);
+    const bool changed = Query(*conn,
+                               "UPDATE jobs SET status = 'expired', updated_at = ?, "
+                               "version = version + 1 WHERE id = ? AND status IN ('completed', "
+                               "'failed')")
+                             .Bind(now)
+                             .Bind(id)
+                             .Run() == 1;
+    if (changed) EnqueueWebhookFor(*conn, id, "expired", now);
+    tx.Commit();
+    return changed;
 }
 
 bool SqliteJobStore::DeleteJob(const std::string& id) {
@@ -667,6 +727,93 @@ bool SqliteJobStore::TryLock(const std::string& name, const std::string& owner, 
 void SqliteJobStore::Unlock(const std::string& name, const std::string& owner) {
     auto conn = pool_.Acquire();
     Query(*conn, "DELETE FROM locks WHERE name = ? AND owner = ?").Bind(name).Bind(owner).Run();
+}
+
+// Client webhooks (jobs/webhook_outbox.h).
+
+void SqliteJobStore::SetWebhookRenderer(BodyRenderer renderer) { renderer_ = std::move(renderer); }
+
+void SqliteJobStore::EnqueueWebhook(SqliteConnection& conn, const Job& job, const char* event,
+                                    int64_t now) {
+    if (!WantsWebhook(job, event)) return;
+    Query(conn,
+          "INSERT INTO webhook_outbox (id, job_id, event, url, body, created_at, "
+          "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .Bind(NewWebhookId())
+        .Bind(job.id)
+        .Bind(event)
+        .Bind(job.request.webhook_url)
+        .Bind(renderer_(job))
+        .Bind(now)
+        .Bind(now)
+        .Run();
+}
+
+void SqliteJobStore::EnqueueWebhookFor(SqliteConnection& conn, const std::string& id,
+                                       const char* event, int64_t now) {
+    if (auto job = GetWith(conn, id)) EnqueueWebhook(conn, *job, event, now);
+}
+
+std::vector<WebhookDelivery> SqliteJobStore::ClaimWebhooks(const std::string& owner, int64_t now,
+                                                           int64_t lease_ms, int limit) {
+    auto conn = pool_.Acquire();
+    {
+        // A read first: the poll of an idle outbox never takes the write lock.
+        Query due(*conn, "SELECT 1 FROM webhook_outbox WHERE next_attempt_at <= ? LIMIT 1");
+        due.Bind(now);
+        if (!due.Step()) return {};
+    }
+    Query q(*conn,
+            "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?, "
+            "claim_owner = ? WHERE id IN (SELECT id FROM webhook_outbox WHERE next_attempt_at <= "
+            "? ORDER BY next_attempt_at, created_at LIMIT ?) "
+            "RETURNING id, job_id, event, url, body, created_at, attempts");
+    q.Bind(now + lease_ms).Bind(owner).Bind(now).Bind(limit);
+    std::vector<WebhookDelivery> out;
+    while (q.Step()) {
+        out.push_back({q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Int(5),
+                       static_cast<int>(q.Int(6))});
+    }
+    return out;
+}
+
+bool SqliteJobStore::FinishWebhook(const std::string& id, const std::string& owner) {
+    auto conn = pool_.Acquire();
+    return Query(*conn, "DELETE FROM webhook_outbox WHERE id = ? AND claim_owner = ?")
+               .Bind(id)
+               .Bind(owner)
+               .Run() == 1;
+}
+
+bool SqliteJobStore::RetryWebhook(const std::string& id, const std::string& owner,
+                                  int64_t next_attempt_at, const std::string& error) {
+    auto conn = pool_.Acquire();
+    return Query(*conn,
+                 "UPDATE webhook_outbox SET next_attempt_at = ?, last_error = ?, claim_owner = '' "
+                 "WHERE id = ? AND claim_owner = ?")
+               .Bind(next_attempt_at)
+               .Bind(error)
+               .Bind(id)
+               .Bind(owner)
+               .Run() == 1;
+}
+
+bool SqliteJobStore::ReleaseWebhook(const std::string& id, const std::string& owner,
+                                    int64_t next_attempt_at) {
+    auto conn = pool_.Acquire();
+    return Query(*conn,
+                 "UPDATE webhook_outbox SET next_attempt_at = ?, attempts = MAX(attempts - 1, 0), "
+                 "claim_owner = '' WHERE id = ? AND claim_owner = ?")
+               .Bind(next_attempt_at)
+               .Bind(id)
+               .Bind(owner)
+               .Run() == 1;
+}
+
+int64_t SqliteJobStore::WebhookOutboxDepth() {
+    auto conn = pool_.Acquire();
+    Query q(*conn, "SELECT COUNT(*) FROM webhook_outbox");
+    return q.Step() ? q.Int(0) : 0;
 }
 
 }  // namespace songd::jobs

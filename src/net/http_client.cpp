@@ -1,6 +1,9 @@
 #include "net/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,7 +78,30 @@ struct Transfer {
     int64_t read_position = 0;
     /// Set when a callback stopped the transfer on purpose; becomes the error text (kOther).
     std::string callback_error;
+    /// An address `allow_address` refused (the request fails with kRequest if nothing else
+    /// connected).
+    std::string refused_address;
 };
+
+// Opens the socket of a connection only for an address the request allows.
+curl_socket_t OpenCheckedSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+    auto* transfer = static_cast<Transfer*>(user);
+    if (purpose == CURLSOCKTYPE_IPCXN && transfer->request->allow_address) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* raw = nullptr;
+        if (address->family == AF_INET) {
+            raw = &reinterpret_cast<const sockaddr_in*>(&address->addr)->sin_addr;
+        } else if (address->family == AF_INET6) {
+            raw = &reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_addr;
+        }
+        if (raw == nullptr || inet_ntop(address->family, raw, text, sizeof text) == nullptr ||
+            !transfer->request->allow_address(text)) {
+            transfer->refused_address = raw != nullptr && text[0] != '\0' ? text : "(unknown)";
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
 
 size_t ReadBody(char* buffer, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
@@ -309,6 +335,10 @@ Response HttpClient::Send(const Request& request) {
     Set(curl_easy_setopt(curl, CURLOPT_READDATA, &transfer), "read data");
     Set(curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &SeekBody), "seek");
     Set(curl_easy_setopt(curl, CURLOPT_SEEKDATA, &transfer), "seek data");
+    if (request.allow_address) {
+        Set(curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &OpenCheckedSocket), "open socket");
+        Set(curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &transfer), "open socket data");
+    }
 
     const auto body_size = static_cast<curl_off_t>(request.body.size());
     if (request.method == "HEAD") {
@@ -333,6 +363,10 @@ Response HttpClient::Send(const Request& request) {
         lease.Discard();
         if (!transfer.callback_error.empty()) {
             throw TransportError(TransportFailure::kOther, transfer.callback_error);
+        }
+        if (!transfer.refused_address.empty() && code == CURLE_COULDNT_CONNECT) {
+            throw TransportError(TransportFailure::kRequest,
+                                 "connecting to " + transfer.refused_address + " is not allowed");
         }
         std::string what = curl_easy_strerror(code);
         if (error_buffer[0] != '\0') what += std::string(": ") + error_buffer;

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -84,6 +85,11 @@ struct Request {
     /// curl CONNECT_TO entries ("host:port:connect-host:connect-port"): where to connect for
     /// a name, while Host and TLS still use the name.
     std::vector<std::string> connect_to;
+    /// When set, called with every address (numeric IPv4/IPv6 text) curl is about to connect
+    /// to, after name resolution; false refuses it (TransportError kRequest when no allowed
+    /// address answered). Client webhooks use it against SSRF: the check is on the address
+    /// actually connected, so a name that resolves to a private address is caught too.
+    std::function<bool(const std::string& address)> allow_address;
 };
 
 /// @brief Any HTTP answer, whatever its status.

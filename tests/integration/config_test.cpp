@@ -99,6 +99,11 @@ const std::vector<BadValue>& Cases() {
         {"TRUSTED_PROXIES", "10.0.0.0/33", {}},
         {"TRUSTED_PROXIES", "10.0.0.1, proxy.example.com", {}},
         {"TRUSTED_PROXIES", "fd00::/129", {}},
+        {"WEBHOOK_SECRET", "whsec_c2hvcnQ=", {}},  // a 5-byte key
+        {"WEBHOOK_ALLOW_PRIVATE", "sometimes", {}},
+        {"WEBHOOK_TIMEOUT_SECONDS", "0", {}},
+        {"WEBHOOK_RETRY_BASE_MS", "0", {}},
+        {"WEBHOOK_CONCURRENCY", "0", {}},
     };
     return cases;
 }

@@ -7,6 +7,8 @@
 #include "engine/lrc.h"
 #include "engine/lyric_layout.h"
 #include "http/handlers/handlers.h"
+#include "jobs/webhook_outbox.h"
+#include "webhooks/url_policy.h"
 
 namespace songd::http {
 
@@ -102,6 +104,63 @@ class Validator {
     std::vector<core::FieldError> errors_;
 };
 
+/// webhook_url and webhook_events_filter: where state changes are POSTed, and which.
+void ParseWebhook(Validator& v, const json::object& body, const core::Config& config,
+                  jobs::GenerateRequest& r) {
+    auto url = v.String("webhook_url", false);
+    if (url) {
+        if (auto problem = webhooks::CheckWebhookUrl(*url, config.webhook_allow_private)) {
+            v.Error("webhook_url", *problem);
+            url.reset();
+        } else if (config.webhook_secret.empty()) {
+            // Standard Webhooks deliveries are always signed: without a secret there is no
+            // delivery a receiver could trust, so the job is refused rather than sent unsigned.
+            v.Error("webhook_url",
+                    "webhooks are not available: this server has no WEBHOOK_SECRET to sign them "
+                    "with");
+            url.reset();
+        }
+    }
+    std::vector<std::string> events;
+    const auto* filter = body.if_contains("webhook_events_filter");
+    if (filter && !filter->is_null()) {
+        std::string allowed;
+        for (const char* e : jobs::kWebhookEvents)
+            allowed += (allowed.empty() ? "" : ", ") + std::string(e);
+        if (!filter->is_array()) {
+            v.Error("webhook_events_filter", "Input should be a valid list of event names");
+        } else if (filter->as_array().empty()) {
+            v.Error("webhook_events_filter",
+                    "webhook_events_filter needs at least one event (" + allowed + ")");
+        } else if (filter->as_array().size() > 16) {
+            v.Error("webhook_events_filter", "webhook_events_filter has too many entries");
+        } else {
+            for (const auto& item : filter->as_array()) {
+                if (!item.is_string() || !jobs::IsWebhookEvent(item.as_string())) {
+                    std::string shown = item.is_string()
+                                            ? std::string(item.as_string()).substr(0, 40)
+                                            : json::serialize(item).substr(0, 40);
+                    v.Error("webhook_events_filter",
+                            "unknown event " + shown + "; events are: " + allowed);
+                    continue;
+                }
+                std::string name(item.as_string());
+                if (std::find(events.begin(), events.end(), name) == events.end())
+                    events.push_back(name);
+            }
+        }
+        if (!v.Has("webhook_url")) {
+            v.Error("webhook_events_filter", "webhook_events_filter needs a webhook_url");
+        }
+    }
+    if (!url) return;
+    if (events.empty()) {
+        for (const char* e : jobs::kDefaultWebhookEvents) events.emplace_back(e);
+    }
+    r.webhook_url = *url;
+    r.webhook_events = std::move(events);
+}
+
 }  // namespace
 
 jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Config& config) {
@@ -193,6 +252,8 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
             r.seed = static_cast<uint64_t>(*seed);
         }
     }
+
+    ParseWebhook(v, parsed.as_object(), config, r);
 
     // Lyrics: LRC as before, or plain/sectioned text that Generate lays out once the seed (and
     // so the tempo) is known, or nothing for an instrumental. `instrumental: true` wins: the

@@ -18,6 +18,7 @@
 #include "http/problem.h"
 #include "jobs/layout.h"
 #include "jobs/request_json.h"
+#include "jobs/status_document.h"
 #include "payment/payment_service.h"
 #include "storage/s3/s3_client.h"
 
@@ -28,16 +29,6 @@ using core::Error;
 using core::ErrorCode;
 
 namespace {
-
-json::value TimeOrNull(int64_t millis) {
-    if (millis <= 0) return nullptr;
-    return json::value(core::FormatIso8601(millis));
-}
-
-json::value StringOrNull(const std::string& s) {
-    if (s.empty()) return nullptr;
-    return json::value(s);
-}
 
 /// Average minutes a job takes on this node, for queue estimates (1 min before any data).
 double AverageJobMinutes(const ApiContext& ctx) {
@@ -71,55 +62,12 @@ jobs::Job LoadJob(ApiContext& ctx, const std::string& id) {
 }
 
 std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
-    const auto& config = ctx.config;
-    const std::string& p = config.api_prefix;
-    json::object doc;
-    doc["job_id"] = job.id;
-    doc["status"] = jobs::JobStatusName(job.status);
-    doc["created_at"] = core::FormatIso8601(job.created_at);
-    doc["started_at"] = TimeOrNull(job.started_at);
-    doc["completed_at"] = TimeOrNull(job.completed_at);
-    bool has_file = job.status == jobs::JobStatus::kCompleted;
-    doc["output_file"] = has_file ? StringOrNull(job.output_file) : json::value(nullptr);
-    doc["s3_url"] = has_file ? StringOrNull(job.s3_url) : json::value(nullptr);
-    doc["error"] = StringOrNull(job.error);
-    if (!job.error_code.empty()) doc["error_code"] = job.error_code;
+    std::optional<jobs::QueueEstimate> queue;
     if (job.status == jobs::JobStatus::kQueued) {
         int64_t position = ctx.store.QueuePosition(job.id);
-        doc["queue_position"] = position;
-        doc["estimated_wait_minutes"] = EstimatedWaitMinutes(ctx, position);
-    } else {
-        doc["queue_position"] = nullptr;
-        doc["estimated_wait_minutes"] = nullptr;
+        queue = jobs::QueueEstimate{position, EstimatedWaitMinutes(ctx, position)};
     }
-    doc["progress"] = job.status == jobs::JobStatus::kCompleted ? 100 : job.progress;
-    doc["expires_at"] = TimeOrNull(job.expires_at);
-    doc["seed"] = job.seed;
-    // The LRC this job renders (songd's timing of plain lyrics), also at {p}/jobs/{id}/lyrics.
-    const std::string lrc = jobs::RenderedLyrics(job.request);
-    doc["instrumental"] = lrc.empty();
-    doc["lyrics_lrc"] = lrc;
-    doc["lyrics_url"] = p + "/jobs/" + job.id + "/lyrics";
-    // The job's own price, fixed when it was created (older jobs: today's for their length).
-    json::object payment;
-    payment["required"] = config.require_payment;
-    payment["paid"] = job.paid;
-    payment["amount"] =
-        job.price_cents > 0 ? job.price_cents : config.PriceCentsFor(job.request.audio_length);
-    payment["currency"] = config.price_currency;
-    payment["paid_at"] = TimeOrNull(job.paid_at);
-    doc["payment"] = std::move(payment);
-    doc["download_url"] = has_file ? json::value(p + "/download/" + job.id) : json::value(nullptr);
-    doc["preview_url"] =
-        has_file && job.has_preview ? json::value(p + "/preview/" + job.id) : json::value(nullptr);
-    if (has_file) {
-        doc["audio"] = json::object{{"duration_seconds", job.audio.duration_seconds},
-                                    {"sample_rate", job.audio.sample_rate},
-                                    {"channels", job.audio.channels}};
-    } else {
-        doc["audio"] = nullptr;
-    }
-    return core::JsonText(doc);
+    return jobs::StatusDocument(ctx.config, job, queue);
 }
 
 uint64_t RandomSeed() {

@@ -40,6 +40,59 @@ json::object Operation(const char* summary, const char* description) {
     return json::object{{"summary", summary}, {"description", description}};
 }
 
+/// Client webhooks on generate: where state changes are POSTed, and which (webhooks/).
+void AddWebhookFields(json::object& properties) {
+    properties["webhook_url"] = json::object{
+        {"type", "string"},
+        {"maxLength", 2048},
+        {"description",
+         "http(s) URL that receives the status document (signed, Standard Webhooks) on each "
+         "state change named in webhook_events_filter. Needs WEBHOOK_SECRET on the server; "
+         "loopback, private and link-local addresses are refused unless "
+         "WEBHOOK_ALLOW_PRIVATE=true."}};
+    properties["webhook_events_filter"] = json::object{
+        {"type", "array"},
+        {"minItems", 1},
+        {"items", json::object{{"enum", json::array{"start", "progress", "completed", "failed",
+                                                    "canceled", "expired"}}}},
+        {"description",
+         "default: completed, failed, canceled, expired; progress at most one "
+         "per 2 s"}};
+}
+
+/// The delivery a webhook_url receives (OpenAPI 3.1 `webhooks`).
+json::object WebhookDeliveries() {
+    auto header = [](const char* name, const char* description) {
+        return json::object{{"name", name},
+                            {"in", "header"},
+                            {"required", true},
+                            {"description", description},
+                            {"schema", json::object{{"type", "string"}}}};
+    };
+    json::object post{
+        {"summary", "A job's state changed (sent to its webhook_url)"},
+        {"description",
+         "POST of the status document at the change, Content-Type application/json. Verify "
+         "webhook-signature: v1,base64(HMAC-SHA256(key, id + '.' + timestamp + '.' + body)), "
+         "key = base64-decoded WEBHOOK_SECRET after whsec_. Retried with the same webhook-id "
+         "on network errors, 5xx and 429 (5 s, 10 s, 20 s, ... at most 10 min apart, for 24 "
+         "h); dedupe by webhook-id. Answer 2xx; the body is ignored; redirects are not "
+         "followed."},
+        {"parameters",
+         json::array{header("webhook-id", "stable per state change (msg_...)"),
+                     header("webhook-timestamp", "seconds since the epoch of this attempt"),
+                     header("webhook-signature", "v1,<base64 signature>")}},
+        {"requestBody",
+         json::object{
+             {"required", true},
+             {"content", json::object{{"application/json",
+                                       json::object{{"schema", json::object{{"$ref",
+                                                                             "#/components/schemas/"
+                                                                             "JobStatus"}}}}}}}}},
+        {"responses", json::object{{"2XX", json::object{{"description", "delivered"}}}}}};
+    return json::object{{"jobStatusChanged", json::object{{"post", std::move(post)}}}};
+}
+
 json::object Schemas() {
     auto str = json::object{{"type", "string"}};
     auto nullable = [](const char* type) {
@@ -65,6 +118,7 @@ json::object Schemas() {
               json::object{{"enum", json::array{"subtle", "balanced", "loud", "broadcast"}}}},
              {"payment_intent_id", nullable("string")},
              {"seed", json::object{{"type", "integer"}, {"minimum", 0}}}}}};
+    AddWebhookFields(generate["properties"].as_object());
     json::object accepted{
         {"type", "object"},
         {"properties", json::object{{"job_id", str},
@@ -322,6 +376,7 @@ std::string OpenApiDocument(const core::Config& config) {
                                             "Song generation: submit LRC lyrics and a style, "
                                             "poll the status, listen, pay, download."}}},
                      {"paths", std::move(paths)},
+                     {"webhooks", WebhookDeliveries()},
                      {"components", json::object{{"schemas", std::move(schemas)}}}};
     return core::JsonText(doc);
 }

@@ -59,15 +59,6 @@ class Digest {
     EVP_MD_CTX* ctx_;
 };
 
-std::string Base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()),
-                            static_cast<int>(bytes.size()));
-    out.resize(static_cast<size_t>(n));
-    return out;
-}
-
 // Reads exactly `size` bytes at `offset`, or throws: a short file is an error, never a
 // silently shorter object.
 void ReadFully(int fd, char* buffer, int64_t size, int64_t offset, const fs::path& file) {
@@ -598,7 +589,8 @@ std::vector<DeleteFailure> S3Client::DeleteObjects(const std::vector<std::string
         Digest md5(EVP_md5());
         md5.Update(xml.data(), xml.size());
         Call call{.operation = "DeleteObjects", .method = "POST", .query = {{"delete", ""}}};
-        call.headers = {{"Content-Type", "application/xml"}, {"Content-MD5", Base64(md5.Final())}};
+        call.headers = {{"Content-Type", "application/xml"},
+                        {"Content-MD5", core::Base64Encode(md5.Final())}};
         call.body = net::RequestBody::Memory(xml);
         call.payload_hash = core::Sha256Hex(xml);
         Response response = Execute(call);

@@ -181,3 +181,32 @@ TEST(ConfigUnit, SecretsAreMarkedWhereTheyAreRead) {
 
 }  // namespace
 }  // namespace songd::core
+
+namespace songd::core {
+namespace {
+
+TEST(ConfigUnit, WebhookSecretMustBeWhsecBase64OfAtLeast24Bytes) {
+    const std::string good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwc2VjcmV0";  // 33 bytes
+    EXPECT_EQ(LoadConfig({{"WEBHOOK_SECRET", good}}).webhook_secret, good);
+    EXPECT_TRUE(IsSecretVariable("WEBHOOK_SECRET"));
+    for (const std::string& bad :
+         {std::string("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), std::string("whsec_%%%%"),
+          std::string("whsec_c2hvcnQ="), std::string("whsec_====")}) {
+        try {
+            LoadConfig({{"WEBHOOK_SECRET", bad}});
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const ConfigError& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find("WEBHOOK_SECRET=<hidden>"), std::string::npos) << what;
+            EXPECT_EQ(what.find(bad), std::string::npos) << "the secret was printed: " << what;
+        }
+    }
+    const Config defaults = LoadConfig({});
+    EXPECT_FALSE(defaults.webhook_allow_private);
+    EXPECT_EQ(defaults.webhook_timeout_seconds, 5);
+    EXPECT_EQ(defaults.webhook_retry_base_ms, 5000);
+    EXPECT_EQ(LoadConfig({{"WEBHOOK_ALLOW_PRIVATE", "true"}}).webhook_allow_private, true);
+}
+
+}  // namespace
+}  // namespace songd::core

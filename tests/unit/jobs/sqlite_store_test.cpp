@@ -40,12 +40,14 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
-    EXPECT_EQ(store_->SchemaVersion(), 3);
+    EXPECT_EQ(store_->SchemaVersion(), 4);
     Job job = NewJob(1000);
     job.request.steps = 32;
     job.request.cfg_strength = 4.5;
     job.request.seed = 7;
     job.request.payment_intent_id = "pi_123";
+    job.request.webhook_url = "https://example.com/hook?a=1";
+    job.request.webhook_events = {"start", "completed"};
     auto created = store_->Create(job);
     EXPECT_TRUE(created.created);
     auto got = store_->Get(job.id);
@@ -55,12 +57,14 @@ TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
     EXPECT_DOUBLE_EQ(*got->request.cfg_strength, 4.5);
     EXPECT_EQ(got->request.seed, 7u);
     EXPECT_EQ(got->request.payment_intent_id, "pi_123");
+    EXPECT_EQ(got->request.webhook_url, "https://example.com/hook?a=1");
+    EXPECT_EQ(got->request.webhook_events, (std::vector<std::string>{"start", "completed"}));
     EXPECT_EQ(got->seed, 42u);
     EXPECT_FALSE(store_->Get("missing"));
     // Reopening keeps everything and does not migrate twice.
     store_ = std::make_unique<SqliteJobStore>(dir_ / "db" / "songd.db");
     EXPECT_TRUE(store_->Get(job.id));
-    EXPECT_EQ(store_->SchemaVersion(), 3);
+    EXPECT_EQ(store_->SchemaVersion(), 4);
 }
 
 TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstJobOrConflicts) {
