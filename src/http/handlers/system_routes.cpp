@@ -115,7 +115,7 @@ json::object Schemas() {
          json::object{
              {"job_id", str},
              {"status", json::object{{"enum", json::array{"queued", "processing", "completed",
-                                                          "failed", "expired"}}}},
+                                                          "failed", "expired", "canceled"}}}},
              {"created_at", json::object{{"type", "string"}, {"format", "date-time"}}},
              {"started_at", nullable("string")},
              {"completed_at", nullable("string")},
@@ -327,11 +327,9 @@ void RegisterSystemRoutes(Api& api) {
                 jobs::QueueStats s = ctx.store.Stats();
                 std::string extra =
                     "# HELP songd_jobs Jobs in the store by status.\n# TYPE songd_jobs gauge\n";
-                const std::pair<const char*, int64_t> counts[] = {{"queued", s.queued},
-                                                                  {"processing", s.processing},
-                                                                  {"completed", s.completed},
-                                                                  {"failed", s.failed},
-                                                                  {"expired", s.expired}};
+                const std::pair<const char*, int64_t> counts[] = {
+                    {"queued", s.queued}, {"processing", s.processing}, {"completed", s.completed},
+                    {"failed", s.failed}, {"expired", s.expired},       {"canceled", s.canceled}};
                 for (const auto& [name, n] : counts) {
                     extra += std::string("songd_jobs{status=\"") + name + "\"} " +
                              std::to_string(n) + "\n";
@@ -345,9 +343,13 @@ void RegisterSystemRoutes(Api& api) {
                              std::to_string(w.failed.load()) + "\n";
                     extra += "songd_worker_jobs_total{outcome=\"requeued\"} " +
                              std::to_string(w.requeued.load()) + "\n";
+                    extra += "songd_worker_jobs_total{outcome=\"canceled\"} " +
+                             std::to_string(w.canceled.load()) + "\n";
                     extra += "# TYPE songd_workers_active gauge\nsongd_workers_active " +
                              std::to_string(ctx.workers->Active()) + "\n";
                 }
+                extra += "# TYPE songd_event_streams_open gauge\nsongd_event_streams_open " +
+                         std::to_string(ctx.event_streams->load()) + "\n";
                 if (ctx.extra_metrics) extra += ctx.extra_metrics();
                 return Response::Text(200, ctx.metrics.Render(extra),
                                       "text/plain; version=0.0.4; charset=utf-8");
