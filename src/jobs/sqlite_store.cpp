@@ -546,7 +546,7 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
     const std::string where =
         all_processing ? "status = 'processing'" : "status = 'processing' AND lease_expires_at < ?";
     auto bind_now = [&](Query& q) -> Query& { return all_processing ? q : q.Bind(now); };
-    int failed = 0, requeued = 0;
+    int canceled = 0, failed = 0, requeued = 0;
     {
         // A job whose cancel was asked for is not run again: it becomes canceled.
         std::vector<std::pair<std::string, std::string>> to_cancel;
@@ -557,9 +557,7 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
             while (q.Step()) to_cancel.emplace_back(q.Text(0), q.Text(1));
         }
         for (const auto& [id, owner] : to_cancel) {
-            if (MarkCanceledWith(*conn, id, owner, now, fail_expires_at)) {
-                ++failed;
-            }
+            if (MarkCanceledWith(*conn, id, owner, now, fail_expires_at)) ++canceled;
         }
     }
     {
@@ -584,7 +582,7 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
         requeued = q.Run();
     }
     tx.Commit();
-    return failed + requeued;
+    return canceled + failed + requeued;
 }
 
 bool SqliteJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
