@@ -36,7 +36,7 @@ namespace songd::jobs {
 /// Lease a worker holds on a job; renewed every third of it.
 constexpr int64_t kLeaseMillis = 30'000;
 /// How often in-flight jobs are checked for a cancel asked on another node (PostgreSQL).
-constexpr int64_t kCancelPollMillis = 1'000;
+constexpr int64_t kCancelPollMillis = 500;
 /// Attempts before a job whose worker keeps dying fails for good.
 constexpr int kMaxAttempts = 3;
 

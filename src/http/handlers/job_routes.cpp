@@ -133,8 +133,10 @@ uint64_t RandomSeed() {
 constexpr int kMaxPreferWait = 60;
 /// How long a cancel of a processing job waits for its worker before answering 202.
 constexpr auto kCancelHold = std::chrono::seconds(3);
-/// How often a live answer re-reads a job that another node may change (PostgreSQL).
-constexpr auto kSharedStorePoll = std::chrono::milliseconds(2000);
+/// How often a live answer re-reads a job that another node may change (PostgreSQL): an
+/// event stream (there may be thousands), a held answer (few, and someone waits on each).
+constexpr auto kSharedStreamPoll = std::chrono::milliseconds(2000);
+constexpr auto kSharedHoldPoll = std::chrono::milliseconds(250);
 
 /// `Prefer: wait=N` (RFC 7240, every Prefer header and comma-separated preference): N in
 /// seconds, capped at kMaxPreferWait. A preference that is not a positive whole number is
@@ -185,8 +187,9 @@ std::function<std::shared_ptr<void>(std::function<void()>)> WatchJob(ApiContext&
     };
 }
 
-std::chrono::milliseconds LivePoll(const ApiContext& ctx, std::chrono::milliseconds alone) {
-    return ctx.config.IsPostgres() ? kSharedStorePoll : alone;
+std::chrono::milliseconds LivePoll(const ApiContext& ctx, std::chrono::milliseconds shared,
+                                   std::chrono::milliseconds alone) {
+    return ctx.config.IsPostgres() ? shared : alone;
 }
 
 /// Holds `response` until the job is in a terminal state (then `final_status` with the
@@ -196,7 +199,7 @@ void HoldUntilFinished(ApiContext& ctx, Response& response, const std::string& i
                        std::vector<std::pair<std::string, std::string>> final_headers) {
     auto live = std::make_shared<LiveAnswer>();
     live->subscribe = WatchJob(ctx, id);
-    live->poll = LivePoll(ctx, std::chrono::milliseconds(0));
+    live->poll = LivePoll(ctx, kSharedHoldPoll, std::chrono::milliseconds(0));
     live->deadline = std::chrono::steady_clock::now() + wait;
     live->look = [&ctx, id, final_status, final_headers]() -> LiveStep {
         LiveStep step;
@@ -329,7 +332,7 @@ Response Events(ApiContext& ctx, Request& request) {
     live->stream = true;
     live->subscribe = WatchJob(ctx, id);
     // Alone (SQLite), every change is published here; a look at each heartbeat is a backstop.
-    live->poll = LivePoll(ctx, std::chrono::milliseconds(15'000));
+    live->poll = LivePoll(ctx, kSharedStreamPoll, std::chrono::milliseconds(15'000));
     auto last_sent = std::make_shared<int64_t>(seen);
     live->look = [&ctx, id, last_sent]() -> LiveStep {
         LiveStep step;
