@@ -431,6 +431,38 @@ TEST(ClientApiPreferWait, FastJobAnswers201SlowJob202AfterTheWait) {
     }
 }
 
+TEST(ClientApiDocs, OpenApiDescribesEachNewEndpointWithACurlExample) {
+    SongdProcess songd(Env{});
+    songd.Start();
+    auto doc = Parse(Http("GET", songd.Url("/openapi.json")).body);
+    auto& paths = doc["paths"].as_object();
+    const std::vector<std::pair<std::string, std::string>> ops = {
+        {"/api/v1/jobs/{job_id}/cancel", "post"},
+        {"/api/v1/jobs/{job_id}", "delete"},
+        {"/api/v1/jobs/{job_id}/events", "get"}};
+    for (const auto& [path, method] : ops) {
+        ASSERT_TRUE(paths.contains(path)) << path;
+        auto& op = paths[path].as_object()[method].as_object();
+        EXPECT_NE(Str(op, "description").find("curl "), std::string::npos) << path;
+        EXPECT_TRUE(op["responses"].as_object().contains("404")) << path;
+    }
+    auto& generate = paths["/api/v1/generate"].as_object()["post"].as_object();
+    EXPECT_TRUE(generate["responses"].as_object().contains("201"));
+    bool prefer = false;
+    for (const auto& p : generate["parameters"].as_array()) {
+        prefer = prefer || p.as_object().at("name").as_string() == "Prefer";
+    }
+    EXPECT_TRUE(prefer);
+    auto& statuses = doc["components"]
+                         .as_object()["schemas"]
+                         .as_object()["JobStatus"]
+                         .as_object()["properties"]
+                         .as_object()["status"]
+                         .as_object()["enum"]
+                         .as_array();
+    EXPECT_NE(std::find(statuses.begin(), statuses.end(), json::value("canceled")), statuses.end());
+}
+
 int ConnectAndSend(int port, const std::string& bytes) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

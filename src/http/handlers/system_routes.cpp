@@ -19,7 +19,7 @@ constexpr const char* kDocsPage = R"html(<!doctype html>
 body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:960px;padding:1rem 1.5rem;color:#222}
 h1{margin-bottom:.2rem} .op{border:1px solid #ddd;border-radius:6px;margin:.8rem 0;padding:.6rem .9rem}
 .m{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}
-.get{color:#1565c0}.post{color:#2e7d32} code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}
+.get{color:#1565c0}.post{color:#2e7d32}.delete{color:#c62828} code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}
 table{border-collapse:collapse;margin:.4rem 0}td,th{border:1px solid #e4e4e4;padding:.2rem .5rem;text-align:left;vertical-align:top}
 .muted{color:#666}
 </style></head><body>
@@ -125,6 +125,9 @@ json::object Schemas() {
              {"queue_position", nullable("integer")},
              {"estimated_wait_minutes", nullable("integer")},
              {"progress", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
+             {"cancel_requested",
+              json::object{{"type", "boolean"},
+                           {"description", "present (true) while a canceled job is stopping"}}},
              {"expires_at", nullable("string")},
              {"seed", json::object{{"type", "integer"}}},
              {"payment", json::object{{"type", "object"},
@@ -186,8 +189,19 @@ std::string OpenApiDocument(const core::Config& config) {
                                  {"required", false},
                                  {"description", "required when API_KEY is set"},
                                  {"schema", json::object{{"type", "string"}}}}};
+    generate["parameters"].as_array().push_back(json::object{
+        {"name", "Prefer"},
+        {"in", "header"},
+        {"required", false},
+        {"description",
+         "wait=N (1-60; larger is 60): hold the answer until the job ends (201) or N s pass "
+         "(202); Preference-Applied says what was applied; other values are ignored (RFC 7240)"},
+        {"schema", json::object{{"type", "string"}, {"example", "wait=30"}}}});
     generate["responses"] =
-        json::object{{"202", JsonResponse("queued; Location names the status URL",
+        json::object{{"201", JsonResponse("Prefer: wait and the job ended within it: its status "
+                                          "(completed, failed or canceled)",
+                                          "#/components/schemas/JobStatus")},
+                     {"202", JsonResponse("queued; Location names the status URL",
                                           "#/components/schemas/GenerateAccepted")},
                      {"401", Problem("missing or wrong X-API-Key")},
                      {"409", Problem("Idempotency-Key reused with another body")},
@@ -226,7 +240,7 @@ std::string OpenApiDocument(const core::Config& config) {
         {"302", json::object{{"description", "redirect to a presigned storage URL"}}},
         {"402", Problem("payment required; amount, currency and intent_url say how to pay")},
         {"404", Problem("no such job")},
-        {"409", Problem("job not completed; detail names its status")},
+        {"409", Problem("job not completed (or canceled); detail names its status")},
         {"410", Problem("job expired and its files were deleted")},
         {"503", Problem("payment provider unreachable; Retry-After says when")}};
     paths[p + "/download/{job_id}"] = json::object{{"get", download}};
@@ -262,6 +276,58 @@ std::string OpenApiDocument(const core::Config& config) {
                                         {"403", Problem("no webhook secret configured")}};
     paths["/api/webhooks/stripe"] = json::object{{"post", webhook}};
 
+    // Client API: cancel and live events.
+    auto cancel = Operation(
+        "Cancel a job",
+        "A queued job is canceled at once (200). A processing job's engine is stopped and the "
+        "answer waits up to 3 s for it (200 canceled, else 202 with cancel_requested). Its files "
+        "are removed; it cannot be paid for. X-API-Key as generate. "
+        "curl -X POST {prefix}/jobs/JOB_ID/cancel");
+    cancel["parameters"] =
+        json::array{PathParam(), json::object{{"name", "X-API-Key"},
+                                              {"in", "header"},
+                                              {"required", false},
+                                              {"description", "required when API_KEY is set"},
+                                              {"schema", json::object{{"type", "string"}}}}};
+    cancel["responses"] = json::object{
+        {"200", JsonResponse("canceled", "#/components/schemas/JobStatus")},
+        {"202", JsonResponse("processing with cancel_requested: stops within moments",
+                             "#/components/schemas/JobStatus")},
+        {"401", Problem("missing or wrong X-API-Key")},
+        {"404", Problem("no such job")},
+        {"409", Problem("already completed, failed, expired or canceled; job_status names it")}};
+    paths[p + "/jobs/{job_id}/cancel"] = json::object{{"post", cancel}};
+    auto cancel_alias = cancel;
+    cancel_alias["summary"] = "Cancel a job (alias of POST …/cancel)";
+    cancel_alias["description"] =
+        "The same as POST {prefix}/jobs/{job_id}/cancel. "
+        "curl -X DELETE {prefix}/jobs/JOB_ID";
+    paths[p + "/jobs/{job_id}"] = json::object{{"delete", cancel_alias}};
+
+    auto events = Operation(
+        "Live job events",
+        "Server-sent events: `event: status`, `data:` the status document, `id:` the job's "
+        "version, on every change; a `: heartbeat` comment every 15 s; closes after a terminal "
+        "state. Last-Event-ID resumes without replaying what was seen. "
+        "curl -N {prefix}/jobs/JOB_ID/events");
+    events["parameters"] =
+        json::array{PathParam(), json::object{{"name", "Last-Event-ID"},
+                                              {"in", "header"},
+                                              {"required", false},
+                                              {"description", "the last event id received"},
+                                              {"schema", json::object{{"type", "integer"}}}}};
+    events["responses"] = json::object{
+        {"200",
+         json::object{
+             {"description", "the event stream"},
+             {"content",
+              json::object{{"text/event-stream",
+                            json::object{{"schema", json::object{{"type", "string"}}}}}}}}},
+        {"400", Problem("Last-Event-ID is not a whole number")},
+        {"404", Problem("no such job")},
+        {"503", Problem("MAX_EVENT_STREAMS streams are open; Retry-After says when")}};
+    paths[p + "/jobs/{job_id}/events"] = json::object{{"get", events}};
+
     auto simple = [](const char* summary, const char* description) {
         auto op = Operation(summary, description);
         op["responses"] = json::object{{"200", json::object{{"description", "OK"}}}};
@@ -285,14 +351,16 @@ std::string OpenApiDocument(const core::Config& config) {
     paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
     paths["/docs"] = json::object{{"get", simple("API page", "Renders this document.")}};
 
-    json::object doc{{"openapi", "3.1.0"},
-                     {"info", json::object{{"title", "songd"},
-                                           {"version", SONGD_VERSION},
-                                           {"description",
-                                            "Song generation: submit LRC lyrics and a style, "
-                                            "poll the status, listen, pay, download."}}},
-                     {"paths", std::move(paths)},
-                     {"components", json::object{{"schemas", Schemas()}}}};
+    json::object doc{
+        {"openapi", "3.1.0"},
+        {"info", json::object{{"title", "songd"},
+                              {"version", SONGD_VERSION},
+                              {"description",
+                               "Song generation: submit LRC lyrics and a style, "
+                               "poll the status (or follow its events, or wait with Prefer: wait), "
+                               "listen, pay, download; cancel."}}},
+        {"paths", std::move(paths)},
+        {"components", json::object{{"schemas", Schemas()}}}};
     return core::JsonText(doc);
 }
 
