@@ -144,9 +144,11 @@ class JobQueue : public virtual JobReader {
     /// nodes through CancelRequested) and then calls MarkCanceled. `job` is the job after.
     virtual CancelOutcome RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
                                         Job* job) = 0;
-    /// THE transition to `canceled` (the one place to hook, e.g. a webhook outbox): with an
-    /// empty `owner` from queued, else from processing under `owner`'s lease. Clears the
-    /// lease and the file fields; expires_at = `expires_at` (retention then deletes the
+    /// The transition to `canceled`: with an empty `owner` from queued, else from processing
+    /// under `owner`'s lease. Every way a job becomes canceled (this, RequestCancel's queued
+    /// case, lease recovery of a job whose cancel was asked) runs one statement in each store,
+    /// MarkCanceledWith: the one place to hook (e.g. a webhook outbox row in its transaction).
+    /// Clears the lease and the file fields; expires_at = `expires_at` (retention then deletes the
     /// record). False when the job was in neither state.
     virtual bool MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
                               int64_t expires_at) = 0;
