@@ -133,6 +133,8 @@ int Serve(const core::Config& config) {
     retention::RetentionStats retention_stats;
     UploadCompleted upload_completed(*songs);
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
+    jobs::JobChanges changes;  // events and Prefer: wait hear of the workers' changes here
+    workers.PublishChangesTo(&changes);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store, &payments.stats());
@@ -140,6 +142,7 @@ int Serve(const core::Config& config) {
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
     context.payments = &payments;
     context.webhook = &webhook;
+    context.changes = &changes;
     context.extra_metrics = [&] {
         return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus() +
                client_webhooks.Prometheus();

@@ -252,6 +252,7 @@ void LoadHttp(Reader& r, Config& c) {
     r.Int("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip, 0, 1000000);
     r.Int("HTTP_KEEPALIVE_MAX_REQUESTS", c.keepalive_max_requests, 1, 1000000);
     r.Int("HTTP_KEEPALIVE_MAX_SECONDS", c.keepalive_max_seconds, 1, 86400);
+    r.Int("MAX_EVENT_STREAMS", c.max_event_streams, 0, 1000000);
     if (auto* v = r.Raw("TRUSTED_PROXIES")) {
         c.trusted_proxies.clear();
         std::string list = *v;

@@ -119,6 +119,7 @@ struct Config {
     int keepalive_max_requests = 1000;  ///< HTTP_KEEPALIVE_MAX_REQUESTS, then Connection: close
     int keepalive_max_seconds = 600;    ///< HTTP_KEEPALIVE_MAX_SECONDS, then Connection: close
     std::vector<IpNetwork> trusted_proxies;  ///< TRUSTED_PROXIES; empty: trust no proxy
+    int max_event_streams = 1000;  ///< MAX_EVENT_STREAMS: open job event streams; then 503
 
     // Retention
     int file_retention_days = 30;

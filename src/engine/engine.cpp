@@ -8,6 +8,8 @@
 namespace songd::engine {
 
 void CancelToken::ThrowIfCancelled() const {
+    if (CanceledByUser())
+        throw core::Error(core::ErrorCode::kRenderFailed, "generation was canceled");
     if (TimedOut()) throw core::Error(core::ErrorCode::kTimeout, "generation timed out");
     if (Stopped()) throw core::Error(core::ErrorCode::kRenderFailed, "generation was stopped");
 }

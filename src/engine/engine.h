@@ -49,7 +49,8 @@ struct RenderRequest {
 /// @brief Progress 0–100; called from the rendering thread.
 using ProgressFn = std::function<void(int percent)>;
 
-/// @brief Cooperative cancellation: a deadline, plus an explicit stop (shutdown).
+/// @brief Cooperative cancellation: a deadline, plus an explicit stop (shutdown, a lost
+/// lease) or a client's cancel. Engines only ask Cancelled(); the reason is for the caller.
 class CancelToken {
   public:
     using Clock = std::chrono::steady_clock;
@@ -57,6 +58,12 @@ class CancelToken {
         : deadline_(deadline) {}
 
     void Cancel() { stopped_.store(true); }
+    /// A client canceled the job: it stops like Cancel, and ends `canceled`, not failed.
+    void CancelByUser() {
+        by_user_.store(true);
+        stopped_.store(true);
+    }
+    bool CanceledByUser() const { return by_user_.load(); }
     bool Stopped() const { return stopped_.load(); }
     bool TimedOut() const { return deadline_ && Clock::now() >= *deadline_; }
     bool Cancelled() const { return Stopped() || TimedOut(); }
@@ -66,6 +73,7 @@ class CancelToken {
   private:
     std::optional<Clock::time_point> deadline_;
     std::atomic<bool> stopped_{false};
+    std::atomic<bool> by_user_{false};
 };
 
 /// @brief Whether an engine can take renders now, and if not, why (for /readyz and /health).

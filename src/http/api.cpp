@@ -44,9 +44,20 @@ Api::Api(ApiContext context)
 
 namespace {
 
+bool EndsWith(const std::string& text, std::string_view tail) {
+    return text.size() >= tail.size() &&
+           text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 bool IsGenerateRoute(const Router::Route& route) {
-    return route.method == "POST" && route.pattern.size() >= 9 &&
-           route.pattern.compare(route.pattern.size() - 9, 9, "/generate") == 0;
+    return route.method == "POST" && EndsWith(route.pattern, "/generate");
+}
+
+/// Cancel (POST …/jobs/{job_id}/cancel, DELETE …/jobs/{job_id}) changes a job as generate
+/// does, so it takes the same X-API-Key.
+bool IsCancelRoute(const Router::Route& route) {
+    return (route.method == "POST" && EndsWith(route.pattern, "/jobs/{job_id}/cancel")) ||
+           (route.method == "DELETE" && EndsWith(route.pattern, "/jobs/{job_id}"));
 }
 
 }  // namespace
@@ -58,7 +69,7 @@ Prepared Api::Prepare(Request& request) {
         request.Header("Access-Control-Request-Method")) {
         auto match = router_.Find(request);
         Response r = Response::Empty(match.route || !match.allowed.empty() ? 204 : 404);
-        r.SetHeader("Access-Control-Allow-Methods", "GET, POST, HEAD, OPTIONS");
+        r.SetHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, HEAD, OPTIONS");
         if (auto h = request.Header("Access-Control-Request-Headers")) {
             r.SetHeader("Access-Control-Allow-Headers", std::string(*h));
         }
@@ -85,7 +96,7 @@ Prepared Api::Prepare(Request& request) {
         return prepared;
     }
     prepared.route = match.route;
-    if (IsGenerateRoute(*match.route)) {
+    if (IsGenerateRoute(*match.route) || IsCancelRoute(*match.route)) {
         if (!config.api_key.empty()) {
             auto key = request.Header("X-API-Key");
             if (!key || !core::ConstantTimeEquals(*key, config.api_key)) {
@@ -93,6 +104,8 @@ Prepared Api::Prepare(Request& request) {
                 return prepared;
             }
         }
+    }
+    if (IsGenerateRoute(*match.route)) {
         if (config.enable_rate_limit) {
             if (auto wait =
                     limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
@@ -192,7 +205,8 @@ void Api::AddCorsHeaders(const Request& request, Response& response) const {
     }
     response.SetHeader(
         "Access-Control-Expose-Headers",
-        "Location, ETag, Retry-After, Content-Disposition, Content-Range, X-Request-Id");
+        "Location, ETag, Retry-After, Content-Disposition, Content-Range, X-Request-Id, "
+        "Preference-Applied");
 }
 
 void Api::Finish(const Request& request, const Prepared& prepared, Response& response,

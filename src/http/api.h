@@ -21,6 +21,7 @@
 #include "http/message.h"
 #include "http/metrics.h"
 #include "http/router.h"
+#include "jobs/job_changes.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
 #include "storage/song_storage.h"
@@ -43,6 +44,9 @@ struct ApiContext {
     storage::SongStorage* storage = nullptr;      ///< local files and the optional S3 copy
     payment::PaymentService* payments = nullptr;  ///< Stripe: verification, intents
     payment::WebhookHandler* webhook = nullptr;   ///< Stripe events
+    jobs::JobChanges* changes = nullptr;  ///< job changes of this process (events, Prefer: wait)
+    /// Event streams open now (MAX_EVENT_STREAMS); shared with each stream's slot.
+    std::shared_ptr<std::atomic<int>> event_streams = std::make_shared<std::atomic<int>>(0);
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.

@@ -6,7 +6,9 @@
 ///   http::Response r = http::Response::Json(200, R"({"ok":true})");
 ///   r.SetHeader("ETag", "\"abc\"");
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +54,8 @@ struct FileBody {
     uint64_t length = 0;
 };
 
+struct LiveAnswer;
+
 /// @brief A response: either `body` or `file`.
 struct Response {
     int status = 200;
@@ -59,6 +63,9 @@ struct Response {
     std::string body;
     std::optional<FileBody> file;
     bool close = false;  ///< close the connection after sending
+    /// Set: the server keeps answering without a thread: an event stream, or this response
+    /// held until something changes (see LiveAnswer).
+    std::shared_ptr<LiveAnswer> live;
 
     static Response Json(int status, std::string json);
     static Response Text(int status, std::string text, std::string content_type);
@@ -67,6 +74,31 @@ struct Response {
     void SetHeader(std::string name, std::string value);
     std::optional<std::string_view> Header(std::string_view name) const;
     uint64_t BodySize() const { return file ? file->length : body.size(); }
+};
+
+/// @brief What one look at a watched job gives (LiveAnswer::look).
+struct LiveStep {
+    std::string bytes;               ///< stream: to send now (may be empty)
+    bool done = false;               ///< stream: close after `bytes`
+    std::optional<Response> answer;  ///< held answer: the answer to send instead, once there
+};
+
+/// @brief An answer the I/O threads keep serving while a job changes. The server looks once
+/// at once, then again whenever `subscribe`'s wake-up fires or `poll` passes; each look runs
+/// on the blocking pool, the waits are timers. Two kinds:
+///  - a stream (`stream`): the response's headers, then every look's bytes, a heartbeat
+///    comment when nothing was sent for `heartbeat`, until a look says done;
+///  - a held answer: the response as it is at `deadline`, unless a look gives an answer first.
+struct LiveAnswer {
+    /// Registers `wake` (callable on any thread, quick) for changes; dropping the handle
+    /// unsubscribes.
+    std::function<std::shared_ptr<void>(std::function<void()> wake)> subscribe;
+    std::function<LiveStep()> look;
+    std::chrono::milliseconds poll{0};  ///< 0: only wake-ups make it look again
+    bool stream = false;
+    std::chrono::milliseconds heartbeat{15'000};
+    std::chrono::steady_clock::time_point deadline;
+    std::shared_ptr<void> slot;  ///< held until the answer ends (e.g. a stream count)
 };
 
 /// Decodes %XX escapes; nullopt for malformed escapes or an encoded NUL.

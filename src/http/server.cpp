@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -85,7 +86,37 @@ struct Server::Impl {
     awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
     awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
                               const FileBody& file);
+    // Live answers (message.h): each runs on its own strand, where wake-ups are posted.
+    awaitable<void> Hold(Response* response);
+    awaitable<void> Stream(beast::tcp_stream* stream, Response* response);
+    awaitable<bool> Send(beast::tcp_stream* stream, const std::string& bytes);
 };
+
+namespace {
+
+/// Wakes a live answer's loop: a publisher posts to the loop's strand, which marks it dirty
+/// and ends its timer wait.
+struct LiveWaker {
+    explicit LiveWaker(const net::any_io_executor& ex) : timer(ex) {}
+    net::steady_timer timer;
+    bool dirty = true;  ///< look at once
+};
+
+std::shared_ptr<void> SubscribeWaker(LiveAnswer& live, const std::shared_ptr<LiveWaker>& waker,
+                                     const net::any_io_executor& ex) {
+    if (!live.subscribe) return nullptr;
+    std::weak_ptr<LiveWaker> weak = waker;
+    return live.subscribe([weak, ex] {
+        net::post(ex, [weak] {
+            if (auto w = weak.lock()) {
+                w->dirty = true;
+                w->timer.cancel();
+            }
+        });
+    });
+}
+
+}  // namespace
 
 Server::Server(const core::Config& config, Api& api, ServerLimits limits)
     : impl_(std::make_unique<Impl>(config, api, limits)) {}
@@ -436,6 +467,9 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             } else {
                 response = api.Execute(request, prepared);
             }
+            if (response.live && !response.live->stream) {
+                co_await net::co_spawn(net::make_strand(ioc), Hold(&response), net::use_awaitable);
+            }
         }
     }
     const double seconds =
@@ -445,6 +479,14 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     const bool worn_out = served >= config.keepalive_max_requests ||
                           std::chrono::steady_clock::now() - opened >=
                               std::chrono::seconds(config.keepalive_max_seconds);
+    if (response.live && response.live->stream && request.method != "HEAD") {
+        // A stream is not a request in flight: shutdown does not wait for it.
+        --in_flight;
+        co_await net::co_spawn(net::make_strand(ioc), Stream(&stream, &response),
+                               net::use_awaitable);
+        co_return false;
+    }
+    response.live.reset();
     keep_alive = keep_alive && !response.close && !stopping && !worn_out;
     response.close = !keep_alive;
     bool ok = co_await Write(stream, request, response);
@@ -481,6 +523,92 @@ awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& re
     res.prepare_payload();
     auto [ec, n] = co_await bhttp::async_write(stream, res, kUseTuple);
     co_return !ec;
+}
+
+awaitable<bool> Server::Impl::Send(beast::tcp_stream* stream, const std::string& bytes) {
+    stream->expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+    auto [ec, n] = co_await net::async_write(*stream, net::buffer(bytes), kUseTuple);
+    co_return !ec;
+}
+
+awaitable<void> Server::Impl::Hold(Response* response) {
+    using Clock = std::chrono::steady_clock;
+    const std::shared_ptr<LiveAnswer> live = response->live;
+    auto ex = co_await net::this_coro::executor;
+    auto waker = std::make_shared<LiveWaker>(ex);
+    auto subscription = SubscribeWaker(*live, waker, ex);
+    auto next_look = Clock::time_point::max();
+    // A tick of at most a second: a shutdown answers held requests as they are.
+    while (!stopping) {
+        const auto now = Clock::now();
+        if (waker->dirty || now >= next_look) {
+            waker->dirty = false;
+            if (live->poll.count() > 0) next_look = now + live->poll;
+            LiveStep step;
+            try {
+                step = co_await OnPool([look = &live->look] { return (*look)(); });
+            } catch (const std::exception& e) {
+                core::LogEvent("warning", "held_answer_look_failed", {{"error", e.what()}});
+                break;
+            }
+            if (step.answer) {
+                *response = std::move(*step.answer);
+                break;
+            }
+            continue;
+        }
+        if (now >= live->deadline) break;
+        waker->timer.expires_at(
+            std::min({live->deadline, next_look, now + std::chrono::seconds(1)}));
+        co_await waker->timer.async_wait(kUseTuple);
+    }
+    response->live.reset();
+}
+
+awaitable<void> Server::Impl::Stream(beast::tcp_stream* stream, Response* response) {
+    using Clock = std::chrono::steady_clock;
+    const std::shared_ptr<LiveAnswer> live = response->live;
+    auto ex = co_await net::this_coro::executor;
+    auto waker = std::make_shared<LiveWaker>(ex);
+    auto subscription = SubscribeWaker(*live, waker, ex);
+    // The head by hand: no length, no chunking; the body ends when the connection closes.
+    std::string head =
+        "HTTP/1.1 " + std::to_string(response->status) + " " +
+        std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(response->status))) + "\r\n";
+    for (const auto& [name, value] : response->headers) head += name + ": " + value + "\r\n";
+    head += "Connection: close\r\n\r\n";
+    if (!co_await Send(stream, head)) co_return;
+    auto next_heartbeat = Clock::now() + live->heartbeat;
+    auto next_look = Clock::time_point::max();
+    while (!stopping) {
+        const auto now = Clock::now();
+        if (waker->dirty || now >= next_look) {
+            waker->dirty = false;
+            if (live->poll.count() > 0) next_look = now + live->poll;
+            LiveStep step;
+            try {
+                step = co_await OnPool([look = &live->look] { return (*look)(); });
+            } catch (const std::exception& e) {
+                core::LogEvent("warning", "event_stream_look_failed", {{"error", e.what()}});
+                co_return;
+            }
+            if (!step.bytes.empty()) {
+                if (!co_await Send(stream, step.bytes)) co_return;
+                next_heartbeat = Clock::now() + live->heartbeat;
+            }
+            if (step.done) co_return;
+            continue;
+        }
+        if (now >= next_heartbeat) {
+            // Also how a client that went away is noticed: the write fails.
+            static const std::string kHeartbeat = ": heartbeat\n\n";
+            if (!co_await Send(stream, kHeartbeat)) co_return;
+            next_heartbeat = now + live->heartbeat;
+            continue;
+        }
+        waker->timer.expires_at(std::min(next_heartbeat, next_look));
+        co_await waker->timer.async_wait(kUseTuple);
+    }
 }
 
 awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,

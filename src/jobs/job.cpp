@@ -14,16 +14,22 @@ const char* JobStatusName(JobStatus status) {
             return "failed";
         case JobStatus::kExpired:
             return "expired";
+        case JobStatus::kCanceled:
+            return "canceled";
     }
     return "failed";
 }
 
 std::optional<JobStatus> ParseJobStatus(std::string_view name) {
     for (auto s : {JobStatus::kQueued, JobStatus::kProcessing, JobStatus::kCompleted,
-                   JobStatus::kFailed, JobStatus::kExpired}) {
+                   JobStatus::kFailed, JobStatus::kExpired, JobStatus::kCanceled}) {
         if (name == JobStatusName(s)) return s;
     }
     return std::nullopt;
+}
+
+bool IsTerminal(JobStatus status) {
+    return status != JobStatus::kQueued && status != JobStatus::kProcessing;
 }
 
 }  // namespace songd::jobs

@@ -17,8 +17,13 @@
 
 namespace songd::jobs {
 
-/// @brief Lifecycle: queued → processing → completed | failed; completed → expired.
-enum class JobStatus { kQueued, kProcessing, kCompleted, kFailed, kExpired };
+/// @brief Lifecycle: queued → processing → completed | failed; completed → expired;
+/// queued | processing → canceled (a client's cancel; terminal, no files).
+enum class JobStatus { kQueued, kProcessing, kCompleted, kFailed, kExpired, kCanceled };
+
+/// Whether a job in `status` will never change again but by retention (completed, failed,
+/// expired, canceled).
+bool IsTerminal(JobStatus status);
 
 const char* JobStatusName(JobStatus status);
 std::optional<JobStatus> ParseJobStatus(std::string_view name);
@@ -86,6 +91,8 @@ struct Job {
     int attempts = 0;
     std::string lease_owner;
     int64_t lease_expires_at = 0;
+    /// A client asked to cancel while the job was processing; the worker holding it stops.
+    bool cancel_requested = false;
 
     // Payment: a job is paid once a PaymentIntent is bound to it.
     bool paid = false;

@@ -39,6 +39,7 @@ struct QueueStats {
     int64_t completed = 0;
     int64_t failed = 0;
     int64_t expired = 0;
+    int64_t canceled = 0;
 
     /// Counts `n` jobs of `status` (a store's GROUP BY status rows).
     void Add(JobStatus status, int64_t n) {
@@ -57,6 +58,9 @@ struct QueueStats {
                 break;
             case JobStatus::kExpired:
                 expired += n;
+                break;
+            case JobStatus::kCanceled:
+                canceled += n;
                 break;
         }
     }
@@ -97,6 +101,14 @@ enum class BindResult {
     kJobNotPayable,  ///< not completed, or past expires_at: nothing to deliver, nothing bound
 };
 
+/// @brief What a client's cancel did (JobQueue::RequestCancel).
+enum class CancelOutcome {
+    kCanceled,   ///< it was queued: canceled now
+    kRequested,  ///< it is processing: cancel_requested is set; the worker holding it stops
+    kFinished,   ///< already completed, failed, expired or canceled: nothing changed
+    kNoSuchJob,
+};
+
 /// @brief Reads one job by id: what every part of the store's interface starts from.
 class JobReader {
   public:
@@ -120,6 +132,7 @@ class JobQueue : public virtual JobReader {
     virtual std::optional<Job> Claim(const std::string& owner, int64_t now, int64_t lease_ms) = 0;
     virtual bool RenewLease(const std::string& id, const std::string& owner, int64_t until) = 0;
     virtual bool SetProgress(const std::string& id, const std::string& owner, int progress) = 0;
+    /// Refused (false) once a cancel was requested: the worker then records it canceled.
     virtual bool Complete(const std::string& id, const std::string& owner, const Completion& c,
                           int64_t now) = 0;
     virtual bool Fail(const std::string& id, const std::string& owner, const std::string& code,
@@ -127,9 +140,26 @@ class JobQueue : public virtual JobReader {
     /// Gives a claimed job back to the queue without counting the attempt (graceful shutdown).
     virtual bool Release(const std::string& id, const std::string& owner) = 0;
 
+    /// A client's cancel: a queued job becomes canceled at once (MarkCanceled); a processing
+    /// one gets cancel_requested, which its worker sees (in this process at once, on other
+    /// nodes through CancelRequested) and then calls MarkCanceled. `job` is the job after.
+    virtual CancelOutcome RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
+                                        Job* job) = 0;
+    /// The transition to `canceled`: with an empty `owner` from queued, else from processing
+    /// under `owner`'s lease. Every way a job becomes canceled (this, RequestCancel's queued
+    /// case, lease recovery of a job whose cancel was asked) runs one statement in each store,
+    /// MarkCanceledWith: the one place to hook (e.g. a webhook outbox row in its transaction).
+    /// Clears the lease and the file fields; expires_at = `expires_at` (retention then deletes the
+    /// record). False when the job was in neither state.
+    virtual bool MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
+                              int64_t expires_at) = 0;
+    /// Which of `ids` (jobs this node processes) a client asked to cancel.
+    virtual std::vector<std::string> CancelRequested(const std::vector<std::string>& ids) = 0;
+
     /// Jobs processing whose lease ended before `now` go back to queued, or fail once they
-    /// used `max_attempts`. `all_processing` requeues every processing job regardless of its
-    /// lease (a single-process store after a crash). Returns how many jobs it touched.
+    /// used `max_attempts` (or become canceled when a cancel was requested). `all_processing`
+    /// requeues every processing job regardless of its lease (a single-process store after a
+    /// crash). Returns how many jobs it touched.
     virtual int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                                      int64_t fail_expires_at) = 0;
 
@@ -163,7 +193,7 @@ class PaymentLedger : public virtual JobReader {
 /// @brief What a retention pass reads and changes.
 class RetentionStore : public virtual JobReader {
   public:
-    /// Completed and failed jobs with expires_at ≤ now after `after` in (expires_at, id)
+    /// Completed, failed and canceled jobs with expires_at ≤ now after `after` in (expires_at, id)
     /// order, at most `limit`.
     virtual std::vector<ExpiringJob> DueForExpiry(int64_t now, const ExpiryCursor& after,
                                                   int limit) = 0;

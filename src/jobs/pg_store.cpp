@@ -82,6 +82,12 @@ const char* const kMigrations[] = {
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at);
     ALTER TABLE jobs ADD COLUMN webhook_progress_at BIGINT NOT NULL DEFAULT 0;
     )sql",
+    // 5 (client API): a cancel asked while processing; canceled jobs expire like failed ones.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX jobs_expiry;
+    CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE status IN ('completed', 'failed', 'canceled');
+    )sql",
 };
 
 // Any constant works as long as every songd uses the same one: it serializes migrations.
@@ -91,7 +97,7 @@ constexpr const char* kJobColumns =
     "id, status, request, seed, created_at, started_at, completed_at, expires_at, updated_at, "
     "progress, output_file, s3_url, error, error_code, duration_seconds, sample_rate, channels, "
     "has_preview, attempts, lease_owner, lease_expires_at, paid, paid_intent_id, paid_at, "
-    "payment_status, idempotency_key, request_hash, version, price_cents";
+    "payment_status, idempotency_key, request_hash, version, price_cents, cancel_requested";
 
 constexpr std::chrono::seconds kPoolWait{30};
 
@@ -137,6 +143,7 @@ Job ReadJob(const PgResult& r, int row) {
     j.request_hash = r.Text(row, 26);
     j.version = r.Int(row, 27);
     j.price_cents = r.Int(row, 28);
+    j.cancel_requested = r.Int(row, 29) != 0;
     return j;
 }
 
@@ -145,6 +152,19 @@ std::optional<Job> GetWith(PgConnection& conn, const std::string& id) {
                        PgParams().Add(id));
     if (r.Rows() == 0) return std::nullopt;
     return ReadJob(r, 0);
+}
+
+/// The one statement that makes a job canceled (see JobQueue::MarkCanceled).
+bool MarkCanceledWith(PgConnection& conn, const std::string& id, const std::string& owner,
+                      int64_t now, int64_t expires_at) {
+    return conn.Exec(
+                   "UPDATE jobs SET status = 'canceled', completed_at = $1, updated_at = $1, "
+                   "expires_at = $2, lease_owner = '', lease_expires_at = 0, output_file = '', "
+                   "has_preview = 0, version = version + 1 WHERE id = $3 AND (($4 = '' AND "
+                   "status = 'queued') OR ($4 <> '' AND status = 'processing' AND "
+                   "lease_owner = $4))",
+                   PgParams().Add(now).Add(expires_at).Add(id).Add(owner))
+               .Changed() == 1;
 }
 
 }  // namespace
@@ -342,7 +362,8 @@ bool PgJobStore::Complete(const std::string& id, const std::string& owner, const
                 "duration_seconds = $4, sample_rate = $5, channels = $6, has_preview = $7, "
                 "lease_owner = '', lease_expires_at = 0, error = '', error_code = '', "
                 "version = version + 1 "
-                "WHERE id = $8 AND status = 'processing' AND lease_owner = $9",
+                "WHERE id = $8 AND status = 'processing' AND lease_owner = $9 AND "
+                "cancel_requested = 0",
                 PgParams()
                     .Add(now)
                     .Add(c.expires_at)
@@ -393,6 +414,63 @@ bool PgJobStore::Release(const std::string& id, const std::string& owner) {
                .Changed() == 1;
 }
 
+CancelOutcome PgJobStore::RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
+                                        Job* job) {
+    auto conn = pool_.Acquire();
+    // Each statement locks the row: a claim racing this cancel either sees it canceled or
+    // has made it processing, which the second statement then marks.
+    CancelOutcome outcome = CancelOutcome::kRequested;
+    PgTransaction tx(*conn);  // the canceled state and its webhook row commit together
+    if (MarkCanceledWith(*conn, id, "", now, expires_at)) {
+        EnqueueWebhookFor(*conn, id, "canceled", now);
+        outcome = CancelOutcome::kCanceled;
+    } else {
+        conn->Exec(
+            "UPDATE jobs SET cancel_requested = 1, updated_at = $1, version = version + 1 "
+            "WHERE id = $2 AND status = 'processing' AND cancel_requested = 0",
+            PgParams().Add(now).Add(id));
+    }
+    auto stored = GetWith(*conn, id);
+    tx.Commit();
+    if (!stored) return CancelOutcome::kNoSuchJob;
+    if (job) *job = *stored;
+    if (outcome == CancelOutcome::kCanceled) return outcome;
+    return stored->status == JobStatus::kProcessing ? CancelOutcome::kRequested
+                                                    : CancelOutcome::kFinished;
+}
+
+bool PgJobStore::MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
+                              int64_t expires_at) {
+    auto conn = pool_.Acquire();
+    PgTransaction tx(*conn);
+    const bool changed = MarkCanceledWith(*conn, id, owner, now, expires_at);
+    if (changed) EnqueueWebhookFor(*conn, id, "canceled", now);
+    tx.Commit();
+    return changed;
+}
+
+std::vector<std::string> PgJobStore::CancelRequested(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    if (ids.empty()) return out;
+    // One query for every job this node holds: a text[] literal of the ids.
+    std::string array = "{";
+    for (const auto& id : ids) {
+        if (array.size() > 1) array += ",";
+        array += "\"";
+        for (char c : id) {
+            if (c == '"' || c == '\\') array += '\\';
+            array += c;
+        }
+        array += "\"";
+    }
+    array += "}";
+    auto conn = pool_.Acquire();
+    auto r = conn->Exec("SELECT id FROM jobs WHERE id = ANY($1::text[]) AND cancel_requested = 1",
+                        PgParams().Add(array));
+    for (int row = 0; row < r.Rows(); ++row) out.push_back(r.Text(row, 0));
+    return out;
+}
+
 int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                                      int64_t fail_expires_at) {
     auto conn = pool_.Acquire();
@@ -404,6 +482,22 @@ int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_pro
             ? "TRUE"
             : "lease_expires_at < " +
                   std::string(lease_clock_ == LeaseClock::kDatabase ? kDbNowMillis : "$1");
+    // A job whose cancel was asked for is not run again: it becomes canceled.
+    int canceled = 0;
+    {
+        auto asked = conn->Exec(
+            "SELECT id, lease_owner FROM jobs WHERE status = 'processing' AND cancel_requested "
+            "= 1 AND " +
+                expired + " AND $1::bigint IS NOT NULL ORDER BY id FOR UPDATE SKIP LOCKED",
+            PgParams().Add(now));
+        for (int row = 0; row < asked.Rows(); ++row) {
+            if (MarkCanceledWith(*conn, asked.Text(row, 0), asked.Text(row, 1), now,
+                                 fail_expires_at)) {
+                EnqueueWebhookFor(*conn, asked.Text(row, 0), "canceled", now);
+                ++canceled;
+            }
+        }
+    }
     const std::string pick = "id IN (SELECT id FROM jobs WHERE status = 'processing' AND " +
                              expired + " AND attempts >= $2 ORDER BY id FOR UPDATE SKIP LOCKED)";
     PgParams fail_params;
@@ -429,7 +523,7 @@ int PgJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_pro
                            PgParams().Add(now))
                        .Changed();
     tx.Commit();
-    return failed + requeued;
+    return canceled + failed + requeued;
 }
 
 bool PgJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
@@ -516,7 +610,7 @@ std::vector<ExpiringJob> PgJobStore::DueForExpiry(int64_t now, const ExpiryCurso
     auto conn = pool_.Acquire();
     auto r = conn->Exec(
         "SELECT id, status, output_file, s3_url, expires_at FROM jobs WHERE status IN "
-        "('completed', 'failed') AND expires_at <= $1 AND (expires_at, id) > ($2, $3) "
+        "('completed', 'failed', 'canceled') AND expires_at <= $1 AND (expires_at, id) > ($2, $3) "
         "ORDER BY expires_at, id LIMIT $4",
         PgParams().Add(now).Add(after.expires_at).Add(after.id).Add(limit));
     std::vector<ExpiringJob> out;

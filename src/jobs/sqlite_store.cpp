@@ -92,13 +92,19 @@ const char* const kMigrations[] = {
     CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_at);
     ALTER TABLE jobs ADD COLUMN webhook_progress_at INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // 5 (client API): a cancel asked while processing; canceled jobs expire like failed ones.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX jobs_expiry;
+    CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE status IN ('completed', 'failed', 'canceled');
+    )sql",
 };
 
 constexpr const char* kJobColumns =
     "id, status, request, seed, created_at, started_at, completed_at, expires_at, updated_at, "
     "progress, output_file, s3_url, error, error_code, duration_seconds, sample_rate, channels, "
     "has_preview, attempts, lease_owner, lease_expires_at, paid, paid_intent_id, paid_at, "
-    "payment_status, idempotency_key, request_hash, version, price_cents";
+    "payment_status, idempotency_key, request_hash, version, price_cents, cancel_requested";
 
 }  // namespace
 
@@ -272,6 +278,7 @@ Job ReadJob(Query& q) {
     j.request_hash = q.Text(26);
     j.version = q.Int(27);
     j.price_cents = q.Int(28);
+    j.cancel_requested = q.Int(29) != 0;
     return j;
 }
 
@@ -280,6 +287,24 @@ std::optional<Job> GetWith(SqliteConnection& conn, const std::string& id) {
     q.Bind(id);
     if (!q.Step()) return std::nullopt;
     return ReadJob(q);
+}
+
+/// The one statement that makes a job canceled (see JobQueue::MarkCanceled).
+bool MarkCanceledWith(SqliteConnection& conn, const std::string& id, const std::string& owner,
+                      int64_t now, int64_t expires_at) {
+    return Query(conn,
+                 "UPDATE jobs SET status = 'canceled', completed_at = ?, updated_at = ?, "
+                 "expires_at = ?, lease_owner = '', lease_expires_at = 0, output_file = '', "
+                 "has_preview = 0, version = version + 1 WHERE id = ? AND ((? = '' AND status = "
+                 "'queued') OR (? <> '' AND status = 'processing' AND lease_owner = ?))")
+               .Bind(now)
+               .Bind(now)
+               .Bind(expires_at)
+               .Bind(id)
+               .Bind(owner)
+               .Bind(owner)
+               .Bind(owner)
+               .Run() == 1;
 }
 
 }  // namespace
@@ -471,7 +496,8 @@ bool SqliteJobStore::Complete(const std::string& id, const std::string& owner, c
               "expires_at = ?, updated_at = ?, output_file = ?, duration_seconds = ?, "
               "sample_rate = ?, channels = ?, has_preview = ?, lease_owner = '', "
               "lease_expires_at = 0, error = '', error_code = '', version = version + 1 "
-              "WHERE id = ? AND status = 'processing' AND lease_owner = ?")
+              "WHERE id = ? AND status = 'processing' AND lease_owner = ? AND "
+              "cancel_requested = 0")
             .Bind(now)
             .Bind(c.expires_at)
             .Bind(now)
@@ -523,6 +549,53 @@ bool SqliteJobStore::Release(const std::string& id, const std::string& owner) {
                .Run() == 1;
 }
 
+CancelOutcome SqliteJobStore::RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
+                                            Job* job) {
+    auto conn = pool_.Acquire();
+    Transaction tx(*conn);
+    CancelOutcome outcome = CancelOutcome::kRequested;
+    if (MarkCanceledWith(*conn, id, "", now, expires_at)) {
+        EnqueueWebhookFor(*conn, id, "canceled", now);
+        outcome = CancelOutcome::kCanceled;
+    } else {
+        Query(*conn,
+              "UPDATE jobs SET cancel_requested = 1, updated_at = ?, version = version + 1 "
+              "WHERE id = ? AND status = 'processing' AND cancel_requested = 0")
+            .Bind(now)
+            .Bind(id)
+            .Run();
+    }
+    auto stored = GetWith(*conn, id);
+    tx.Commit();
+    if (!stored) return CancelOutcome::kNoSuchJob;
+    if (job) *job = *stored;
+    if (outcome == CancelOutcome::kCanceled) return outcome;
+    return stored->status == JobStatus::kProcessing ? CancelOutcome::kRequested
+                                                    : CancelOutcome::kFinished;
+}
+
+bool SqliteJobStore::MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
+                                  int64_t expires_at) {
+    auto conn = pool_.Acquire();
+    Transaction tx(*conn);
+    const bool changed = MarkCanceledWith(*conn, id, owner, now, expires_at);
+    if (changed) EnqueueWebhookFor(*conn, id, "canceled", now);
+    tx.Commit();
+    return changed;
+}
+
+std::vector<std::string> SqliteJobStore::CancelRequested(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    if (ids.empty()) return out;
+    auto conn = pool_.Acquire();
+    for (const auto& id : ids) {
+        Query q(*conn, "SELECT 1 FROM jobs WHERE id = ? AND cancel_requested = 1");
+        q.Bind(id);
+        if (q.Step()) out.push_back(id);
+    }
+    return out;
+}
+
 int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                                          int64_t fail_expires_at) {
     auto conn = pool_.Acquire();
@@ -530,8 +603,24 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
     const std::string where =
         all_processing ? "status = 'processing'" : "status = 'processing' AND lease_expires_at < ?";
     auto bind_now = [&](Query& q) -> Query& { return all_processing ? q : q.Bind(now); };
-    int failed = 0, requeued = 0;
+    int canceled = 0, failed = 0, requeued = 0;
     std::vector<std::string> failed_ids;
+    {
+        // A job whose cancel was asked for is not run again: it becomes canceled.
+        std::vector<std::pair<std::string, std::string>> to_cancel;
+        {
+            Query q(*conn, "SELECT id, lease_owner FROM jobs WHERE " + where +
+                               " AND cancel_requested = 1");
+            bind_now(q);
+            while (q.Step()) to_cancel.emplace_back(q.Text(0), q.Text(1));
+        }
+        for (const auto& [id, owner] : to_cancel) {
+            if (MarkCanceledWith(*conn, id, owner, now, fail_expires_at)) {
+                EnqueueWebhookFor(*conn, id, "canceled", now);
+                ++canceled;
+            }
+        }
+    }
     {
         Query q(*conn,
                 "UPDATE jobs SET status = 'failed', completed_at = ?, expires_at = ?, "
@@ -556,7 +645,7 @@ int SqliteJobStore::RecoverExpiredLeases(int64_t now, int max_attempts, bool all
         requeued = q.Run();
     }
     tx.Commit();
-    return failed + requeued;
+    return canceled + failed + requeued;
 }
 
 bool SqliteJobStore::SetS3Url(const std::string& id, const std::string& s3_url) {
@@ -632,7 +721,7 @@ std::vector<ExpiringJob> SqliteJobStore::DueForExpiry(int64_t now, const ExpiryC
     auto conn = pool_.Acquire();
     Query q(*conn,
             "SELECT id, status, output_file, s3_url, expires_at FROM jobs WHERE status IN "
-            "('completed', 'failed') AND expires_at <= ? AND expires_at >= ? AND "
+            "('completed', 'failed', 'canceled') AND expires_at <= ? AND expires_at >= ? AND "
             "(expires_at > ? OR id > ?) ORDER BY expires_at, id LIMIT ?");
     q.Bind(now).Bind(after.expires_at).Bind(after.expires_at).Bind(after.id).Bind(limit);
     std::vector<ExpiringJob> out;

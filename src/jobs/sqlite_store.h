@@ -35,6 +35,11 @@ class SqliteJobStore : public JobStore {
     bool Fail(const std::string& id, const std::string& owner, const std::string& code,
               const std::string& message, int64_t now, int64_t expires_at) override;
     bool Release(const std::string& id, const std::string& owner) override;
+    CancelOutcome RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
+                                Job* job) override;
+    bool MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
+                      int64_t expires_at) override;
+    std::vector<std::string> CancelRequested(const std::vector<std::string>& ids) override;
     int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                              int64_t fail_expires_at) override;
     bool SetS3Url(const std::string& id, const std::string& s3_url) override;

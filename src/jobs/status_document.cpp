@@ -45,6 +45,9 @@ std::string StatusDocument(const core::Config& config, const Job& job,
         doc["estimated_wait_minutes"] = nullptr;
     }
     doc["progress"] = job.status == JobStatus::kCompleted ? 100 : job.progress;
+    if (job.cancel_requested && job.status == JobStatus::kProcessing) {
+        doc["cancel_requested"] = true;  // canceled within moments
+    }
     doc["expires_at"] = TimeOrNull(job.expires_at);
     doc["seed"] = job.seed;
     // The LRC this job renders (songd's timing of plain lyrics), also at {p}/jobs/{id}/lyrics.

@@ -82,6 +82,21 @@ void WorkerPool::Stop() {
     threads_.clear();
 }
 
+bool WorkerPool::CancelLocal(const std::string& job_id) {
+    std::lock_guard lock(mutex_);
+    for (auto& [owner, flight] : in_flight_) {
+        if (flight->job_id == job_id) {
+            flight->cancel->CancelByUser();
+            return true;
+        }
+    }
+    return false;
+}
+
+void WorkerPool::Published(const std::string& job_id) {
+    if (changes_) changes_->Publish(job_id);
+}
+
 void WorkerPool::WorkerLoop(int index) {
     const std::string owner = node_id_ + "/w" + std::to_string(index);
     while (!stopping_) {
@@ -110,12 +125,34 @@ void WorkerPool::HeartbeatLoop() {
     const auto period = std::chrono::milliseconds(kLeaseMillis / 3);
     const auto recovery_period = std::chrono::milliseconds(kLeaseMillis / 2);
     auto next_recovery = std::chrono::steady_clock::now() + recovery_period;
+    auto next_renewal = std::chrono::steady_clock::now() + period;
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-        wake_.wait_for(lock, period, [this] { return stopping_.load(); });
+        // Ticks at the cancel poll; leases are renewed every third of a lease.
+        stop_wake_.wait_for(lock, std::chrono::milliseconds(kCancelPollMillis),
+                            [this] { return stopping_.load(); });
         if (stopping_) break;
         auto flights = in_flight_;
         lock.unlock();
+        if (!flights.empty()) {
+            // A cancel asked on another node reaches the node holding the job here.
+            std::vector<std::string> ids;
+            for (auto& [owner, flight] : flights) ids.push_back(flight->job_id);
+            try {
+                for (const auto& id : store_.CancelRequested(ids)) {
+                    for (auto& [owner, flight] : flights) {
+                        if (flight->job_id == id) flight->cancel->CancelByUser();
+                    }
+                }
+            } catch (const std::exception& e) {
+                core::LogEvent("error", "cancel_poll_failed", {{"error", e.what()}});
+            }
+        }
+        if (std::chrono::steady_clock::now() < next_renewal) {
+            lock.lock();
+            continue;
+        }
+        next_renewal = std::chrono::steady_clock::now() + period;
         const int64_t now = core::NowMillis();
         for (auto& [owner, flight] : flights) {
             try {
@@ -158,7 +195,10 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         std::lock_guard lock(mutex_);
         in_flight_[owner] = flight;
         if (stopping_) flight->cancel->Cancel();
+        // Released at a shutdown after its cancel was asked: it is not run again.
+        if (job.cancel_requested) flight->cancel->CancelByUser();
     }
+    Published(job.id);
     core::LogEvent("info", "job_transition",
                    {{"job_id", job.id},
                     {"from", "queued"},
@@ -180,7 +220,7 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
             last_write = now;
             last_progress = progress;
             try {
-                store_.SetProgress(job.id, owner, progress);
+                if (store_.SetProgress(job.id, owner, progress)) Published(job.id);
             } catch (const std::exception& e) {
                 core::LogEvent("warning", "progress_failed",
                                {{"job_id", job.id}, {"error", e.what()}});
@@ -213,15 +253,22 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         outcome = RecordFailure(job, owner, e, *flight);
     }
 
-    if (made) {
+    if (made && flight->cancel->CanceledByUser() && !flight->lease_lost) {
+        // Canceled while the song was finished: the client's cancel wins, nothing is kept.
+        outcome = RecordCanceled(job, owner);
+    } else if (made) {
         Completion completion;
         completion.output_file = SongOutputFile(job.id);
         completion.audio = {made->duration_seconds, made->sample_rate, made->channels};
         completion.has_preview = made->has_preview;
         switch (RecordCompletion(job, owner, completion, *flight)) {
+            case Recorded::kCanceled:
+                outcome = RecordCanceled(job, owner);
+                break;
             case Recorded::kCompleted:
                 outcome = "completed";
                 ++stats_.completed;
+                Published(job.id);
                 if (listener_) {
                     try {
                         listener_->OnCompleted(job.id);
@@ -269,6 +316,10 @@ WorkerPool::Recorded WorkerPool::RecordCompletion(const Job& job, const std::str
             // was lost (the store holds the job completed by this owner).
             auto stored = store_.Get(job.id);
             if (stored && stored->status == JobStatus::kCompleted) return Recorded::kCompleted;
+            if (stored && stored->status == JobStatus::kProcessing && stored->cancel_requested &&
+                stored->lease_owner == owner) {
+                return Recorded::kCanceled;
+            }
             return Recorded::kLeaseLost;
         } catch (const std::exception& e) {
             core::LogEvent("warning", "complete_retry",
@@ -287,11 +338,13 @@ WorkerPool::Recorded WorkerPool::RecordCompletion(const Job& job, const std::str
 std::string WorkerPool::RecordFailure(const Job& job, const std::string& owner,
                                       const std::exception& e, const InFlight& flight) {
     if (flight.lease_lost) return "lease_lost";
+    if (flight.cancel->CanceledByUser()) return RecordCanceled(job, owner);
     if (flight.cancel->Stopped() && stopping_) {
         // Shutdown: the job goes back to the queue for this or another node.
         try {
             if (store_.Release(job.id, owner)) {
                 ++stats_.requeued;
+                Published(job.id);
                 return "requeued";
             }
             return "lease_lost";
@@ -326,9 +379,31 @@ std::string WorkerPool::RecordFailure(const Job& job, const std::string& owner,
     std::error_code ec;
     fs::remove(LocalSong(config_, job.id), ec);
     ++stats_.failed;
+    Published(job.id);
     core::LogEvent("warning", "job_failed",
                    {{"job_id", job.id}, {"code", code}, {"error", message}});
     return "failed";
+}
+
+std::string WorkerPool::RecordCanceled(const Job& job, const std::string& owner) {
+    const int64_t now = core::NowMillis();
+    try {
+        if (!store_.MarkCanceled(job.id, owner, now,
+                                 now + config_.file_retention_days * core::kMillisPerDay)) {
+            return "lease_lost";
+        }
+    } catch (const std::exception& e) {
+        // Still processing with cancel_requested: once its lease runs out, recovery makes it
+        // canceled.
+        core::LogEvent("error", "cancel_record_failed", {{"job_id", job.id}, {"error", e.what()}});
+        return "interrupted";
+    }
+    // Nothing of a canceled job is kept: the song, the preview and the work folder go.
+    std::error_code ec;
+    fs::remove_all(JobDir(config_, job.id), ec);
+    ++stats_.canceled;
+    Published(job.id);
+    return "canceled";
 }
 
 void WorkerPool::Pause(int64_t millis) {

@@ -28,12 +28,15 @@
 
 #include "core/config.h"
 #include "engine/engine.h"
+#include "jobs/job_changes.h"
 #include "jobs/job_store.h"
 
 namespace songd::jobs {
 
 /// Lease a worker holds on a job; renewed every third of it.
 constexpr int64_t kLeaseMillis = 30'000;
+/// How often in-flight jobs are checked for a cancel asked on another node (PostgreSQL).
+constexpr int64_t kCancelPollMillis = 500;
 /// Attempts before a job whose worker keeps dying fails for good.
 constexpr int kMaxAttempts = 3;
 
@@ -58,6 +61,7 @@ struct WorkerStats {
     std::atomic<int64_t> completed{0};
     std::atomic<int64_t> failed{0};
     std::atomic<int64_t> requeued{0};
+    std::atomic<int64_t> canceled{0};
     std::atomic<int64_t> render_millis{0};
 };
 
@@ -75,6 +79,11 @@ class WorkerPool {
     void Start(bool exclusive_store);
     void Notify();
     void Stop();
+    /// Every change the workers make to a job is published here (set before Start).
+    void PublishChangesTo(JobChanges* changes) { changes_ = changes; }
+    /// A client canceled `job_id` (the store has cancel_requested): if a worker here renders
+    /// it, its engine is stopped now and the job recorded canceled. False when not here.
+    bool CancelLocal(const std::string& job_id);
 
     int Active() const { return active_.load(); }
     const WorkerStats& stats() const { return stats_; }
@@ -88,7 +97,7 @@ class WorkerPool {
         std::atomic<bool> lease_lost{false};
     };
 
-    enum class Recorded { kCompleted, kLeaseLost, kStopped };
+    enum class Recorded { kCompleted, kLeaseLost, kStopped, kCanceled };
 
     void WorkerLoop(int index);
     void Process(const Job& job, const std::string& owner);
@@ -99,6 +108,9 @@ class WorkerPool {
     /// Records a job that cannot be made as failed; returns the outcome name.
     std::string RecordFailure(const Job& job, const std::string& owner, const std::exception& e,
                               const InFlight& flight);
+    /// Records a job a client canceled; removes its files and work folder. Never throws.
+    std::string RecordCanceled(const Job& job, const std::string& owner);
+    void Published(const std::string& job_id);
     /// Waits up to `millis` or until Stop.
     void Pause(int64_t millis);
     void HeartbeatLoop();
@@ -108,6 +120,7 @@ class WorkerPool {
     engine::Engine& engine_;
     std::string node_id_;
     CompletionListener* listener_;
+    JobChanges* changes_ = nullptr;
     WorkerStats stats_;
 
     std::atomic<bool> stopping_{false};

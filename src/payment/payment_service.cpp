@@ -127,6 +127,10 @@ IntentOffer PaymentService::CreateIntent(const std::string& job_id, int64_t now_
         throw core::Error(core::ErrorCode::kConflict,
                           "job " + job_id + " failed; there is no song to pay for");
     }
+    if (job->status == jobs::JobStatus::kCanceled) {
+        throw core::Error(core::ErrorCode::kConflict,
+                          "job " + job_id + " was canceled; there is no song to pay for");
+    }
     if (job->status != jobs::JobStatus::kCompleted) {
         // Never charge for a song that may still fail: pay once it is there (and previewed).
         throw core::Error(core::ErrorCode::kConflict,

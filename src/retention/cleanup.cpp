@@ -164,7 +164,9 @@ class Pass {
             }
             for (const auto* job : local_ok) {
                 if (!objects_ok) continue;  // stays unexpired; the next pass retries
-                const bool is_failed = job->status == jobs::JobStatus::kFailed;
+                // A failed or canceled job leaves no tombstone (it never had a song to expire).
+                const bool is_failed = job->status == jobs::JobStatus::kFailed ||
+                                       job->status == jobs::JobStatus::kCanceled;
                 Item(std::string(options_.dry_run ? "would expire " : "expired ") +
                      (is_failed ? "failed job " : "job ") + job->id);
                 if (options_.dry_run) {
@@ -187,7 +189,9 @@ class Pass {
     bool Owned(const std::string& name) {
         if (!core::IsJobId(name)) return false;
         auto job = store_.Get(name);
-        return job && job->status != jobs::JobStatus::kExpired;
+        // A canceled job keeps no files: what is left of it (a dead node's) is an orphan.
+        return job && job->status != jobs::JobStatus::kExpired &&
+               job->status != jobs::JobStatus::kCanceled;
     }
 
     void SweepLocalOrphans() {

@@ -38,6 +38,8 @@ class SongdProcess {
 
     std::string Url(const std::string& path) const;
     int port() const { return port_; }
+    /// The server's process id (-1 when not running), e.g. to read /proc/<pid>/status.
+    int pid() const { return child_ ? static_cast<int>(child_->pid()) : -1; }
     const std::filesystem::path& dir() const { return dir_; }
     std::filesystem::path output_dir() const { return dir_ / "output"; }
     /// Everything the server wrote to stderr, over every start.

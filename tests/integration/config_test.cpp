@@ -96,6 +96,8 @@ const std::vector<BadValue>& Cases() {
         {"MAX_CONNECTIONS_PER_IP", "lots", {}},
         {"HTTP_KEEPALIVE_MAX_REQUESTS", "0", {}},
         {"HTTP_KEEPALIVE_MAX_SECONDS", "0", {}},
+        {"MAX_EVENT_STREAMS", "-1", {}},
+        {"MAX_EVENT_STREAMS", "many", {}},
         {"TRUSTED_PROXIES", "10.0.0.0/33", {}},
         {"TRUSTED_PROXIES", "10.0.0.1, proxy.example.com", {}},
         {"TRUSTED_PROXIES", "fd00::/129", {}},

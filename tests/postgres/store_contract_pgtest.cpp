@@ -605,6 +605,83 @@ TEST_P(StoreContract, LocksExpireAndTheOwnerRenews) {
     EXPECT_TRUE(store_->TryLock("cleanup", "a", 303, 600));
 }
 
+// Client API: cancel. A queued job is canceled in RequestCancel itself; a processing one gets
+// cancel_requested, refuses Complete, and MarkCanceled (its lease owner only) ends it.
+TEST_P(StoreContract, CancelQueuedAtOnceProcessingOnRequestThenByItsOwner) {
+    store_->Create(NewJob("q", 10));
+    Job after;
+    EXPECT_EQ(store_->RequestCancel("q", 20, 9'000, &after), CancelOutcome::kCanceled);
+    EXPECT_EQ(after.status, JobStatus::kCanceled);
+    auto q = store_->Get("q");
+    EXPECT_EQ(q->status, JobStatus::kCanceled);
+    EXPECT_EQ(q->completed_at, 20);
+    EXPECT_EQ(q->expires_at, 9'000);
+    EXPECT_EQ(q->version, 2);
+    EXPECT_EQ(store_->QueuePosition("q"), 0);
+    EXPECT_FALSE(store_->Claim("w", 30, 1000)) << "a canceled job is never claimed";
+    EXPECT_EQ(store_->RequestCancel("q", 40, 9'000, &after), CancelOutcome::kFinished);
+    EXPECT_EQ(store_->Get("q")->version, 2) << "nothing changed";
+
+    CreateClaimed("p", "owner", 50);
+    const int64_t v = store_->Get("p")->version;
+    EXPECT_EQ(store_->CancelRequested({"p", "q", "missing"}), std::vector<std::string>{});
+    EXPECT_EQ(store_->RequestCancel("p", 60, 9'000, &after), CancelOutcome::kRequested);
+    EXPECT_EQ(after.status, JobStatus::kProcessing);
+    EXPECT_TRUE(after.cancel_requested);
+    EXPECT_EQ(store_->Get("p")->version, v + 1);
+    EXPECT_EQ(store_->RequestCancel("p", 61, 9'000, &after), CancelOutcome::kRequested);
+    EXPECT_EQ(store_->Get("p")->version, v + 1) << "asking twice is one change";
+    EXPECT_EQ(store_->CancelRequested({"p", "q", "missing"}), std::vector<std::string>{"p"});
+
+    Completion c;
+    c.output_file = "p/output_fixed.wav";
+    c.expires_at = 99'000;
+    EXPECT_FALSE(store_->Complete("p", "owner", c, 70)) << "the cancel wins";
+    EXPECT_FALSE(store_->MarkCanceled("p", "other", 70, 9'000));
+    EXPECT_FALSE(store_->MarkCanceled("p", "", 70, 9'000)) << "empty owner: queued jobs only";
+    EXPECT_TRUE(store_->MarkCanceled("p", "owner", 80, 9'500));
+    auto p = store_->Get("p");
+    EXPECT_EQ(p->status, JobStatus::kCanceled);
+    EXPECT_EQ(p->completed_at, 80);
+    EXPECT_EQ(p->expires_at, 9'500);
+    EXPECT_EQ(p->lease_owner, "");
+    EXPECT_EQ(p->output_file, "");
+    EXPECT_FALSE(store_->RenewLease("p", "owner", 99'999));
+    EXPECT_FALSE(store_->MarkCanceled("p", "owner", 90, 9'500));
+
+    Job none;
+    EXPECT_EQ(store_->RequestCancel("missing", 100, 0, &none), CancelOutcome::kNoSuchJob);
+    CreateCompleted("done", 110, 5'000);
+    EXPECT_EQ(store_->RequestCancel("done", 120, 0, &after), CancelOutcome::kFinished);
+    EXPECT_EQ(after.status, JobStatus::kCompleted);
+    EXPECT_FALSE(store_->MarkCanceled("done", "", 130, 0));
+    EXPECT_FALSE(store_->MarkCanceled("done", "w", 130, 0));
+    // Canceled jobs cannot be paid for.
+    EXPECT_EQ(store_->BindPayment("q", "pi_1", 130, 0), BindResult::kJobNotPayable);
+
+    auto s = store_->Stats();
+    EXPECT_EQ(s.canceled, 2);
+    EXPECT_EQ(s.completed, 1);
+    // Canceled jobs come due like failed ones (retention deletes their records).
+    auto due = store_->DueForExpiry(9'600, {}, 10);
+    ASSERT_EQ(due.size(), 3u);
+    EXPECT_EQ(due[0].id, "done");
+    EXPECT_EQ(due[1].id, "q");
+    EXPECT_EQ(due[1].status, JobStatus::kCanceled);
+    EXPECT_EQ(due[2].id, "p");
+}
+
+TEST_P(StoreContract, RecoverExpiredLeasesCancelsAJobWhoseCancelWasAsked) {
+    CreateClaimed("asked", "dead-node/w0", 10, 100);  // lease until 110
+    Job after;
+    ASSERT_EQ(store_->RequestCancel("asked", 20, 5'000, &after), CancelOutcome::kRequested);
+    EXPECT_EQ(store_->RecoverExpiredLeases(500, 3, false, 7'000), 1);
+    auto j = store_->Get("asked");
+    EXPECT_EQ(j->status, JobStatus::kCanceled) << "not run again";
+    EXPECT_EQ(j->expires_at, 7'000);
+    EXPECT_FALSE(store_->Claim("w", 600, 100));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return std::string(info.param.name); });
 

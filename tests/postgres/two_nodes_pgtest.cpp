@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <regex>
 
 #include "engine/engine.h"
@@ -176,6 +177,51 @@ TEST(TwoNodes, ServeWithAWrongPasswordExitsWithOneClearLine) {
     EXPECT_EQ(text.find("Not-The-Real-Pw-42"), std::string::npos) << text;
     EXPECT_EQ(text.find(PgUrlPassword(db.url())), std::string::npos) << text;
     EXPECT_EQ(Count(text, "\n"), 1) << text;
+}
+
+// Client API: a cancel sent to the node that does not hold the job still stops it (the
+// holder polls for cancels of its jobs every second); the worker then takes the next job.
+TEST(TwoNodes, ACancelSentToTheOtherNodeStopsTheJob) {
+    PgTestDatabase db;
+    SharedDir out;
+    SongdProcess a(NodeEnv(db, out, "20000"));
+    a.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    const std::string id = SubmitJob(a, 95);
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(a, id) == "processing"; })) << a.Log();
+    const std::string next = SubmitJob(a, 95);
+    // B starts only now, so the job is certainly A's.
+    SongdProcess b(NodeEnv(db, out, "20000"));
+    b.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    ASSERT_TRUE(WaitFor([&] { return fs::exists(fs::path(out.str()) / id / "work"); }));
+
+    // The answer may be held while the job stops: the status is watched meanwhile.
+    const auto asked = std::chrono::steady_clock::now();
+    auto answer = std::async(std::launch::async,
+                             [&] { return Http("POST", b.Url("/api/v1/jobs/" + id + "/cancel")); });
+    ASSERT_TRUE(
+        WaitFor([&] { return JobStatusName(b, id) == "canceled"; }, std::chrono::seconds(15)))
+        << "node A:\n"
+        << a.Log();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+    auto r = answer.get();
+    EXPECT_TRUE(r.status == 200 || r.status == 202) << r.status << " " << r.body;
+    std::cout << "[measure] canceled on node A " << seconds << " s after node B was asked (answer "
+              << r.status << ")\n";
+    EXPECT_LT(seconds, 2.0);
+    EXPECT_NE(a.Log().find("job_id=" + id + " from=processing to=canceled"), std::string::npos)
+        << a.Log();
+    EXPECT_FALSE(fs::exists(fs::path(out.str()) / id)) << "the job folder is removed";
+    // Some worker takes the next job; events on B report A's progress (polled).
+    EXPECT_TRUE(WaitFor([&] { return JobStatusName(a, next) == "processing"; }));
+    const std::string raw = RawExchange(
+        b.port(), "GET /api/v1/jobs/" + next + "/events HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
+    EXPECT_GE(Count(raw, "event: status"), 2) << raw;
+    EXPECT_EQ(Http("DELETE", a.Url("/api/v1/jobs/" + next)).status / 100, 2);
+    EXPECT_EQ(a.Stop(), 0);
+    EXPECT_EQ(b.Stop(), 0);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
+#include <filesystem>
 
 #include "audio/encode.h"
 #include "core/clock.h"
@@ -78,6 +80,90 @@ uint64_t RandomSeed() {
     return seed & ((1ULL << 53) - 1);  // exact in a JavaScript number
 }
 
+/// Longest `Prefer: wait` honoured, in seconds (Replicate's limit).
+constexpr int kMaxPreferWait = 60;
+/// How long a cancel of a processing job waits for its worker before answering 202.
+constexpr auto kCancelHold = std::chrono::seconds(3);
+/// How often a live answer re-reads a job that another node may change (PostgreSQL): an
+/// event stream (there may be thousands), a held answer (few, and someone waits on each).
+constexpr auto kSharedStreamPoll = std::chrono::milliseconds(2000);
+constexpr auto kSharedHoldPoll = std::chrono::milliseconds(250);
+
+/// `Prefer: wait=N` (RFC 7240, every Prefer header and comma-separated preference): N in
+/// seconds, capped at kMaxPreferWait. A preference that is not a positive whole number is
+/// ignored, as RFC 7240 asks of preferences a server cannot apply.
+std::optional<int> PreferWait(const Request& request) {
+    std::optional<int> wait;
+    for (const auto& [name, value] : request.headers) {
+        if (!IEquals(name, "Prefer")) continue;
+        std::string_view rest = value;
+        while (!rest.empty()) {
+            const size_t comma = rest.find(',');
+            std::string_view pref = core::Trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            pref = core::Trim(pref.substr(0, pref.find(';')));  // parameters are not used
+            const size_t eq = pref.find('=');
+            if (eq == std::string_view::npos || !IEquals(core::Trim(pref.substr(0, eq)), "wait")) {
+                continue;
+            }
+            std::string_view number = core::Trim(pref.substr(eq + 1));
+            if (number.size() >= 2 && number.front() == '"' && number.back() == '"') {
+                number = number.substr(1, number.size() - 2);
+            }
+            int seconds = 0;
+            const auto [end, ec] =
+                std::from_chars(number.data(), number.data() + number.size(), seconds);
+            if (number.empty() || ec == std::errc::result_out_of_range) {
+                if (ec == std::errc::result_out_of_range && number.find('-') == number.npos) {
+                    wait = kMaxPreferWait;  // a huge number is still "as long as you can"
+                }
+                continue;
+            }
+            if (ec != std::errc() || end != number.data() + number.size() || seconds <= 0) {
+                continue;
+            }
+            wait = std::min(seconds, kMaxPreferWait);
+        }
+    }
+    return wait;
+}
+
+/// A live answer's subscription to this process's changes of job `id`.
+std::function<std::shared_ptr<void>(std::function<void()>)> WatchJob(ApiContext& ctx,
+                                                                     const std::string& id) {
+    jobs::JobChanges* changes = ctx.changes;
+    return [changes, id](std::function<void()> wake) -> std::shared_ptr<void> {
+        if (!changes) return nullptr;
+        return changes->Subscribe(id, std::move(wake));
+    };
+}
+
+std::chrono::milliseconds LivePoll(const ApiContext& ctx, std::chrono::milliseconds shared,
+                                   std::chrono::milliseconds alone) {
+    return ctx.config.IsPostgres() ? shared : alone;
+}
+
+/// Holds `response` until the job is in a terminal state (then `final_status` with the
+/// status document) or `wait` passes (then `response` as it is).
+void HoldUntilFinished(ApiContext& ctx, Response& response, const std::string& id,
+                       std::chrono::steady_clock::duration wait, int final_status,
+                       std::vector<std::pair<std::string, std::string>> final_headers) {
+    auto live = std::make_shared<LiveAnswer>();
+    live->subscribe = WatchJob(ctx, id);
+    live->poll = LivePoll(ctx, kSharedHoldPoll, std::chrono::milliseconds(0));
+    live->deadline = std::chrono::steady_clock::now() + wait;
+    live->look = [&ctx, id, final_status, final_headers]() -> LiveStep {
+        LiveStep step;
+        auto job = ctx.store.Get(id);
+        if (!job || !jobs::IsTerminal(job->status)) return step;
+        Response r = Response::Json(final_status, StatusDocument(ctx, *job));
+        for (const auto& [name, value] : final_headers) r.SetHeader(name, value);
+        step.answer = std::move(r);
+        return step;
+    };
+    response.live = std::move(live);
+}
+
 Response Generate(ApiContext& ctx, Request& request) {
     if (auto type = request.Header("Content-Type")) {
         std::string t(*type);
@@ -122,6 +208,106 @@ Response Generate(ApiContext& ctx, Request& request) {
     Response r = Response::Json(202, core::JsonText(doc));
     r.SetHeader("Location", ctx.config.api_prefix + "/status/" + stored.id);
     if (!created.created) r.SetHeader("Idempotent-Replayed", "true");
+    if (auto wait = PreferWait(request)) {
+        // Replicate's `Prefer: wait`: 201 with the finished job, or 202 as above after N s.
+        const std::string applied = "wait=" + std::to_string(*wait);
+        r.SetHeader("Preference-Applied", applied);
+        std::vector<std::pair<std::string, std::string>> headers = {
+            {"Location", ctx.config.api_prefix + "/status/" + stored.id},
+            {"Preference-Applied", applied}};
+        if (!created.created) headers.emplace_back("Idempotent-Replayed", "true");
+        HoldUntilFinished(ctx, r, stored.id, std::chrono::seconds(*wait), 201, std::move(headers));
+    }
+    return r;
+}
+
+/// POST {p}/jobs/{job_id}/cancel and DELETE {p}/jobs/{job_id}: a queued job is canceled at
+/// once (200); a processing one is stopped by its worker, and the answer waits up to
+/// kCancelHold for it (200 canceled, else 202 with cancel_requested); a finished job: 409.
+Response Cancel(ApiContext& ctx, Request& request) {
+    const std::string id = JobIdParam(request);
+    const int64_t now = core::NowMillis();
+    jobs::Job job;
+    switch (ctx.store.RequestCancel(
+        id, now, now + ctx.config.file_retention_days * core::kMillisPerDay, &job)) {
+        case jobs::CancelOutcome::kNoSuchJob:
+            throw Error(ErrorCode::kNotFound, "job " + id + " not found");
+        case jobs::CancelOutcome::kFinished:
+            throw Error(ErrorCode::kConflict,
+                        std::string("job ") + id + " is already " +
+                            jobs::JobStatusName(job.status) +
+                            "; only queued or processing jobs can be canceled")
+                .WithExtra("job_status",
+                           std::string("\"") + jobs::JobStatusName(job.status) + "\"");
+        case jobs::CancelOutcome::kCanceled: {
+            std::error_code ec;
+            std::filesystem::remove_all(jobs::JobDir(ctx.config, id), ec);  // nothing is kept
+            if (ctx.changes) ctx.changes->Publish(id);
+            return Response::Json(200, StatusDocument(ctx, job));
+        }
+        case jobs::CancelOutcome::kRequested:
+            break;
+    }
+    // The worker rendering it here stops now; on another node, at its next cancel poll.
+    if (ctx.workers) ctx.workers->CancelLocal(id);
+    if (ctx.changes) ctx.changes->Publish(id);
+    Response r = Response::Json(202, StatusDocument(ctx, job));
+    HoldUntilFinished(ctx, r, id, kCancelHold, 200, {});
+    return r;
+}
+
+/// GET {p}/jobs/{job_id}/events: the status document as server-sent events, one per change,
+/// `id:` the job's version (it rises with every change, on every node, so Last-Event-ID
+/// resumes without replaying what was seen); closes after a terminal state.
+Response Events(ApiContext& ctx, Request& request) {
+    const std::string id = JobIdParam(request);
+    int64_t seen = 0;
+    if (auto last = request.Header("Last-Event-ID"); last && !core::Trim(*last).empty()) {
+        const std::string_view text = core::Trim(*last);
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seen);
+        if (ec != std::errc() || end != text.data() + text.size() || seen < 0) {
+            throw Error(ErrorCode::kMalformedRequest,
+                        "Last-Event-ID must be the id of an event this stream sent (a whole "
+                        "number)");
+        }
+    }
+    LoadJob(ctx, id);  // 404 before a stream opens
+    auto& open = *ctx.event_streams;
+    if (++open > ctx.config.max_event_streams) {
+        --open;
+        throw Error(ErrorCode::kUpstreamUnavailable,
+                    std::to_string(ctx.config.max_event_streams) +
+                        " event streams are open (MAX_EVENT_STREAMS); retry later")
+            .WithRetryAfter(5);
+    }
+    auto live = std::make_shared<LiveAnswer>();
+    live->slot = std::shared_ptr<void>(nullptr, [count = ctx.event_streams](void*) { --*count; });
+    live->stream = true;
+    live->subscribe = WatchJob(ctx, id);
+    // Alone (SQLite), every change is published here; a look at each heartbeat is a backstop.
+    live->poll = LivePoll(ctx, kSharedStreamPoll, std::chrono::milliseconds(15'000));
+    auto last_sent = std::make_shared<int64_t>(seen);
+    live->look = [&ctx, id, last_sent]() -> LiveStep {
+        LiveStep step;
+        auto job = ctx.store.Get(id);
+        if (!job) {
+            step.done = true;  // deleted by retention: nothing more will come
+            return step;
+        }
+        if (job->version > *last_sent) {
+            *last_sent = job->version;
+            step.bytes = "id: " + std::to_string(job->version) +
+                         "\nevent: status\ndata: " + StatusDocument(ctx, *job) + "\n\n";
+        }
+        step.done = jobs::IsTerminal(job->status);
+        return step;
+    };
+    Response r;
+    r.status = 200;
+    r.SetHeader("Content-Type", "text/event-stream");
+    r.SetHeader("Cache-Control", "no-cache");
+    r.SetHeader("X-Accel-Buffering", "no");  // proxies must not buffer the stream
+    r.live = std::move(live);
     return r;
 }
 
@@ -215,6 +401,9 @@ Response Download(ApiContext& ctx, Request& request) {
         case jobs::JobStatus::kFailed:
             throw Error(ErrorCode::kConflict,
                         "job " + id + " failed and has no file: " + job.error);
+        case jobs::JobStatus::kCanceled:
+            throw Error(ErrorCode::kConflict,
+                        "job " + id + " was canceled and has no file; it cannot be paid for");
         default:
             throw Error(ErrorCode::kConflict, std::string("job ") + id + " is " +
                                                   jobs::JobStatusName(job.status) +
@@ -387,6 +576,10 @@ void RegisterJobRoutes(Api& api) {
     router.Add("GET", p + "/jobs/{job_id}/lyrics", bind(Lyrics), Run::kBlocking);
     router.Add("GET", p + "/queue", bind(Queue), Run::kBlocking);
     router.Add("GET", p + "/health", bind(Health), Run::kBlocking);
+    // The client API: cancel, live events (the stream itself is served by the I/O threads).
+    router.Add("POST", p + "/jobs/{job_id}/cancel", bind(Cancel), Run::kBlocking);
+    router.Add("DELETE", p + "/jobs/{job_id}", bind(Cancel), Run::kBlocking);
+    router.Add("GET", p + "/jobs/{job_id}/events", bind(Events), Run::kBlocking);
 }
 
 }  // namespace songd::http

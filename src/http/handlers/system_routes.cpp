@@ -132,7 +132,7 @@ json::object Schemas() {
          json::object{
              {"job_id", str},
              {"status", json::object{{"enum", json::array{"queued", "processing", "completed",
-                                                          "failed", "expired"}}}},
+                                                          "failed", "expired", "canceled"}}}},
              {"created_at", json::object{{"type", "string"}, {"format", "date-time"}}},
              {"started_at", nullable("string")},
              {"completed_at", nullable("string")},
@@ -142,6 +142,9 @@ json::object Schemas() {
              {"queue_position", nullable("integer")},
              {"estimated_wait_minutes", nullable("integer")},
              {"progress", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
+             {"cancel_requested",
+              json::object{{"type", "boolean"},
+                           {"description", "present (true) while a canceled job is stopping"}}},
              {"expires_at", nullable("string")},
              {"seed", json::object{{"type", "integer"}}},
              {"payment", json::object{{"type", "object"},
@@ -262,8 +265,19 @@ std::string OpenApiDocument(const core::Config& config) {
                                  {"required", false},
                                  {"description", "required when API_KEY is set"},
                                  {"schema", json::object{{"type", "string"}}}}};
+    generate["parameters"].as_array().push_back(json::object{
+        {"name", "Prefer"},
+        {"in", "header"},
+        {"required", false},
+        {"description",
+         "wait=N (1-60; larger is 60): hold the answer until the job ends (201) or N s pass "
+         "(202); Preference-Applied says what was applied; other values are ignored (RFC 7240)"},
+        {"schema", json::object{{"type", "string"}, {"example", "wait=30"}}}});
     generate["responses"] =
-        json::object{{"202", JsonResponse("queued; Location names the status URL",
+        json::object{{"201", JsonResponse("Prefer: wait and the job ended within it: its status "
+                                          "(completed, failed or canceled)",
+                                          "#/components/schemas/JobStatus")},
+                     {"202", JsonResponse("queued; Location names the status URL",
                                           "#/components/schemas/GenerateAccepted")},
                      {"401", Problem("missing or wrong X-API-Key")},
                      {"409", Problem("Idempotency-Key reused with another body")},
@@ -302,7 +316,7 @@ std::string OpenApiDocument(const core::Config& config) {
         {"302", json::object{{"description", "redirect to a presigned storage URL"}}},
         {"402", Problem("payment required; amount, currency and intent_url say how to pay")},
         {"404", Problem("no such job")},
-        {"409", Problem("job not completed; detail names its status")},
+        {"409", Problem("job not completed (or canceled); detail names its status")},
         {"410", Problem("job expired and its files were deleted")},
         {"503", Problem("payment provider unreachable; Retry-After says when")}};
     paths[p + "/download/{job_id}"] = json::object{{"get", download}};
@@ -338,6 +352,58 @@ std::string OpenApiDocument(const core::Config& config) {
                                         {"403", Problem("no webhook secret configured")}};
     paths["/api/webhooks/stripe"] = json::object{{"post", webhook}};
 
+    // Client API: cancel and live events.
+    auto cancel = Operation(
+        "Cancel a job",
+        "A queued job is canceled at once (200). A processing job's engine is stopped and the "
+        "answer waits up to 3 s for it (200 canceled, else 202 with cancel_requested). Its files "
+        "are removed; it cannot be paid for. X-API-Key as generate. "
+        "curl -X POST {prefix}/jobs/JOB_ID/cancel");
+    cancel["parameters"] =
+        json::array{PathParam(), json::object{{"name", "X-API-Key"},
+                                              {"in", "header"},
+                                              {"required", false},
+                                              {"description", "required when API_KEY is set"},
+                                              {"schema", json::object{{"type", "string"}}}}};
+    cancel["responses"] = json::object{
+        {"200", JsonResponse("canceled", "#/components/schemas/JobStatus")},
+        {"202", JsonResponse("processing with cancel_requested: stops within moments",
+                             "#/components/schemas/JobStatus")},
+        {"401", Problem("missing or wrong X-API-Key")},
+        {"404", Problem("no such job")},
+        {"409", Problem("already completed, failed, expired or canceled; job_status names it")}};
+    paths[p + "/jobs/{job_id}/cancel"] = json::object{{"post", cancel}};
+    auto cancel_alias = cancel;
+    cancel_alias["summary"] = "Cancel a job (alias of POST …/cancel)";
+    cancel_alias["description"] =
+        "The same as POST {prefix}/jobs/{job_id}/cancel. "
+        "curl -X DELETE {prefix}/jobs/JOB_ID";
+    paths[p + "/jobs/{job_id}"] = json::object{{"delete", cancel_alias}};
+
+    auto events = Operation(
+        "Live job events",
+        "Server-sent events: `event: status`, `data:` the status document, `id:` the job's "
+        "version, on every change; a `: heartbeat` comment every 15 s; closes after a terminal "
+        "state. Last-Event-ID resumes without replaying what was seen. "
+        "curl -N {prefix}/jobs/JOB_ID/events");
+    events["parameters"] =
+        json::array{PathParam(), json::object{{"name", "Last-Event-ID"},
+                                              {"in", "header"},
+                                              {"required", false},
+                                              {"description", "the last event id received"},
+                                              {"schema", json::object{{"type", "integer"}}}}};
+    events["responses"] = json::object{
+        {"200",
+         json::object{
+             {"description", "the event stream"},
+             {"content",
+              json::object{{"text/event-stream",
+                            json::object{{"schema", json::object{{"type", "string"}}}}}}}}},
+        {"400", Problem("Last-Event-ID is not a whole number")},
+        {"404", Problem("no such job")},
+        {"503", Problem("MAX_EVENT_STREAMS streams are open; Retry-After says when")}};
+    paths[p + "/jobs/{job_id}/events"] = json::object{{"get", events}};
+
     auto simple = [](const char* summary, const char* description) {
         auto op = Operation(summary, description);
         op["responses"] = json::object{{"200", json::object{{"description", "OK"}}}};
@@ -369,15 +435,17 @@ std::string OpenApiDocument(const core::Config& config) {
     json::object schemas = Schemas();
     AddLyricsDocs(schemas, paths, p);
 
-    json::object doc{{"openapi", "3.1.0"},
-                     {"info", json::object{{"title", "songd"},
-                                           {"version", SONGD_VERSION},
-                                           {"description",
-                                            "Song generation: submit LRC lyrics and a style, "
-                                            "poll the status, listen, pay, download."}}},
-                     {"paths", std::move(paths)},
-                     {"webhooks", WebhookDeliveries()},
-                     {"components", json::object{{"schemas", std::move(schemas)}}}};
+    json::object doc{
+        {"openapi", "3.1.0"},
+        {"info", json::object{{"title", "songd"},
+                              {"version", SONGD_VERSION},
+                              {"description",
+                               "Song generation: submit LRC lyrics and a style, "
+                               "poll the status (or follow its events, or wait with Prefer: wait), "
+                               "listen, pay, download; cancel."}}},
+        {"paths", std::move(paths)},
+        {"webhooks", WebhookDeliveries()},
+        {"components", json::object{{"schemas", std::move(schemas)}}}};
     return core::JsonText(doc);
 }
 
@@ -412,11 +480,9 @@ void RegisterSystemRoutes(Api& api) {
                 jobs::QueueStats s = ctx.store.Stats();
                 std::string extra =
                     "# HELP songd_jobs Jobs in the store by status.\n# TYPE songd_jobs gauge\n";
-                const std::pair<const char*, int64_t> counts[] = {{"queued", s.queued},
-                                                                  {"processing", s.processing},
-                                                                  {"completed", s.completed},
-                                                                  {"failed", s.failed},
-                                                                  {"expired", s.expired}};
+                const std::pair<const char*, int64_t> counts[] = {
+                    {"queued", s.queued}, {"processing", s.processing}, {"completed", s.completed},
+                    {"failed", s.failed}, {"expired", s.expired},       {"canceled", s.canceled}};
                 for (const auto& [name, n] : counts) {
                     extra += std::string("songd_jobs{status=\"") + name + "\"} " +
                              std::to_string(n) + "\n";
@@ -430,9 +496,13 @@ void RegisterSystemRoutes(Api& api) {
                              std::to_string(w.failed.load()) + "\n";
                     extra += "songd_worker_jobs_total{outcome=\"requeued\"} " +
                              std::to_string(w.requeued.load()) + "\n";
+                    extra += "songd_worker_jobs_total{outcome=\"canceled\"} " +
+                             std::to_string(w.canceled.load()) + "\n";
                     extra += "# TYPE songd_workers_active gauge\nsongd_workers_active " +
                              std::to_string(ctx.workers->Active()) + "\n";
                 }
+                extra += "# TYPE songd_event_streams_open gauge\nsongd_event_streams_open " +
+                         std::to_string(ctx.event_streams->load()) + "\n";
                 if (ctx.extra_metrics) extra += ctx.extra_metrics();
                 return Response::Text(200, ctx.metrics.Render(extra),
                                       "text/plain; version=0.0.4; charset=utf-8");

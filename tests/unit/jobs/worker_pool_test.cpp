@@ -92,6 +92,17 @@ class FlakyStore final : public JobQueue {
     bool Release(const std::string& id, const std::string& owner) override {
         return inner_.Release(id, owner);
     }
+    CancelOutcome RequestCancel(const std::string& id, int64_t now, int64_t expires_at,
+                                Job* job) override {
+        return inner_.RequestCancel(id, now, expires_at, job);
+    }
+    bool MarkCanceled(const std::string& id, const std::string& owner, int64_t now,
+                      int64_t expires_at) override {
+        return inner_.MarkCanceled(id, owner, now, expires_at);
+    }
+    std::vector<std::string> CancelRequested(const std::vector<std::string>& ids) override {
+        return inner_.CancelRequested(ids);
+    }
     int RecoverExpiredLeases(int64_t now, int max_attempts, bool all_processing,
                              int64_t fail_expires_at) override {
         return inner_.RecoverExpiredLeases(now, max_attempts, all_processing, fail_expires_at);
