@@ -29,6 +29,7 @@
 #include "retention/cleanup.h"
 #include "retention/scheduler.h"
 #include "storage/migrate_s3.h"
+#include "storage/reference_storage.h"
 #include "storage/song_storage.h"
 
 namespace songd::app {
@@ -132,18 +133,24 @@ int Serve(const core::Config& config) {
     retention::RetentionStats retention_stats;
     UploadCompleted upload_completed(*songs);
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
+    storage::ReferenceStorage references(config, *store, songs->client());
+    workers.SetReferenceResolver([&references](const std::string& upload_id) {
+        return references.LocalPath(upload_id, core::NowMillis());
+    });
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store, &payments.stats());
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
     context.payments = &payments;
     context.webhook = &webhook;
+    context.references = &references;
     context.extra_metrics = [&] {
         return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus();
     };
     http::Api api(context);
     http::RegisterJobRoutes(api);
     http::RegisterPaymentRoutes(api);
+    http::RegisterUploadRoutes(api);
     http::RegisterSystemRoutes(api);
     http::ServerLimits limits;
     limits.read_timeout_seconds = config.http_read_timeout_seconds;

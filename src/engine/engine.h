@@ -41,6 +41,8 @@ struct RenderRequest {
     std::optional<double> cfg_strength;
     std::filesystem::path work_dir;  ///< exists; the engine writes its files here
     bool write_stems = false;        ///< also write stems (vocals.wav, ...) into work_dir
+    bool instrumental = false;             ///< no vocals; lyrics are empty
+    std::filesystem::path ref_audio_path;  ///< reference song (an upload); empty when none
 };
 
 /// @brief Progress 0–100; called from the rendering thread.

@@ -44,9 +44,15 @@ Api::Api(ApiContext context)
 
 namespace {
 
+bool EndsWith(const std::string& text, std::string_view tail) {
+    return text.size() >= tail.size() &&
+           text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+/// Generate and uploads: the API key and the rate limit apply (one limiter for both).
 bool IsGenerateRoute(const Router::Route& route) {
-    return route.method == "POST" && route.pattern.size() >= 9 &&
-           route.pattern.compare(route.pattern.size() - 9, 9, "/generate") == 0;
+    return route.method == "POST" &&
+           (EndsWith(route.pattern, "/generate") || EndsWith(route.pattern, "/uploads"));
 }
 
 }  // namespace
@@ -96,10 +102,10 @@ Prepared Api::Prepare(Request& request) {
         if (config.enable_rate_limit) {
             if (auto wait =
                     limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
-                Response r = ProblemResponse(429, "rate limit of " +
-                                                      std::to_string(config.rate_limit_per_hour) +
-                                                      " generations per hour exceeded; retry in " +
-                                                      std::to_string(*wait) + " s");
+                Response r = ProblemResponse(
+                    429, "rate limit of " + std::to_string(config.rate_limit_per_hour) +
+                             " generations and uploads per hour exceeded; retry in " +
+                             std::to_string(*wait) + " s");
                 r.SetHeader("Retry-After", std::to_string(*wait));
                 prepared.early = std::move(r);
                 return prepared;
@@ -108,6 +114,11 @@ Prepared Api::Prepare(Request& request) {
     }
     prepared.run = match.route->run;
     return prepared;
+}
+
+uint64_t Api::BodyLimit(Request& request, uint64_t fallback) const {
+    auto match = router_.Find(request);
+    return match.route && match.route->body_limit > 0 ? match.route->body_limit : fallback;
 }
 
 Response Api::Execute(Request& request, const Prepared& prepared) {

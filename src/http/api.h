@@ -23,6 +23,7 @@
 #include "http/router.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
+#include "storage/reference_storage.h"
 #include "storage/song_storage.h"
 
 namespace songd::payment {
@@ -39,10 +40,11 @@ struct ApiContext {
     jobs::WorkerPool* workers = nullptr;  ///< null when this process runs no workers
     Metrics& metrics;
     std::atomic<bool>& shutting_down;
-    std::function<std::string()> extra_metrics;   ///< more Prometheus lines (S3, retention…)
-    storage::SongStorage* storage = nullptr;      ///< local files and the optional S3 copy
-    payment::PaymentService* payments = nullptr;  ///< Stripe: verification, intents
-    payment::WebhookHandler* webhook = nullptr;   ///< Stripe events
+    std::function<std::string()> extra_metrics;       ///< more Prometheus lines (S3, retention…)
+    storage::SongStorage* storage = nullptr;          ///< local files and the optional S3 copy
+    payment::PaymentService* payments = nullptr;      ///< Stripe: verification, intents
+    payment::WebhookHandler* webhook = nullptr;       ///< Stripe events
+    storage::ReferenceStorage* references = nullptr;  ///< uploaded reference songs
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.
@@ -83,6 +85,9 @@ class Api {
     explicit Api(ApiContext context);
 
     Prepared Prepare(Request& request);
+    /// The largest body the route of `request` (method and path set) accepts: its own limit,
+    /// else `fallback`. Called after the headers, before the body is read.
+    uint64_t BodyLimit(Request& request, uint64_t fallback) const;
     Response Execute(Request& request, const Prepared& prepared);
     /// Adds CORS and security headers, writes the log line and the metrics.
     void Finish(const Request& request, const Prepared& prepared, Response& response,

@@ -115,6 +115,10 @@ void Server::Listen() {
                                                           ": " + ec.message());
     }
     impl_->bound_port = acc.local_endpoint().port();
+    for (const auto& route : impl_->api.router().routes()) {
+        impl_->limits.largest_body_limit =
+            std::max(impl_->limits.largest_body_limit, route.body_limit);
+    }
     ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
 }
@@ -356,16 +360,26 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     const std::string& client = peer;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(limits.header_limit);
-    parser.body_limit(limits.body_limit);
+    // The route decides the limit once the request line is in (uploads take more than JSON):
+    // until then the largest any route allows, so Beast does not refuse the header itself.
+    parser.body_limit(std::max(limits.body_limit, limits.largest_body_limit));
     stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
     const auto started = std::chrono::steady_clock::now();
     std::optional<Response> early;
+    uint64_t body_limit = limits.body_limit;
     if (!ec) {
         auto& header = parser.get();
-        if (parser.content_length() && *parser.content_length() > limits.body_limit) {
+        Request probe;
+        probe.method = std::string(header.method_string());
+        if (ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
+            body_limit = api.BodyLimit(probe, body_limit);
+        // Refused by its Content-Length before a byte of the body is read; a chunked body
+        // is cut off by the parser at the same limit.
+        parser.body_limit(body_limit);
+        if (parser.content_length() && *parser.content_length() > body_limit) {
             early = ProblemResponse(
-                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+                413, "the body is larger than " + std::to_string(body_limit) + " bytes");
             early->close = true;
         } else if (!parser.is_done()) {
             auto expect = header[bhttp::field::expect];
@@ -375,7 +389,10 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
                 auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
                 if (wec) co_return false;
             }
-            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            // A large body (an upload) gets time in proportion: at least 1 MB/s.
+            const int64_t body_seconds = static_cast<int64_t>(body_limit / (1024 * 1024));
+            stream.expires_after(
+                std::chrono::seconds(std::max<int64_t>(limits.read_timeout_seconds, body_seconds)));
             auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
             ec = bec;
         }
@@ -383,7 +400,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     if (ec) {
         if (ec == bhttp::error::body_limit) {
             early = ProblemResponse(
-                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+                413, "the body is larger than " + std::to_string(body_limit) + " bytes");
         } else if (ec == bhttp::error::header_limit) {
             early = ProblemResponse(431, "the request line and headers are larger than " +
                                              std::to_string(limits.header_limit) + " bytes");

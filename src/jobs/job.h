@@ -35,6 +35,7 @@ struct GenerateRequest {
     std::string master_preset = "balanced";
     std::string payment_intent_id;  ///< given at generate; verified at download
     std::optional<uint64_t> seed;   ///< chosen at random when absent
+    std::string ref_audio_id;       ///< an upload (reference song); empty when none
 };
 
 /// @brief What the finished file is.

@@ -72,6 +72,10 @@ class PgJobStore : public JobStore {
     bool TryLock(const std::string& name, const std::string& owner, int64_t now,
                  int64_t until) override;
     void Unlock(const std::string& name, const std::string& owner) override;
+    void PutUpload(const Upload& upload) override;
+    std::optional<Upload> GetUpload(const std::string& id) override;
+    std::vector<Upload> UploadsDueForExpiry(int64_t now, int limit) override;
+    bool DeleteUpload(const std::string& id) override;
 
     /// Current schema version (for tests of migrations).
     int SchemaVersion();

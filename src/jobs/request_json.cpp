@@ -21,6 +21,7 @@ std::string RequestToJson(const GenerateRequest& r) {
     o["master_preset"] = r.master_preset;
     if (!r.payment_intent_id.empty()) o["payment_intent_id"] = r.payment_intent_id;
     if (r.seed) o["seed"] = *r.seed;
+    if (!r.ref_audio_id.empty()) o["ref_audio_id"] = r.ref_audio_id;
     return json::serialize(o);
 }
 
@@ -41,6 +42,9 @@ GenerateRequest RequestFromJson(const std::string& text) {
             r.payment_intent_id = json::value_to<std::string>(*v);
         }
         if (auto* v = o.if_contains("seed")) r.seed = v->to_number<uint64_t>();
+        if (auto* v = o.if_contains("ref_audio_id")) {
+            r.ref_audio_id = json::value_to<std::string>(*v);
+        }
         return r;
     } catch (const std::exception& e) {
         throw core::Error(core::ErrorCode::kInternal,

@@ -19,6 +19,12 @@ void RegisterJobRoutes(Api& api);
 /// payments/{job_id}/intent, payments/price, /api/webhooks/stripe.
 void RegisterPaymentRoutes(Api& api);
 
+/// uploads (reference songs): POST {p}/uploads, GET {p}/uploads/{upload_id}.
+void RegisterUploadRoutes(Api& api);
+
+/// The most an uploaded file may have (20 MB); the body may have a little more (multipart).
+constexpr uint64_t kMaxUploadBytes = 20 * 1024 * 1024;
+
 /// /healthz, /readyz, metrics, /openapi.json, /docs.
 void RegisterSystemRoutes(Api& api);
 
