@@ -42,8 +42,7 @@ double Correlation(const Chroma& chroma, const std::array<double, 12>& profile, 
 class TempoTracker {
   public:
     explicit TempoTracker(int sample_rate)
-        : rate_(sample_rate),
-          tempo_(new_aubio_tempo(const_cast<char*>("default"), kWindow, kHop,
+        : tempo_(new_aubio_tempo(const_cast<char*>("default"), kWindow, kHop,
                                  static_cast<uint_t>(sample_rate))),
           in_(new_fvec(kHop)),
           out_(new_fvec(1)) {
@@ -61,29 +60,29 @@ class TempoTracker {
             in_->data[filled_++] = mono[i];
             if (filled_ == kHop) {
                 aubio_tempo_do(tempo_, in_, out_);
-                if (out_->data[0] != 0) beats_.push_back(aubio_tempo_get_last_s(tempo_));
+                // The tracker's beat period where it placed a beat: steadier than the gaps
+                // between the beats it emits, which skip beats on very regular material.
+                if (out_->data[0] != 0) periods_.push_back(aubio_tempo_get_bpm(tempo_));
                 filled_ = 0;
             }
         }
     }
 
-    /// Median interval between beats, as BPM; 0 with fewer than 4 beats.
+    /// Median of the tracker's tempo at its beats; 0 with fewer than 4 beats.
     double Bpm() const {
-        if (beats_.size() < 4 || rate_ <= 0) return 0;
-        std::vector<double> gaps;
-        for (size_t i = 1; i < beats_.size(); ++i) {
-            double g = beats_[i] - beats_[i - 1];
-            if (g > 0.2 && g < 2.0) gaps.push_back(g);  // 30–300 BPM
+        std::vector<double> bpms;
+        for (double b : periods_) {
+            if (b >= 30 && b <= 300) bpms.push_back(b);
         }
-        if (gaps.size() < 3) return 0;
-        std::nth_element(gaps.begin(), gaps.begin() + static_cast<long>(gaps.size() / 2),
-                         gaps.end());
-        return 60.0 / gaps[gaps.size() / 2];
+        if (bpms.size() < 4) return 0;
+        std::nth_element(bpms.begin(), bpms.begin() + static_cast<long>(bpms.size() / 2),
+                         bpms.end());
+        return bpms[bpms.size() / 2];
     }
 
   private:
     static constexpr uint_t kWindow = 1024;
-    static constexpr uint_t kHop = 512;
+    static constexpr uint_t kHop = 256;  // 5.8 ms at 44.1 kHz: the period's resolution
 
     void Release() {
         if (tempo_) del_aubio_tempo(tempo_);
@@ -93,12 +92,11 @@ class TempoTracker {
         in_ = out_ = nullptr;
     }
 
-    int rate_;
     aubio_tempo_t* tempo_;
     fvec_t* in_;
     fvec_t* out_;
     uint_t filled_ = 0;
-    std::vector<double> beats_;
+    std::vector<double> periods_;  ///< BPM at each beat
 };
 
 /// The container and codec libsndfile found, as an upload's format name; empty: refused.

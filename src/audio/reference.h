@@ -88,7 +88,7 @@ struct ReferenceAudio {
 /// kInvalidInput when it is shorter than 10 s or longer than 10 min.
 ReferenceAudio AnalyzeReference(const std::filesystem::path& path);
 
-/// Beat-tracked tempo of mono samples (aubio's tempo detector; median beat interval).
+/// Beat-tracked tempo of mono samples (aubio's tempo detector: its period at its beats).
 /// 0 when fewer than 4 beats were found.
 double EstimateTempo(const float* mono, size_t frames, int sample_rate);
 
