@@ -260,5 +260,103 @@ TEST(ReferenceUpload, RetentionDeletesUploadsAfterTheirDays) {
     EXPECT_EQ(gen.substr(0, 3), "422") << gen;
 }
 
+/// Runs a shell command; its standard output.
+std::string RunShell(const std::string& command) {
+    std::string out;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+    ::pclose(pipe);
+    return out;
+}
+
+/// Waits for the job to complete and saves its song; the path, or empty (a test failure).
+fs::path CompletedSong(SongdProcess& songd, const std::string& generate_answer,
+                       const std::string& name) {
+    EXPECT_EQ(generate_answer.substr(0, 3), "202") << generate_answer;
+    if (generate_answer.substr(0, 3) != "202") return {};
+    const std::string id(json::parse(generate_answer.substr(4)).at("job_id").as_string());
+    std::string status;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+            status = JobStatusName(songd, id);
+            return status == "completed" || status == "failed";
+        },
+        std::chrono::seconds(600)));
+    EXPECT_EQ(status, "completed") << Http("GET", songd.Url("/api/v1/status/" + id)).body;
+    auto song = Http("GET", songd.Url("/api/v1/download/" + id));
+    EXPECT_EQ(song.status, 200);
+    fs::path path = songd.dir() / (name + ".wav");
+    std::ofstream(path, std::ios::binary) << song.body;
+    return path;
+}
+
+/// Share of the pitched frames aubio's pitch tracker (yinfft) finds whose pitch class is in
+/// A minor (natural or harmonic: A B C D E F G G#), which is also C major plus G#.
+double ShareInAMinor(const fs::path& wav) {
+    std::istringstream out(
+        RunShell("aubio pitch -m yinfft -u midi -t 0.3 -i '" + wav.string() + "' 2>/dev/null"));
+    const bool in_key[12] = {true,  false, true, false, true,  true,
+                             false, true,  true, true,  false, true};
+    int pitched = 0, inside = 0;
+    double t, midi;
+    while (out >> t >> midi) {
+        if (midi < 30 || midi > 100) continue;
+        ++pitched;
+        if (in_key[static_cast<int>(std::lround(midi)) % 12]) ++inside;
+    }
+    return pitched > 200 ? static_cast<double>(inside) / pitched : 0;
+}
+
+TEST(ReferenceSynth, TheSongFollowsTheReferencesTempoAndKey) {
+    SongdProcess songd(Env{{"ENGINE", "synth"}, {"WORKERS", "2"}, {"PREVIEW_SECONDS", "0"}});
+    songd.Start();
+    auto drums = UploadRaw(songd, AudioBytes(songd, DrumLoop(100, 30)));
+    auto chords = UploadRaw(songd, AudioBytes(songd, AMinorProgression(30)));
+    ASSERT_EQ(drums.status, 201) << drums.body;
+    ASSERT_EQ(chords.status, 201) << chords.body;
+    const std::string drums_id(json::parse(drums.body).at("upload_id").as_string());
+    const std::string chords_id(json::parse(chords.body).at("upload_id").as_string());
+    // Styles that would choose otherwise: a slow ballad (≤ 70 BPM) and EDM (major, fast).
+    const std::string slow =
+        Generate(songd, R"("style_prompt":"sad slow piano ballad","seed":11,"ref_audio_id":")" +
+                            drums_id + "\"");
+    const std::string minor = Generate(
+        songd, R"("style_prompt":"energetic EDM","seed":11,"ref_audio_id":")" + chords_id + "\"");
+    const fs::path slow_song = CompletedSong(songd, slow, "slow");
+    const fs::path minor_song = CompletedSong(songd, minor, "minor");
+    ASSERT_FALSE(slow_song.empty());
+    ASSERT_FALSE(minor_song.empty());
+
+    // Tempo by aubio's beat tracker (aubiotrack): the median gap between its beats is 100 BPM,
+    // or an octave of it, within 3 %. (`aubio tempo` prints the mean of the instantaneous
+    // tempi, which every skipped or doubled beat drags off.)
+    std::istringstream beats(RunShell("aubiotrack -i '" + slow_song.string() + "' 2>/dev/null"));
+    std::vector<double> times, gaps;
+    for (double t; beats >> t;) times.push_back(t);
+    for (size_t i = 1; i < times.size(); ++i) gaps.push_back(times[i] - times[i - 1]);
+    ASSERT_GT(gaps.size(), 50u);
+    std::nth_element(gaps.begin(), gaps.begin() + static_cast<long>(gaps.size() / 2), gaps.end());
+    const double measured = 60.0 / gaps[gaps.size() / 2];
+    double nearest = measured;
+    for (double candidate : {measured / 2, measured * 2}) {
+        if (std::abs(candidate - 100) < std::abs(nearest - 100)) nearest = candidate;
+    }
+    std::printf("reference 100 BPM; song measured %.2f BPM by aubiotrack\n", measured);
+    EXPECT_NEAR(nearest, 100, 3.0);
+
+    // Key by songd's estimator, and by aubio's pitch tracker (an independent measure).
+    const audio::ReferenceAudio song = audio::AnalyzeReference(minor_song);
+    std::printf("reference A minor; song key %s (r=%.2f)\n", song.key.Name().c_str(),
+                song.key.correlation);
+    EXPECT_TRUE(song.key.Name() == "A minor" || song.key.Name() == "C major") << song.key.Name();
+    const double share = ShareInAMinor(minor_song);
+    std::printf("pitched frames in A minor: %.0f %%\n", share * 100);
+    EXPECT_GT(share, 0.8);
+    EXPECT_NE(songd.Log().find("synth_reference"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace songd::test
