@@ -62,14 +62,25 @@ class TempoTracker {
                 aubio_tempo_do(tempo_, in_, out_);
                 // The tracker's beat period where it placed a beat: steadier than the gaps
                 // between the beats it emits, which skip beats on very regular material.
-                if (out_->data[0] != 0) periods_.push_back(aubio_tempo_get_bpm(tempo_));
+                if (out_->data[0] != 0) {
+                    periods_.push_back(aubio_tempo_get_bpm(tempo_));
+                    confidences_.push_back(aubio_tempo_get_confidence(tempo_));
+                }
                 filled_ = 0;
             }
         }
     }
 
-    /// Median of the tracker's tempo at its beats; 0 with fewer than 4 beats.
+    /// Median of the tracker's tempo at its beats; 0 with fewer than 4 beats, or when the
+    /// tracker was not confident of them (a steady tone or noise: it still emits "beats", at
+    /// a median confidence of 0, where drums or a band give 0.2 and more).
     double Bpm() const {
+        std::vector<double> confidences = confidences_;
+        if (confidences.empty()) return 0;
+        std::nth_element(confidences.begin(),
+                         confidences.begin() + static_cast<long>(confidences.size() / 2),
+                         confidences.end());
+        if (confidences[confidences.size() / 2] < kMinConfidence) return 0;
         std::vector<double> bpms;
         for (double b : periods_) {
             if (b >= 30 && b <= 300) bpms.push_back(b);
@@ -82,6 +93,7 @@ class TempoTracker {
 
   private:
     static constexpr uint_t kWindow = 1024;
+    static constexpr double kMinConfidence = 0.05;
     static constexpr uint_t kHop = 256;  // 5.8 ms at 44.1 kHz: the period's resolution
 
     void Release() {
@@ -96,7 +108,8 @@ class TempoTracker {
     fvec_t* in_;
     fvec_t* out_;
     uint_t filled_ = 0;
-    std::vector<double> periods_;  ///< BPM at each beat
+    std::vector<double> periods_;      ///< BPM at each beat
+    std::vector<double> confidences_;  ///< the tracker's confidence at each beat
 };
 
 /// The container and codec libsndfile found, as an upload's format name; empty: refused.

@@ -79,7 +79,7 @@ struct ReferenceAudio {
     double duration_seconds = 0;
     int sample_rate = 0;
     int channels = 0;
-    double tempo_bpm = 0;  ///< beat-tracked, folded into 60–180 BPM; 0 when no beat was found
+    double tempo_bpm = 0;  ///< beat-tracked, folded into 60–180 BPM; 0: no steady beat found
     KeyEstimate key;
 };
 

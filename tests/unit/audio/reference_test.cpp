@@ -85,6 +85,22 @@ TEST(Tempo, FoldsByOctaves) {
     EXPECT_EQ(EstimateTempo(silence.data(), silence.size(), 44100), 0);
 }
 
+TEST(Tempo, ASteadyToneOrNoiseHasNoTempo) {
+    auto tone = test::ChordLoop({{57, 64}}, 20.0, 20.0);  // one long note pair, no onsets
+    EXPECT_EQ(EstimateTempo(tone.data(), tone.size(), 44100), 0);
+    std::vector<float> noise(44100 * 15);
+    uint32_t state = 7;
+    for (auto& v : noise) {
+        state = state * 1664525u + 1013904223u;
+        v = static_cast<float>(static_cast<double>(state >> 8) / (1u << 24) - 0.5) * 0.5f;
+    }
+    EXPECT_EQ(EstimateTempo(noise.data(), noise.size(), 44100), 0);
+    // …while a drum loop, even a quiet one under the tone, has one.
+    auto loop = test::DrumLoop(100, 20);
+    for (size_t i = 0; i < loop.size(); ++i) loop[i] = 0.3f * loop[i] + tone[i];
+    EXPECT_NEAR(FoldTempo(EstimateTempo(loop.data(), loop.size(), 44100)), 100, 3);
+}
+
 TEST(AnalyzeReference, DecodesWavFlacOggAndMp3ByContentNotName) {
     TempDir dir;
     auto loop = test::DrumLoop(100, 20);
