@@ -133,8 +133,12 @@ TEST(ReferenceUpload, MultipartAndRawBodiesAreDecodedAnalysedStoredAndSurviveARe
     auto again = Http("GET", songd.Url("/api/v1/uploads/" + drums));
     ASSERT_EQ(again.status, 200) << again.body;
     EXPECT_EQ(json::parse(again.body).at("upload_id").as_string(), drums);
-    // ref_audio_id may stand in for style_prompt.
-    EXPECT_EQ(Generate(songd, R"("ref_audio_id":")" + drums + "\"").substr(0, 3), "202");
+    // ref_audio_id may stand in for style_prompt; the status names it.
+    const std::string accepted = Generate(songd, R"("ref_audio_id":")" + drums + "\"");
+    ASSERT_EQ(accepted.substr(0, 3), "202") << accepted;
+    const std::string job(json::parse(accepted.substr(4)).at("job_id").as_string());
+    auto status = json::parse(Http("GET", songd.Url("/api/v1/status/" + job)).body).as_object();
+    EXPECT_EQ(status.at("ref_audio_id").as_string(), drums);
     EXPECT_EQ(Generate(songd, R"("style_prompt":"rock, guitar","ref_audio_id":")" + chords + "\"")
                   .substr(0, 3),
               "202");
@@ -206,6 +210,20 @@ TEST(ReferenceUpload, GenerateNamesTheUploadOrAStyle) {
     EXPECT_EQ(r.substr(0, 3), "422") << r;
     EXPECT_NE(r.find("style_prompt"), std::string::npos) << r;
     EXPECT_EQ(Http("GET", songd.Url("/api/v1/uploads/" + unknown)).status, 404);
+
+    // The API description names both.
+    auto doc = json::parse(Http("GET", songd.Url("/openapi.json")).body).as_object();
+    auto& upload = doc.at("paths").at("/api/v1/uploads").at("post").as_object();
+    for (const char* status : {"201", "400", "401", "413", "415", "422", "429"}) {
+        EXPECT_TRUE(upload.at("responses").as_object().contains(status)) << status;
+    }
+    EXPECT_TRUE(upload.at("requestBody").at("content").as_object().contains("multipart/form-data"));
+    EXPECT_TRUE(doc.at("components")
+                    .at("schemas")
+                    .at("GenerateRequest")
+                    .at("properties")
+                    .as_object()
+                    .contains("ref_audio_id"));
 }
 
 TEST(ReferenceUpload, NeedsTheApiKeyAndSharesTheGenerateRateLimit) {

@@ -93,6 +93,7 @@ std::string StatusDocument(ApiContext& ctx, const jobs::Job& job) {
     doc["progress"] = job.status == jobs::JobStatus::kCompleted ? 100 : job.progress;
     doc["expires_at"] = TimeOrNull(job.expires_at);
     doc["seed"] = job.seed;
+    if (!job.request.ref_audio_id.empty()) doc["ref_audio_id"] = job.request.ref_audio_id;
     // The job's own price, fixed when it was created (older jobs: today's for their length).
     json::object payment;
     payment["required"] = config.require_payment;

@@ -151,6 +151,7 @@ json::object Schemas() {
              {"progress", json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
              {"expires_at", nullable("string")},
              {"seed", json::object{{"type", "integer"}}},
+             {"ref_audio_id", json::object{{"type", "string"}, {"format", "uuid"}}},
              {"payment", json::object{{"type", "object"},
                                       {"properties",
                                        json::object{{"required", json::object{{"type", "boolean"}}},
