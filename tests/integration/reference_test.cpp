@@ -192,6 +192,17 @@ TEST(ReferenceUpload, BadUploadsAreClear4xxAndStoreNothing) {
         "Content-Length: 31457280\r\n\r\n";
     std::string answer = RawExchange(songd.port(), head, 5000);
     EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
+    // A chunked body (no Content-Length) is cut off by the parser at the same limit: 20 MiB
+    // in chunks are read, the header of one more MiB is refused. Nothing is sent after it, so
+    // the server has read all there is and its close cannot reset the answer away.
+    std::string chunked =
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk(1 << 20, 'C');
+    for (int i = 0; i < 20; ++i) chunked += "100000\r\n" + chunk + "\r\n";
+    chunked += "100000\r\n";
+    answer = RawExchange(songd.port(), chunked, 10000);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
     EXPECT_EQ(UploadRows(songd), 0);
     EXPECT_TRUE(UploadEntries(songd).empty());
 }
