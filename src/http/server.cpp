@@ -367,13 +367,20 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
     const auto started = std::chrono::steady_clock::now();
     std::optional<Response> early;
+    // The route's own limit, from the request line (Beast has it even when it refused the
+    // header for a Content-Length over the largest limit).
+    auto route_body_limit = [&] {
+        const auto& header = parser.get();
+        Request probe;
+        probe.method = std::string(header.method_string());
+        if (!ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
+            return limits.body_limit;
+        return api.BodyLimit(probe, limits.body_limit);
+    };
     uint64_t body_limit = limits.body_limit;
     if (!ec) {
         auto& header = parser.get();
-        Request probe;
-        probe.method = std::string(header.method_string());
-        if (ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
-            body_limit = api.BodyLimit(probe, body_limit);
+        body_limit = route_body_limit();
         // Refused by its Content-Length before a byte of the body is read; a chunked body
         // is cut off by the parser at the same limit.
         parser.body_limit(body_limit);
@@ -399,6 +406,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     }
     if (ec) {
         if (ec == bhttp::error::body_limit) {
+            body_limit = route_body_limit();  // the start line is in before any field
             early = ProblemResponse(
                 413, "the body is larger than " + std::to_string(body_limit) + " bytes");
         } else if (ec == bhttp::error::header_limit) {
