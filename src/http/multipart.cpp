@@ -7,7 +7,7 @@ namespace songd::http {
 
 namespace {
 
-constexpr size_t kMaxPartHeaders = 8 * 1024;
+constexpr size_t kMaxPartHeaders = size_t{8} * 1024;
 
 [[noreturn]] void Malformed(const std::string& what) {
     throw core::Error(core::ErrorCode::kMalformedRequest, "malformed multipart/form-data: " + what);

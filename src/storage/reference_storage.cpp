@@ -145,7 +145,7 @@ fs::path ReferenceStorage::LocalPath(const std::string& upload_id, int64_t now) 
         throw core::Error(core::ErrorCode::kNotFound,
                           "the reference song " + upload_id + " is unknown or has expired");
     }
-    const fs::path local = config_.output_dir / upload->file;
+    fs::path local = config_.output_dir / upload->file;
     std::error_code ec;
     if (fs::is_regular_file(local, ec)) return local;
     if (!client_ || upload->s3_key.empty()) {

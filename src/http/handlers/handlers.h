@@ -6,6 +6,7 @@
 ///   http::RegisterJobRoutes(api);
 ///   http::RegisterSystemRoutes(api);
 
+#include <cstdint>
 #include <string>
 
 #include "http/api.h"
@@ -23,7 +24,7 @@ void RegisterPaymentRoutes(Api& api);
 void RegisterUploadRoutes(Api& api);
 
 /// The most an uploaded file may have (20 MB); the body may have a little more (multipart).
-constexpr uint64_t kMaxUploadBytes = 20 * 1024 * 1024;
+constexpr uint64_t kMaxUploadBytes = uint64_t{20} * 1024 * 1024;
 
 /// /healthz, /readyz, metrics, /openapi.json, /docs.
 void RegisterSystemRoutes(Api& api);

@@ -18,7 +18,7 @@ using core::ErrorCode;
 namespace {
 
 /// Multipart framing (boundaries, part headers) on top of the file itself.
-constexpr uint64_t kUploadBodyLimit = kMaxUploadBytes + 64 * 1024;
+constexpr uint64_t kUploadBodyLimit = kMaxUploadBytes + uint64_t{64} * 1024;
 
 std::string UploadDocument(const jobs::Upload& u) {
     json::object doc;
