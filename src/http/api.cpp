@@ -92,12 +92,9 @@ Prepared Api::Prepare(Request& request) {
     }
     prepared.route = match.route;
     if (IsGenerateRoute(*match.route)) {
-        if (!config.api_key.empty()) {
-            auto key = request.Header("X-API-Key");
-            if (!key || !core::ConstantTimeEquals(*key, config.api_key)) {
-                prepared.early = ProblemResponse(401, "Invalid or missing API key");
-                return prepared;
-            }
+        if (auto refused = CheckApiKey(request)) {
+            prepared.early = std::move(*refused);
+            return prepared;
         }
         if (config.enable_rate_limit) {
             if (auto wait =
@@ -114,6 +111,22 @@ Prepared Api::Prepare(Request& request) {
     }
     prepared.run = match.route->run;
     return prepared;
+}
+
+std::optional<Response> Api::CheckApiKey(const Request& request) const {
+    const auto& config = context_.config;
+    if (config.api_key.empty()) return std::nullopt;
+    auto key = request.Header("X-API-Key");
+    if (key && core::ConstantTimeEquals(*key, config.api_key)) return std::nullopt;
+    return ProblemResponse(401, "Invalid or missing API key");
+}
+
+std::optional<Response> Api::RefuseBeforeBody(Request& request) const {
+    auto match = router_.Find(request);
+    if (!match.route || match.route->body_limit == 0 || !IsGenerateRoute(*match.route)) {
+        return std::nullopt;
+    }
+    return CheckApiKey(request);
 }
 
 uint64_t Api::BodyLimit(Request& request, uint64_t fallback) const {

@@ -88,6 +88,9 @@ class Api {
     /// The largest body the route of `request` (method and path set) accepts: its own limit,
     /// else `fallback`. Called after the headers, before the body is read.
     uint64_t BodyLimit(Request& request, uint64_t fallback) const;
+    /// For a route with its own (large) body limit: the 401 of a missing or wrong API key,
+    /// decided from the headers, so an upload's body is not read only to be refused.
+    std::optional<Response> RefuseBeforeBody(Request& request) const;
     Response Execute(Request& request, const Prepared& prepared);
     /// Adds CORS and security headers, writes the log line and the metrics.
     void Finish(const Request& request, const Prepared& prepared, Response& response,
@@ -98,6 +101,7 @@ class Api {
 
   private:
     void AddCorsHeaders(const Request& request, Response& response) const;
+    std::optional<Response> CheckApiKey(const Request& request) const;
 
     ApiContext context_;
     Router router_;

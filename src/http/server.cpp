@@ -377,6 +377,19 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             return limits.body_limit;
         return api.BodyLimit(probe, limits.body_limit);
     };
+    // A route that takes a large body (uploads) may refuse a wrong API key from the headers.
+    auto refuse_before_body = [&]() -> std::optional<Response> {
+        const auto& header = parser.get();
+        Request probe;
+        probe.method = std::string(header.method_string());
+        if (!ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
+            return std::nullopt;
+        for (const auto& field : header) {
+            probe.headers.emplace_back(std::string(field.name_string()),
+                                       std::string(field.value()));
+        }
+        return api.RefuseBeforeBody(probe);
+    };
     uint64_t body_limit = limits.body_limit;
     if (!ec) {
         auto& header = parser.get();
@@ -387,6 +400,13 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
         if (parser.content_length() && *parser.content_length() > body_limit) {
             early = ProblemResponse(
                 413, "the body is larger than " + std::to_string(body_limit) + " bytes");
+            early->close = true;
+        } else if (body_limit > limits.body_limit && !parser.is_done() &&
+                   beast::iequals(header[bhttp::field::expect], "100-continue") &&
+                   (early = refuse_before_body())) {
+            // The client waits for 100 Continue before sending its body, so answering now
+            // saves reading an upload only to refuse it. The unsent body must not be taken
+            // for the next request: the connection closes.
             early->close = true;
         } else if (!parser.is_done()) {
             auto expect = header[bhttp::field::expect];

@@ -248,6 +248,15 @@ TEST(ReferenceUpload, NeedsTheApiKeyAndSharesTheGenerateRateLimit) {
     EXPECT_EQ(UploadMultipart(songd, body).status, 401);
     EXPECT_EQ(UploadMultipart(songd, body, {"X-API-Key: wrong"}).status, 401);
     EXPECT_EQ(UploadRows(songd), 0);
+    // A client that waits for 100 Continue is refused from its headers, before the body.
+    std::string head =
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+        "Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n";
+    std::string answer = RawExchange(songd.port(), head, 5000);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 401", 0), 0u) << answer.substr(0, 200);
+    answer = RawExchange(
+        songd.port(), head.substr(0, head.size() - 2) + "X-API-Key: k3y-for-tests\r\n\r\n", 2000);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 100 Continue", 0), 0u) << answer.substr(0, 200);
     auto ok = UploadMultipart(songd, body, {"X-API-Key: k3y-for-tests"});
     ASSERT_EQ(ok.status, 201) << ok.body;
     const std::string id(json::parse(ok.body).at("upload_id").as_string());
