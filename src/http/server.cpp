@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -391,6 +392,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
         return api.RefuseBeforeBody(probe);
     };
     uint64_t body_limit = limits.body_limit;
+    bool body_unread = false;  ///< answered before the body: the client may still be sending
     if (!ec) {
         auto& header = parser.get();
         body_limit = route_body_limit();
@@ -401,6 +403,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             early = ProblemResponse(
                 413, "the body is larger than " + std::to_string(body_limit) + " bytes");
             early->close = true;
+            body_unread = true;
         } else if (body_limit > limits.body_limit && !parser.is_done() &&
                    beast::iequals(header[bhttp::field::expect], "100-continue") &&
                    (early = refuse_before_body())) {
@@ -408,6 +411,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             // saves reading an upload only to refuse it. The unsent body must not be taken
             // for the next request: the connection closes.
             early->close = true;
+            body_unread = true;
         } else if (!parser.is_done()) {
             auto expect = header[bhttp::field::expect];
             if (beast::iequals(expect, "100-continue")) {
@@ -426,6 +430,7 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     }
     if (ec) {
         if (ec == bhttp::error::body_limit) {
+            body_unread = true;
             body_limit = route_body_limit();  // the start line is in before any field
             early = ProblemResponse(
                 413, "the body is larger than " + std::to_string(body_limit) + " bytes");
@@ -494,6 +499,19 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     response.close = !keep_alive;
     bool ok = co_await Write(stream, request, response);
     --in_flight;
+    if (ok && body_unread) {
+        // Closing with the rest of the body unread would reset the connection, and a reset
+        // can discard our answer before the client reads it: half-close, then read and drop
+        // what it still sends, for at most a second.
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(1));
+        std::vector<char> sink(64 * 1024);  // on the heap: not in every request's frame
+        for (;;) {
+            auto [rec, got] = co_await stream.async_read_some(net::buffer(sink), kUseTuple);
+            if (rec) break;
+        }
+    }
     co_return ok&& keep_alive;
 }
 
