@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libpq-dev
   # song engine and audio
   libfluidsynth-dev libespeak-ng-dev librubberband-dev libsndfile1-dev libebur128-dev
+  libaubio-dev
   timgm6mb-soundfont
   # the page's /docs: swagger-ui-dist from npm, installed once by the build (web/web.cmake)
   nodejs npm

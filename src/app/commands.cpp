@@ -29,6 +29,7 @@
 #include "retention/cleanup.h"
 #include "retention/scheduler.h"
 #include "storage/migrate_s3.h"
+#include "storage/reference_storage.h"
 #include "storage/song_storage.h"
 #include "webhooks/webhook_sender.h"
 
@@ -135,6 +136,10 @@ int Serve(const core::Config& config) {
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     jobs::JobChanges changes;  // events and Prefer: wait hear of the workers' changes here
     workers.PublishChangesTo(&changes);
+    storage::ReferenceStorage references(config, *store, songs->client());
+    workers.SetReferenceResolver([&references](const std::string& upload_id) {
+        return references.LocalPath(upload_id, core::NowMillis());
+    });
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store, &payments.stats());
@@ -143,6 +148,7 @@ int Serve(const core::Config& config) {
     context.payments = &payments;
     context.webhook = &webhook;
     context.changes = &changes;
+    context.references = &references;
     context.extra_metrics = [&] {
         return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus() +
                client_webhooks.Prometheus();
@@ -150,6 +156,7 @@ int Serve(const core::Config& config) {
     http::Api api(context);
     http::RegisterJobRoutes(api);
     http::RegisterPaymentRoutes(api);
+    http::RegisterUploadRoutes(api);
     http::RegisterSystemRoutes(api);
     http::RegisterWebRoutes(api);
     http::ServerLimits limits;

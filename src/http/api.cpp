@@ -49,8 +49,10 @@ bool EndsWith(const std::string& text, std::string_view tail) {
            text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+/// Generate and uploads: the API key and the rate limit apply (one limiter for both).
 bool IsGenerateRoute(const Router::Route& route) {
-    return route.method == "POST" && EndsWith(route.pattern, "/generate");
+    return route.method == "POST" &&
+           (EndsWith(route.pattern, "/generate") || EndsWith(route.pattern, "/uploads"));
 }
 
 /// Cancel (POST …/jobs/{job_id}/cancel, DELETE …/jobs/{job_id}) changes a job as generate
@@ -97,22 +99,19 @@ Prepared Api::Prepare(Request& request) {
     }
     prepared.route = match.route;
     if (IsGenerateRoute(*match.route) || IsCancelRoute(*match.route)) {
-        if (!config.api_key.empty()) {
-            auto key = request.Header("X-API-Key");
-            if (!key || !core::ConstantTimeEquals(*key, config.api_key)) {
-                prepared.early = ProblemResponse(401, "Invalid or missing API key");
-                return prepared;
-            }
+        if (auto refused = CheckApiKey(request)) {
+            prepared.early = std::move(*refused);
+            return prepared;
         }
     }
     if (IsGenerateRoute(*match.route)) {
         if (config.enable_rate_limit) {
             if (auto wait =
                     limiter_.Take(request.client_address, std::chrono::steady_clock::now())) {
-                Response r = ProblemResponse(429, "rate limit of " +
-                                                      std::to_string(config.rate_limit_per_hour) +
-                                                      " generations per hour exceeded; retry in " +
-                                                      std::to_string(*wait) + " s");
+                Response r = ProblemResponse(
+                    429, "rate limit of " + std::to_string(config.rate_limit_per_hour) +
+                             " generations and uploads per hour exceeded; retry in " +
+                             std::to_string(*wait) + " s");
                 r.SetHeader("Retry-After", std::to_string(*wait));
                 prepared.early = std::move(r);
                 return prepared;
@@ -121,6 +120,27 @@ Prepared Api::Prepare(Request& request) {
     }
     prepared.run = match.route->run;
     return prepared;
+}
+
+std::optional<Response> Api::CheckApiKey(const Request& request) const {
+    const auto& config = context_.config;
+    if (config.api_key.empty()) return std::nullopt;
+    auto key = request.Header("X-API-Key");
+    if (key && core::ConstantTimeEquals(*key, config.api_key)) return std::nullopt;
+    return ProblemResponse(401, "Invalid or missing API key");
+}
+
+std::optional<Response> Api::RefuseBeforeBody(Request& request) const {
+    auto match = router_.Find(request);
+    if (!match.route || match.route->body_limit == 0 || !IsGenerateRoute(*match.route)) {
+        return std::nullopt;
+    }
+    return CheckApiKey(request);
+}
+
+uint64_t Api::BodyLimit(Request& request, uint64_t fallback) const {
+    auto match = router_.Find(request);
+    return match.route && match.route->body_limit > 0 ? match.route->body_limit : fallback;
 }
 
 Response Api::Execute(Request& request, const Prepared& prepared) {

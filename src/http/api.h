@@ -24,6 +24,7 @@
 #include "jobs/job_changes.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
+#include "storage/reference_storage.h"
 #include "storage/song_storage.h"
 
 namespace songd::payment {
@@ -47,6 +48,7 @@ struct ApiContext {
     jobs::JobChanges* changes = nullptr;  ///< job changes of this process (events, Prefer: wait)
     /// Event streams open now (MAX_EVENT_STREAMS); shared with each stream's slot.
     std::shared_ptr<std::atomic<int>> event_streams = std::make_shared<std::atomic<int>>(0);
+    storage::ReferenceStorage* references = nullptr;  ///< uploaded reference songs
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.
@@ -87,6 +89,12 @@ class Api {
     explicit Api(ApiContext context);
 
     Prepared Prepare(Request& request);
+    /// The largest body the route of `request` (method and path set) accepts: its own limit,
+    /// else `fallback`. Called after the headers, before the body is read.
+    uint64_t BodyLimit(Request& request, uint64_t fallback) const;
+    /// For a route with its own (large) body limit: the 401 of a missing or wrong API key,
+    /// decided from the headers, so an upload's body is not read only to be refused.
+    std::optional<Response> RefuseBeforeBody(Request& request) const;
     Response Execute(Request& request, const Prepared& prepared);
     /// Adds CORS and security headers, writes the log line and the metrics.
     void Finish(const Request& request, const Prepared& prepared, Response& response,
@@ -97,6 +105,7 @@ class Api {
 
   private:
     void AddCorsHeaders(const Request& request, Response& response) const;
+    std::optional<Response> CheckApiKey(const Request& request) const;
 
     ApiContext context_;
     Router router_;

@@ -6,6 +6,7 @@
 ///   router.Add("GET", "/api/v1/status/{job_id}", StatusHandler, http::Run::kBlocking);
 ///   auto match = router.Match(request);   // 404 / 405 decided here
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,7 +32,8 @@ class Router {
         std::vector<std::string> segments;
         Handler handler;
         Run run;
-        std::string name;  ///< pattern, used as the metrics label
+        std::string name;         ///< pattern, used as the metrics label
+        uint64_t body_limit = 0;  ///< largest body accepted; 0: the server's default
     };
 
     /// @brief Result of a lookup.
@@ -40,7 +42,8 @@ class Router {
         std::vector<std::string> allowed;  ///< methods allowed on the path (405), empty: 404
     };
 
-    void Add(std::string method, std::string pattern, Handler handler, Run run);
+    void Add(std::string method, std::string pattern, Handler handler, Run run,
+             uint64_t body_limit = 0);
     /// Matches and fills `request.params`. HEAD matches GET routes.
     Match Find(Request& request) const;
     const std::vector<Route>& routes() const { return routes_; }

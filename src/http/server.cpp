@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -146,6 +147,10 @@ void Server::Listen() {
                                                           ": " + ec.message());
     }
     impl_->bound_port = acc.local_endpoint().port();
+    for (const auto& route : impl_->api.router().routes()) {
+        impl_->limits.largest_body_limit =
+            std::max(impl_->limits.largest_body_limit, route.body_limit);
+    }
     ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
 }
@@ -387,17 +392,57 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     const std::string& client = peer;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(limits.header_limit);
-    parser.body_limit(limits.body_limit);
+    // The route decides the limit once the request line is in (uploads take more than JSON):
+    // until then the largest any route allows, so Beast does not refuse the header itself.
+    parser.body_limit(std::max(limits.body_limit, limits.largest_body_limit));
     stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
     const auto started = std::chrono::steady_clock::now();
     std::optional<Response> early;
+    // The route's own limit, from the request line (Beast has it even when it refused the
+    // header for a Content-Length over the largest limit).
+    auto route_body_limit = [&] {
+        const auto& header = parser.get();
+        Request probe;
+        probe.method = std::string(header.method_string());
+        if (!ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
+            return limits.body_limit;
+        return api.BodyLimit(probe, limits.body_limit);
+    };
+    // A route that takes a large body (uploads) may refuse a wrong API key from the headers.
+    auto refuse_before_body = [&]() -> std::optional<Response> {
+        const auto& header = parser.get();
+        Request probe;
+        probe.method = std::string(header.method_string());
+        if (!ParseTarget(std::string_view(header.target().data(), header.target().size()), probe))
+            return std::nullopt;
+        for (const auto& field : header) {
+            probe.headers.emplace_back(std::string(field.name_string()),
+                                       std::string(field.value()));
+        }
+        return api.RefuseBeforeBody(probe);
+    };
+    uint64_t body_limit = limits.body_limit;
+    bool body_unread = false;  ///< answered before the body: the client may still be sending
     if (!ec) {
         auto& header = parser.get();
-        if (parser.content_length() && *parser.content_length() > limits.body_limit) {
+        body_limit = route_body_limit();
+        // Refused by its Content-Length before a byte of the body is read; a chunked body
+        // is cut off by the parser at the same limit.
+        parser.body_limit(body_limit);
+        if (parser.content_length() && *parser.content_length() > body_limit) {
             early = ProblemResponse(
-                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+                413, "the body is larger than " + std::to_string(body_limit) + " bytes");
             early->close = true;
+            body_unread = true;
+        } else if (body_limit > limits.body_limit && !parser.is_done() &&
+                   beast::iequals(header[bhttp::field::expect], "100-continue") &&
+                   (early = refuse_before_body())) {
+            // The client waits for 100 Continue before sending its body, so answering now
+            // saves reading an upload only to refuse it. The unsent body must not be taken
+            // for the next request: the connection closes.
+            early->close = true;
+            body_unread = true;
         } else if (!parser.is_done()) {
             auto expect = header[bhttp::field::expect];
             if (beast::iequals(expect, "100-continue")) {
@@ -406,15 +451,20 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
                 auto [wec, wn] = co_await bhttp::async_write(stream, cont, kUseTuple);
                 if (wec) co_return false;
             }
-            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
+            // A large body (an upload) gets time in proportion: at least 1 MB/s.
+            const int64_t body_seconds = static_cast<int64_t>(body_limit / (1024 * 1024));
+            stream.expires_after(
+                std::chrono::seconds(std::max<int64_t>(limits.read_timeout_seconds, body_seconds)));
             auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
             ec = bec;
         }
     }
     if (ec) {
         if (ec == bhttp::error::body_limit) {
+            body_unread = true;
+            body_limit = route_body_limit();  // the start line is in before any field
             early = ProblemResponse(
-                413, "the body is larger than " + std::to_string(limits.body_limit) + " bytes");
+                413, "the body is larger than " + std::to_string(body_limit) + " bytes");
         } else if (ec == bhttp::error::header_limit) {
             early = ProblemResponse(431, "the request line and headers are larger than " +
                                              std::to_string(limits.header_limit) + " bytes");
@@ -491,6 +541,19 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
     response.close = !keep_alive;
     bool ok = co_await Write(stream, request, response);
     --in_flight;
+    if (ok && body_unread) {
+        // Closing with the rest of the body unread would reset the connection, and a reset
+        // can discard our answer before the client reads it: half-close, then read and drop
+        // what it still sends, for at most a second.
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::seconds(1));
+        std::vector<char> sink(64 * 1024);  // on the heap: not in every request's frame
+        for (;;) {
+            auto [rec, got] = co_await stream.async_read_some(net::buffer(sink), kUseTuple);
+            if (rec) break;
+        }
+    }
     co_return ok&& keep_alive;
 }
 

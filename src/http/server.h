@@ -20,7 +20,9 @@ namespace songd::http {
 
 /// Limits applied to every connection.
 struct ServerLimits {
-    uint64_t body_limit = 1024 * 1024;  ///< 413 above
+    uint64_t body_limit = 1024 * 1024;  ///< 413 above, unless the route sets its own
+    /// The largest limit a route sets (Router::Route::body_limit), for the header parse.
+    uint64_t largest_body_limit = 0;
     uint32_t header_limit = 64 * 1024;  ///< 431 above
     int read_timeout_seconds = 15;      ///< idle or slow clients are dropped
     int write_timeout_seconds = 60;

@@ -52,6 +52,7 @@ struct GenerateRequest {
     /// (webhook_outbox.h's names; filled with the default set when the client gave none).
     std::string webhook_url;
     std::vector<std::string> webhook_events;
+    std::string ref_audio_id;  ///< an upload (reference song); empty when none
 };
 
 /// The LRC a job renders (see GenerateRequest::lyrics_lrc); "" for an instrumental.

@@ -218,13 +218,43 @@ class NodeCoordination {
     virtual void Unlock(const std::string& name, const std::string& owner) = 0;
 };
 
+/// @brief A reference song a client uploaded (`POST {p}/uploads`), with its analysis.
+struct Upload {
+    std::string id;
+    std::string file;    ///< relative to OUTPUT_DIR: "uploads/{id}/reference.mp3"
+    std::string format;  ///< wav, flac, mp3, ogg (as decoded)
+    std::string s3_key;  ///< the S3 copy's key; empty without S3
+    int64_t size_bytes = 0;
+    double duration_seconds = 0;
+    int sample_rate = 0;
+    int channels = 0;
+    double tempo_bpm = 0;  ///< 0 when no beat was found
+    std::string key;       ///< "A minor"
+    int64_t created_at = 0;
+    int64_t expires_at = 0;  ///< created_at + FILE_RETENTION_DAYS
+};
+
+/// @brief Uploaded reference songs: recorded once their file is safe, found from any node,
+/// deleted by retention after expires_at.
+class UploadStore {
+  public:
+    virtual ~UploadStore() = default;
+    virtual void PutUpload(const Upload& upload) = 0;
+    /// The upload, expired or not (callers compare expires_at with their clock).
+    virtual std::optional<Upload> GetUpload(const std::string& id) = 0;
+    /// Uploads with expires_at ≤ now, oldest first, at most `limit`.
+    virtual std::vector<Upload> UploadsDueForExpiry(int64_t now, int limit) = 0;
+    virtual bool DeleteUpload(const std::string& id) = 0;
+};
+
 /// @brief The durable job store: every interface above, on one database. Code that needs
 /// one concern takes that interface, so a test fake implements only it.
 class JobStore : public JobQueue,
                  public PaymentLedger,
                  public RetentionStore,
                  public NodeCoordination,
-                 public WebhookOutbox {};
+                 public WebhookOutbox,
+                 public UploadStore {};
 
 /// Opens the store named by DATABASE_URL and brings its schema up to date.
 std::unique_ptr<JobStore> OpenJobStore(const core::Config& config);

@@ -44,4 +44,22 @@ inline std::string ObjectKey(const core::Config& config, const std::string& job_
     return config.s3_prefix + job_id + "/" + file;
 }
 
+// Uploaded reference songs: {OUTPUT_DIR}/uploads/{id}/reference.{format} and
+// {S3_PREFIX}uploads/{id}/reference.{format}.
+constexpr const char* kUploadsFolder = "uploads";
+inline std::filesystem::path UploadsDir(const core::Config& config) {
+    return config.output_dir / kUploadsFolder;
+}
+inline std::filesystem::path UploadDir(const core::Config& config, const std::string& upload_id) {
+    return UploadsDir(config) / upload_id;
+}
+/// The upload's file as the store records it: relative to OUTPUT_DIR.
+inline std::string UploadFile(const std::string& upload_id, const std::string& format) {
+    return std::string(kUploadsFolder) + "/" + upload_id + "/reference." + format;
+}
+inline std::string UploadObjectKey(const core::Config& config, const std::string& upload_id,
+                                   const std::string& format) {
+    return config.s3_prefix + UploadFile(upload_id, format);
+}
+
 }  // namespace songd::jobs

@@ -88,6 +88,24 @@ const char* const kMigrations[] = {
     DROP INDEX jobs_expiry;
     CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE status IN ('completed', 'failed', 'canceled');
     )sql",
+    // 6 (reference): uploaded reference songs (POST {p}/uploads), found from any node, expiring.
+    R"sql(
+    CREATE TABLE uploads (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        file TEXT NOT NULL,
+        format TEXT NOT NULL,
+        s3_key TEXT NOT NULL DEFAULT '',
+        size_bytes BIGINT NOT NULL,
+        duration_seconds DOUBLE PRECISION NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        channels INTEGER NOT NULL,
+        tempo_bpm DOUBLE PRECISION NOT NULL,
+        musical_key TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX uploads_expiry ON uploads (expires_at);
+    )sql",
 };
 
 // Any constant works as long as every songd uses the same one: it serializes migrations.
@@ -778,6 +796,75 @@ int64_t PgJobStore::WebhookOutboxDepth() {
     auto conn = pool_.Acquire();
     auto r = conn->Exec("SELECT COUNT(*) FROM webhook_outbox");
     return r.Rows() > 0 ? r.Int(0, 0) : 0;
+}
+
+// Uploads (reference songs).
+
+namespace {
+
+constexpr const char* kUploadColumns =
+    "id, file, format, s3_key, size_bytes, duration_seconds, sample_rate, channels, tempo_bpm, "
+    "musical_key, created_at, expires_at";
+
+Upload ReadUpload(const PgResult& r, int row) {
+    Upload u;
+    u.id = r.Text(row, 0);
+    u.file = r.Text(row, 1);
+    u.format = r.Text(row, 2);
+    u.s3_key = r.Text(row, 3);
+    u.size_bytes = r.Int(row, 4);
+    u.duration_seconds = r.Real(row, 5);
+    u.sample_rate = static_cast<int>(r.Int(row, 6));
+    u.channels = static_cast<int>(r.Int(row, 7));
+    u.tempo_bpm = r.Real(row, 8);
+    u.key = r.Text(row, 9);
+    u.created_at = r.Int(row, 10);
+    u.expires_at = r.Int(row, 11);
+    return u;
+}
+
+}  // namespace
+
+void PgJobStore::PutUpload(const Upload& u) {
+    auto conn = pool_.Acquire();
+    conn->Exec(std::string("INSERT INTO uploads (") + kUploadColumns +
+                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+               PgParams()
+                   .Add(u.id)
+                   .Add(u.file)
+                   .Add(u.format)
+                   .Add(u.s3_key)
+                   .Add(u.size_bytes)
+                   .Add(u.duration_seconds)
+                   .Add(u.sample_rate)
+                   .Add(u.channels)
+                   .Add(u.tempo_bpm)
+                   .Add(u.key)
+                   .Add(u.created_at)
+                   .Add(u.expires_at));
+}
+
+std::optional<Upload> PgJobStore::GetUpload(const std::string& id) {
+    auto conn = pool_.Acquire();
+    auto r = conn->Exec(std::string("SELECT ") + kUploadColumns + " FROM uploads WHERE id = $1",
+                        PgParams().Add(id));
+    if (r.Rows() == 0) return std::nullopt;
+    return ReadUpload(r, 0);
+}
+
+std::vector<Upload> PgJobStore::UploadsDueForExpiry(int64_t now, int limit) {
+    auto conn = pool_.Acquire();
+    auto r = conn->Exec(std::string("SELECT ") + kUploadColumns +
+                            " FROM uploads WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2",
+                        PgParams().Add(now).Add(limit));
+    std::vector<Upload> out;
+    for (int i = 0; i < r.Rows(); ++i) out.push_back(ReadUpload(r, i));
+    return out;
+}
+
+bool PgJobStore::DeleteUpload(const std::string& id) {
+    auto conn = pool_.Acquire();
+    return conn->Exec("DELETE FROM uploads WHERE id = $1", PgParams().Add(id)).Changed() == 1;
 }
 
 }  // namespace songd::jobs

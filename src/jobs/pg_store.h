@@ -86,6 +86,10 @@ class PgJobStore : public JobStore {
     bool ReleaseWebhook(const std::string& id, const std::string& owner,
                         int64_t next_attempt_at) override;
     int64_t WebhookOutboxDepth() override;
+    void PutUpload(const Upload& upload) override;
+    std::optional<Upload> GetUpload(const std::string& id) override;
+    std::vector<Upload> UploadsDueForExpiry(int64_t now, int limit) override;
+    bool DeleteUpload(const std::string& id) override;
 
     /// Current schema version (for tests of migrations).
     int SchemaVersion();

@@ -30,6 +30,7 @@ std::string RequestToJson(const GenerateRequest& r) {
         for (const auto& e : r.webhook_events) events.emplace_back(e);
         o["webhook_events_filter"] = std::move(events);
     }
+    if (!r.ref_audio_id.empty()) o["ref_audio_id"] = r.ref_audio_id;
     return json::serialize(o);
 }
 
@@ -60,6 +61,9 @@ GenerateRequest RequestFromJson(const std::string& text) {
         }
         if (auto* v = o.if_contains("webhook_events_filter")) {
             r.webhook_events = json::value_to<std::vector<std::string>>(*v);
+        }
+        if (auto* v = o.if_contains("ref_audio_id")) {
+            r.ref_audio_id = json::value_to<std::string>(*v);
         }
         return r;
     } catch (const std::exception& e) {

@@ -98,6 +98,24 @@ const char* const kMigrations[] = {
     DROP INDEX jobs_expiry;
     CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE status IN ('completed', 'failed', 'canceled');
     )sql",
+    // 6 (reference): uploaded reference songs (POST {p}/uploads), found from any node, expiring.
+    R"sql(
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        file TEXT NOT NULL,
+        format TEXT NOT NULL,
+        s3_key TEXT NOT NULL DEFAULT '',
+        size_bytes INTEGER NOT NULL,
+        duration_seconds REAL NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        channels INTEGER NOT NULL,
+        tempo_bpm REAL NOT NULL,
+        musical_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX uploads_expiry ON uploads (expires_at);
+    )sql",
 };
 
 constexpr const char* kJobColumns =
@@ -903,6 +921,75 @@ int64_t SqliteJobStore::WebhookOutboxDepth() {
     auto conn = pool_.Acquire();
     Query q(*conn, "SELECT COUNT(*) FROM webhook_outbox");
     return q.Step() ? q.Int(0) : 0;
+}
+
+// Uploads (reference songs).
+
+namespace {
+
+constexpr const char* kUploadColumns =
+    "id, file, format, s3_key, size_bytes, duration_seconds, sample_rate, channels, tempo_bpm, "
+    "musical_key, created_at, expires_at";
+
+Upload ReadUpload(Query& q) {
+    Upload u;
+    u.id = q.Text(0);
+    u.file = q.Text(1);
+    u.format = q.Text(2);
+    u.s3_key = q.Text(3);
+    u.size_bytes = q.Int(4);
+    u.duration_seconds = q.Real(5);
+    u.sample_rate = static_cast<int>(q.Int(6));
+    u.channels = static_cast<int>(q.Int(7));
+    u.tempo_bpm = q.Real(8);
+    u.key = q.Text(9);
+    u.created_at = q.Int(10);
+    u.expires_at = q.Int(11);
+    return u;
+}
+
+}  // namespace
+
+void SqliteJobStore::PutUpload(const Upload& u) {
+    auto conn = pool_.Acquire();
+    Query(*conn, std::string("INSERT INTO uploads (") + kUploadColumns +
+                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .Bind(u.id)
+        .Bind(u.file)
+        .Bind(u.format)
+        .Bind(u.s3_key)
+        .Bind(u.size_bytes)
+        .Bind(u.duration_seconds)
+        .Bind(u.sample_rate)
+        .Bind(u.channels)
+        .Bind(u.tempo_bpm)
+        .Bind(u.key)
+        .Bind(u.created_at)
+        .Bind(u.expires_at)
+        .Run();
+}
+
+std::optional<Upload> SqliteJobStore::GetUpload(const std::string& id) {
+    auto conn = pool_.Acquire();
+    Query q(*conn, std::string("SELECT ") + kUploadColumns + " FROM uploads WHERE id = ?");
+    q.Bind(id);
+    if (!q.Step()) return std::nullopt;
+    return ReadUpload(q);
+}
+
+std::vector<Upload> SqliteJobStore::UploadsDueForExpiry(int64_t now, int limit) {
+    auto conn = pool_.Acquire();
+    Query q(*conn, std::string("SELECT ") + kUploadColumns +
+                       " FROM uploads WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?");
+    q.Bind(now).Bind(limit);
+    std::vector<Upload> out;
+    while (q.Step()) out.push_back(ReadUpload(q));
+    return out;
+}
+
+bool SqliteJobStore::DeleteUpload(const std::string& id) {
+    auto conn = pool_.Acquire();
+    return Query(*conn, "DELETE FROM uploads WHERE id = ?").Bind(id).Run() == 1;
 }
 
 }  // namespace songd::jobs

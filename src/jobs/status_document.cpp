@@ -50,6 +50,7 @@ std::string StatusDocument(const core::Config& config, const Job& job,
     }
     doc["expires_at"] = TimeOrNull(job.expires_at);
     doc["seed"] = job.seed;
+    if (!job.request.ref_audio_id.empty()) doc["ref_audio_id"] = job.request.ref_audio_id;
     // The LRC this job renders (songd's timing of plain lyrics), also at {p}/jobs/{id}/lyrics.
     const std::string lrc = RenderedLyrics(job.request);
     doc["instrumental"] = lrc.empty();

@@ -229,11 +229,18 @@ void WorkerPool::Process(const Job& job, const std::string& owner) {
         // A full disk is the machine's fault, not the song's: the job waits for room while
         // its lease holds (GENERATION_TIMEOUT still bounds it) and renders again, instead of
         // failing for good.
+        RenderJob work = MakeRenderJob(config_, job);
+        if (!job.request.ref_audio_id.empty()) {
+            if (!resolve_reference_) {
+                throw core::Error(core::ErrorCode::kRenderFailed,
+                                  "this node cannot read reference songs");
+            }
+            work.render.ref_audio_path = resolve_reference_(job.request.ref_audio_id);
+        }
         int64_t delay = kDiskFullRetryFirstMillis;
         while (!made) {
             try {
-                made = RunRenderPipeline(engine_, MakeRenderJob(config_, job), report,
-                                         *flight->cancel);
+                made = RunRenderPipeline(engine_, work, report, *flight->cancel);
             } catch (const std::exception& e) {
                 if (flight->cancel->Cancelled() || flight->lease_lost ||
                     !DiskTooFull(config_.output_dir, job.request.audio_length)) {

@@ -19,6 +19,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,6 +79,12 @@ class WorkerPool {
     /// `exclusive_store`: this process is the only user of the store (SQLite), so every
     /// job still marked processing belongs to a dead process and is recovered at once.
     void Start(bool exclusive_store);
+    /// Where a job's reference song (`ref_audio_id`) is on this node: a local path, fetched
+    /// first when it is elsewhere; throws when the upload is gone. Set before Start.
+    using ReferenceResolver = std::function<std::filesystem::path(const std::string& upload_id)>;
+    void SetReferenceResolver(ReferenceResolver resolver) {
+        resolve_reference_ = std::move(resolver);
+    }
     void Notify();
     void Stop();
     /// Every change the workers make to a job is published here (set before Start).
@@ -121,6 +129,7 @@ class WorkerPool {
     std::string node_id_;
     CompletionListener* listener_;
     JobChanges* changes_ = nullptr;
+    ReferenceResolver resolve_reference_;
     WorkerStats stats_;
 
     std::atomic<bool> stopping_{false};

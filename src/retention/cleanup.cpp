@@ -55,12 +55,14 @@ class Pass {
          const CleanupOptions& options)
         : config_(config),
           store_(store),
+          uploads_(options.uploads ? options.uploads : dynamic_cast<jobs::UploadStore*>(&store)),
           objects_(objects),
           options_(options),
           retention_ms_(config.file_retention_days * core::kMillisPerDay) {}
 
     CleanupReport Run() {
         ExpireDueJobs();
+        if (!Cancelled()) ExpireUploads();
         // Cancelled (shutdown): not even one more listing request.
         if (!Cancelled()) SweepLocalOrphans();
         if (objects_ && !Cancelled()) SweepObjectOrphans();
@@ -185,6 +187,57 @@ class Pass {
         }
     }
 
+    void ExpireUploads() {
+        if (!uploads_) return;
+        while (!Cancelled()) {
+            auto batch = uploads_->UploadsDueForExpiry(options_.now, options_.batch_size);
+            std::vector<const jobs::Upload*> local_ok;
+            for (const auto& upload : batch) {
+                if (!core::IsJobId(upload.id)) {
+                    ++report_.errors;
+                    core::LogEvent("error", "cleanup_bad_upload_id", {{"upload_id", upload.id}});
+                    continue;
+                }
+                if (!RemoveLocal(jobs::UploadDir(config_, upload.id))) continue;
+                local_ok.push_back(&upload);
+                if (objects_ && !upload.s3_key.empty()) pending_keys_.push_back(upload.s3_key);
+            }
+            const bool objects_ok = !objects_ || FlushObjects();
+            int64_t removed = 0;
+            for (const auto* upload : local_ok) {
+                if (!objects_ok) break;  // the record stays; the next pass retries
+                Item(std::string(options_.dry_run ? "would expire " : "expired ") + "upload " +
+                     upload->id);
+                if (!options_.dry_run && uploads_->DeleteUpload(upload->id)) ++removed;
+                ++report_.uploads_expired;
+            }
+            // A batch that removed nothing (dry run, failures) would come back unchanged.
+            if (removed == 0 || static_cast<int>(batch.size()) < options_.batch_size) return;
+        }
+    }
+
+    /// True when an upload that has not expired owns this folder or object name.
+    bool OwnedUpload(const std::string& name) {
+        if (!uploads_ || !core::IsJobId(name)) return false;
+        auto upload = uploads_->GetUpload(name);
+        return upload && upload->expires_at > options_.now;
+    }
+
+    /// Upload folders (and interrupted upload temporaries) that no upload owns.
+    void SweepUploadOrphans(const fs::path& dir) {
+        std::error_code ec;
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+            if (Cancelled()) return;
+            if (OwnedUpload(it->path().filename().string())) continue;
+            if (options_.now - NewestMtime(it->path()) <= retention_ms_) continue;
+            if (RemoveLocal(it->path())) {
+                ++report_.orphan_folders;
+                Item(std::string(options_.dry_run ? "would delete" : "deleted") + " orphan " +
+                     it->path().string());
+            }
+        }
+    }
+
     /// True when a live (not expired) job owns this id.
     bool Owned(const std::string& name) {
         if (!core::IsJobId(name)) return false;
@@ -201,6 +254,10 @@ class Pass {
              it.increment(ec)) {
             if (Cancelled()) return;
             const std::string name = it->path().filename().string();
+            if (name == jobs::kUploadsFolder) {
+                SweepUploadOrphans(it->path());
+                continue;
+            }
             if (Owned(name)) continue;
             const int64_t age = options_.now - NewestMtime(it->path());
             if (age <= retention_ms_) continue;  // young files are never touched
@@ -219,7 +276,13 @@ class Pass {
                 if (Cancelled()) return false;
                 std::string rest = object.key.substr(prefix.size());
                 std::string owner = rest.substr(0, rest.find('/'));
-                if (Owned(owner)) return true;
+                if (owner == jobs::kUploadsFolder) {
+                    std::string tail =
+                        rest.size() > owner.size() ? rest.substr(owner.size() + 1) : "";
+                    if (OwnedUpload(tail.substr(0, tail.find('/')))) return true;
+                } else if (Owned(owner)) {
+                    return true;
+                }
                 if (options_.now - object.last_modified_ms <= retention_ms_) return true;
                 ++report_.orphan_objects;
                 Item(std::string(options_.dry_run ? "would delete" : "deleted") + " orphan s3://" +
@@ -235,6 +298,7 @@ class Pass {
 
     const core::Config& config_;
     jobs::RetentionStore& store_;
+    jobs::UploadStore* uploads_;
     ObjectStore* objects_;
     const CleanupOptions& options_;
     const int64_t retention_ms_;
@@ -251,7 +315,8 @@ std::string CleanupReport::Summary(bool dry_run) const {
            verb + " " + std::to_string(files_deleted) + " files (" + std::to_string(bytes_deleted) +
            " bytes) and " + std::to_string(objects_deleted) + " S3 objects, " +
            std::to_string(orphan_folders) + " orphan folders, " + std::to_string(orphan_objects) +
-           " orphan objects, " + std::to_string(errors) + " errors";
+           " orphan objects, " + std::to_string(uploads_expired) + " uploads expired, " +
+           std::to_string(errors) + " errors";
 }
 
 void RetentionStats::Add(const CleanupReport& r, int64_t when) {

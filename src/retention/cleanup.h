@@ -35,6 +35,8 @@ struct CleanupOptions {
     const std::atomic<bool>* lock_lost = nullptr;
     /// Called for every item deleted (or that would be): a line for `songd cleanup`.
     std::function<void(const std::string&)> on_item;
+    /// Uploaded reference songs to expire too; null: the store's own when it keeps them.
+    jobs::UploadStore* uploads = nullptr;
 };
 
 struct CleanupReport {
@@ -45,6 +47,7 @@ struct CleanupReport {
     int64_t objects_deleted = 0;      ///< S3 keys sent for deletion
     int64_t orphan_folders = 0;
     int64_t orphan_objects = 0;
+    int64_t uploads_expired = 0;  ///< reference songs deleted with their record
     int64_t errors = 0;
 
     std::string Summary(bool dry_run) const;

@@ -314,7 +314,7 @@ TEST(PgMigrations, FourNodesOpeningAFreshDatabaseAtOnceAllSucceed) {
         EXPECT_EQ(test::PgQuery(db.url(),
                                 "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
                                 "pg_tables WHERE schemaname = 'public'"),
-                  std::vector<std::string>{"jobs,locks,schema_version,service_state,"
+                  std::vector<std::string>{"jobs,locks,schema_version,service_state,uploads,"
                                            "webhook_events,webhook_outbox"});
         stores[1]->Create(NewJob("x", 1));
         EXPECT_TRUE(stores[3]->Exists("x"));

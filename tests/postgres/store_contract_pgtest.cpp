@@ -682,6 +682,68 @@ TEST_P(StoreContract, RecoverExpiredLeasesCancelsAJobWhoseCancelWasAsked) {
     EXPECT_FALSE(store_->Claim("w", 600, 100));
 }
 
+TEST_P(StoreContract, UploadsRoundTripExpireInOrderAndSurviveReopening) {
+    auto upload = [](const std::string& id, int64_t created, int64_t expires) {
+        Upload u;
+        u.id = id;
+        u.file = "uploads/" + id + "/reference.mp3";
+        u.format = "mp3";
+        u.s3_key = "songs/uploads/" + id + "/reference.mp3";
+        u.size_bytes = 3'456'789;
+        u.duration_seconds = 183.25;
+        u.sample_rate = 48000;
+        u.channels = 2;
+        u.tempo_bpm = 100.53972;
+        u.key = "A minor";
+        u.created_at = created;
+        u.expires_at = expires;
+        return u;
+    };
+    store_->PutUpload(upload("u-late", 100, 900));
+    store_->PutUpload(upload("u-early", 200, 500));
+    store_->PutUpload(upload("u-kept", 300, 5000));
+    EXPECT_THROW(store_->PutUpload(upload("u-kept", 1, 2)), core::Error);  // ids are unique
+    EXPECT_FALSE(store_->GetUpload("nope"));
+
+    store_ = backend_->Open();  // another process, or a restart
+    auto got = store_->GetUpload("u-late");
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->file, "uploads/u-late/reference.mp3");
+    EXPECT_EQ(got->format, "mp3");
+    EXPECT_EQ(got->s3_key, "songs/uploads/u-late/reference.mp3");
+    EXPECT_EQ(got->size_bytes, 3'456'789);
+    EXPECT_DOUBLE_EQ(got->duration_seconds, 183.25);
+    EXPECT_EQ(got->sample_rate, 48000);
+    EXPECT_EQ(got->channels, 2);
+    EXPECT_DOUBLE_EQ(got->tempo_bpm, 100.53972);
+    EXPECT_EQ(got->key, "A minor");
+    EXPECT_EQ(got->created_at, 100);
+    EXPECT_EQ(got->expires_at, 900);
+
+    auto ids = [](const std::vector<Upload>& v) {
+        std::vector<std::string> out;
+        for (const auto& u : v) out.push_back(u.id);
+        return out;
+    };
+    EXPECT_EQ(ids(store_->UploadsDueForExpiry(499, 10)), std::vector<std::string>{});
+    EXPECT_EQ(ids(store_->UploadsDueForExpiry(900, 10)),
+              (std::vector<std::string>{"u-early", "u-late"}));
+    EXPECT_EQ(ids(store_->UploadsDueForExpiry(900, 1)), std::vector<std::string>{"u-early"});
+    EXPECT_TRUE(store_->DeleteUpload("u-early"));
+    EXPECT_FALSE(store_->DeleteUpload("u-early"));
+    EXPECT_FALSE(store_->GetUpload("u-early"));
+    EXPECT_EQ(ids(store_->UploadsDueForExpiry(900, 10)), std::vector<std::string>{"u-late"});
+}
+
+TEST_P(StoreContract, AJobKeepsItsReferenceSong) {
+    Job job = NewJob("job-ref", 1000);
+    job.request.ref_audio_id = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    store_->Create(job);
+    EXPECT_EQ(store_->Get("job-ref")->request.ref_audio_id, job.request.ref_audio_id);
+    store_->Create(NewJob("job-plain", 1001));
+    EXPECT_EQ(store_->Get("job-plain")->request.ref_audio_id, "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::ValuesIn(kBackends),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "harness/http_client.h"
+#include "harness/reference_signals.h"
 #include "harness/retention_support.h"
 #include "harness/songd_process.h"
 #include "s3_test_server.h"
@@ -216,6 +217,44 @@ TEST_F(RetentionS3Test, DryRunChangesNeitherDiskNorBucketNorDatabase) {
     EXPECT_EQ(real_code, 0) << real_output;
     EXPECT_TRUE(Bucket().empty()) << real_output;
     EXPECT_TRUE(fs::is_empty(songd.output_dir()));
+}
+
+TEST_F(RetentionS3Test, AnUploadIsKeptInS3FetchedByAWorkerWithoutItAndExpiredThere) {
+    Env env = S3Env();
+    env["FILE_RETENTION_DAYS"] = "30";
+    SongdProcess songd(env);
+    songd.Start();
+    const fs::path wav = songd.dir() / "reference.wav";
+    WriteMono(wav, DrumLoop(100, 12));
+    std::ifstream in(wav, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto r = Http("POST", songd.Url("/api/v1/uploads"), {"Content-Type: audio/wav"}, bytes);
+    ASSERT_EQ(r.status, 201) << r.body;
+    const std::string id(boost::json::parse(r.body).at("upload_id").as_string());
+    const std::string key = "songs/uploads/" + id + "/reference.wav";
+    ASSERT_EQ(Bucket().count(key), 1u);
+
+    // This node loses its copy (as if the upload had been made on another node): a job that
+    // names the upload fetches it back from S3.
+    const fs::path local = songd.output_dir() / "uploads" / id / "reference.wav";
+    fs::remove(local);
+    auto gen =
+        Http("POST", songd.Url("/api/v1/generate"), {"Content-Type: application/json"},
+             R"({"lyrics":"[00:05.00]Morning light on the water","ref_audio_id":")" + id + "\"}");
+    ASSERT_EQ(gen.status, 202) << gen.body;
+    const std::string job(boost::json::parse(gen.body).at("job_id").as_string());
+    EXPECT_TRUE(WaitFor([&] { return JobStatusName(songd, job) == "completed"; },
+                        std::chrono::seconds(120)))
+        << JobStatusName(songd, job);
+    EXPECT_TRUE(fs::is_regular_file(local));
+
+    auto [code, output] =
+        songd.RunCommand({"cleanup", "--as-of", core::FormatIso8601(core::NowMillis() + 31 * kDay)},
+                         CommandEnv(songd, {{"FILE_RETENTION_DAYS", "30"}}));
+    EXPECT_EQ(code, 0) << output;
+    EXPECT_NE(output.find("expired upload " + id), std::string::npos) << output;
+    EXPECT_EQ(Bucket().count(key), 0u);
+    EXPECT_FALSE(fs::exists(local.parent_path()));
 }
 
 }  // namespace

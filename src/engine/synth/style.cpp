@@ -683,4 +683,10 @@ Style ParseStyle(std::string_view prompt, uint64_t seed) {
     return style;
 }
 
+void FollowReference(Style& style, double bpm, int tonic, bool minor) {
+    if (bpm > 0) style.bpm = std::clamp(bpm, 56.0, 184.0);
+    style.key = ((tonic % 12) + 12) % 12;
+    style.minor = minor;
+}
+
 }  // namespace songd::engine::synth

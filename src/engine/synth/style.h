@@ -86,6 +86,10 @@ struct Style {
 
 Style ParseStyle(std::string_view prompt, uint64_t seed);
 
+/// Follows a reference song: its tempo (when one was found, bpm > 0) and its key win; the
+/// prompt's genre, instruments, energy and voice stay.
+void FollowReference(Style& style, double bpm, int tonic, bool minor);
+
 const char* GenreName(Genre genre);
 
 }  // namespace songd::engine::synth

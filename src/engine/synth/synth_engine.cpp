@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "audio/reference.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/text.h"
@@ -228,7 +229,16 @@ std::filesystem::path SynthEngine::Render(const RenderRequest& request,
     const int64_t frames = TargetFrames(request.audio_length);
     const double duration = static_cast<double>(frames) / kSampleRate;
     const uint64_t seed = request.seed;
-    const Style style = ParseStyle(request.style_prompt, seed);
+    Style style = ParseStyle(request.style_prompt, seed);
+    if (!request.ref_audio_path.empty()) {
+        // The reference's tempo and key win; the prompt's instruments and mood stay.
+        const audio::ReferenceAudio ref = audio::AnalyzeReference(request.ref_audio_path);
+        FollowReference(style, ref.tempo_bpm, ref.key.tonic, ref.key.minor);
+        core::LogEvent("info", "synth_reference",
+                       {{"job_id", request.job_id},
+                        {"tempo_bpm", std::to_string(ref.tempo_bpm)},
+                        {"key", ref.key.Name()}});
+    }
     const auto soundfont = FindSoundFont(soundfont_);
     Rng voice_rng(Rng::Derive(seed, "voice"));
     const bool female = style.voice == 1 || (style.voice == 0 && voice_rng.Chance(0.5));

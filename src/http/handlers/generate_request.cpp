@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/ids.h"
 #include "engine/lrc.h"
 #include "engine/lyric_layout.h"
 #include "http/handlers/handlers.h"
@@ -179,7 +180,16 @@ jobs::GenerateRequest ParseGenerateBody(const std::string& body, const core::Con
     const bool asks_instrumental =
         instrumental && instrumental->is_bool() && instrumental->as_bool();
     auto lyrics = v.String("lyrics", !asks_instrumental);
-    auto style = v.String("style_prompt", true);
+    // A reference song may stand in for the style prompt: at least one of the two.
+    if (auto ref = v.String("ref_audio_id", false)) {
+        if (!core::IsJobId(*ref)) {
+            v.Error("ref_audio_id", "ref_audio_id must be an upload_id from POST /uploads");
+        } else {
+            r.ref_audio_id = *ref;
+        }
+    }
+    const bool has_ref = v.Has("ref_audio_id");
+    auto style = v.String("style_prompt", !has_ref);
     if (style) {
         int64_t chars = engine::Utf8Length(*style);
         if (chars < 0) {

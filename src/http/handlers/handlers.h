@@ -6,6 +6,7 @@
 ///   http::RegisterJobRoutes(api);
 ///   http::RegisterSystemRoutes(api);
 
+#include <cstdint>
 #include <string>
 
 #include "http/api.h"
@@ -19,7 +20,13 @@ void RegisterJobRoutes(Api& api);
 /// payments/{job_id}/intent, payments/price, /api/webhooks/stripe.
 void RegisterPaymentRoutes(Api& api);
 
-/// /healthz, /readyz, metrics, /openapi.json.
+/// uploads (reference songs): POST {p}/uploads, GET {p}/uploads/{upload_id}.
+void RegisterUploadRoutes(Api& api);
+
+/// The most an uploaded file may have (20 MB); the body may have a little more (multipart).
+constexpr uint64_t kMaxUploadBytes = uint64_t{20} * 1024 * 1024;
+
+/// /healthz, /readyz, metrics, /openapi.json, /docs.
 void RegisterSystemRoutes(Api& api);
 
 /// The page at / (unless WEB_ENABLED=false), its files under /static/, Swagger UI at /docs.

@@ -175,6 +175,14 @@ Response Generate(ApiContext& ctx, Request& request) {
         }
     }
     jobs::GenerateRequest parsed = ParseGenerateBody(request.body, ctx.config);
+    if (!parsed.ref_audio_id.empty() &&
+        (!ctx.references || !ctx.references->Find(parsed.ref_audio_id, core::NowMillis()))) {
+        throw Error::Invalid({{{"body", "ref_audio_id"},
+                               "no upload " + parsed.ref_audio_id +
+                                   ": it is unknown or has expired; upload the reference song "
+                                   "again (POST " +
+                                   ctx.config.api_prefix + "/uploads)"}});
+    }
     jobs::Job job;
     job.id = core::NewJobId();
     job.request = parsed;

@@ -119,6 +119,30 @@ json::object Schemas() {
              {"payment_intent_id", nullable("string")},
              {"seed", json::object{{"type", "integer"}, {"minimum", 0}}}}}};
     AddWebhookFields(generate["properties"].as_object());
+    // Reference songs: ref_audio_id (an upload) may stand in for style_prompt.
+    generate["required"] = json::array{"lyrics"};
+    generate["description"] = "style_prompt or ref_audio_id (or both) is required";
+    generate["properties"].as_object()["ref_audio_id"] = json::object{
+        {"type", "string"},
+        {"format", "uuid"},
+        {"description",
+         "upload_id from POST /uploads: the song follows the reference's tempo and key "
+         "(synth) or gets it as reference audio (DiffRhythm); with style_prompt, the "
+         "reference's tempo and key win and the prompt's instruments and mood stay"}};
+    json::object upload{
+        {"type", "object"},
+        {"properties",
+         json::object{
+             {"upload_id", json::object{{"type", "string"}, {"format", "uuid"}}},
+             {"duration_seconds", json::object{{"type", "number"}}},
+             {"format", json::object{{"enum", json::array{"wav", "flac", "mp3", "ogg"}}}},
+             {"sample_rate", json::object{{"type", "integer"}}},
+             {"channels", json::object{{"type", "integer"}}},
+             {"size_bytes", json::object{{"type", "integer"}}},
+             {"tempo_bpm", nullable("number")},
+             {"key", json::object{{"type", "string"}, {"examples", json::array{"A minor"}}}},
+             {"created_at", json::object{{"type", "string"}, {"format", "date-time"}}},
+             {"expires_at", json::object{{"type", "string"}, {"format", "date-time"}}}}}};
     json::object accepted{
         {"type", "object"},
         {"properties", json::object{{"job_id", str},
@@ -147,6 +171,7 @@ json::object Schemas() {
                            {"description", "present (true) while a canceled job is stopping"}}},
              {"expires_at", nullable("string")},
              {"seed", json::object{{"type", "integer"}}},
+             {"ref_audio_id", json::object{{"type", "string"}, {"format", "uuid"}}},
              {"payment", json::object{{"type", "object"},
                                       {"properties",
                                        json::object{{"required", json::object{{"type", "boolean"}}},
@@ -173,7 +198,8 @@ json::object Schemas() {
                       {"status", json::object{{"type", "integer"}}},
                       {"detail", str},
                       {"errors", json::object{{"type", "array"}, {"items", field_error}}}}}};
-    return json::object{{"GenerateRequest", generate},
+    return json::object{{"Upload", upload},
+                        {"GenerateRequest", generate},
                         {"GenerateAccepted", accepted},
                         {"JobStatus", status},
                         {"Problem", problem}};
@@ -431,6 +457,47 @@ std::string OpenApiDocument(const core::Config& config) {
     }
     paths["/openapi.json"] = json::object{{"get", simple("This document", "OpenAPI 3.1.")}};
     paths["/docs"] = json::object{{"get", simple("API page", "Swagger UI over this document.")}};
+
+    // Reference songs.
+    auto upload = Operation(
+        "Upload a reference song",
+        "multipart/form-data with the file in the field `file`, or the file itself with an "
+        "audio/* Content-Type. WAV, FLAC, MP3 or Ogg (decoded, not trusted by name or type), "
+        "at most 20 MB, 10 s to 10 min. Kept FILE_RETENTION_DAYS. Needs X-API-Key when "
+        "API_KEY is set; counts against the generate rate limit.");
+    json::object file_form{
+        {"type", "object"},
+        {"required", json::array{"file"}},
+        {"properties", json::object{{"file", json::object{{"type", "string"},
+                                                          {"contentMediaType", "audio/*"}}}}}};
+    upload["requestBody"] = json::object{
+        {"required", true},
+        {"content",
+         json::object{{"multipart/form-data", json::object{{"schema", file_form}}},
+                      {"audio/*",
+                       json::object{{"schema", json::object{{"type", "string"},
+                                                            {"contentMediaType", "audio/*"}}}}}}}};
+    upload["responses"] = json::object{
+        {"201", JsonResponse("stored; tempo_bpm and key are the analysis the synth follows",
+                             "#/components/schemas/Upload")},
+        {"400", Problem("malformed multipart body")},
+        {"401", Problem("missing or wrong X-API-Key")},
+        {"413", Problem("file over 20 MB")},
+        {"415", Problem("not WAV, FLAC, MP3 or Ogg audio, or another Content-Type")},
+        {"422", Problem("shorter than 10 s or longer than 10 min; no or two `file` fields")},
+        {"429", Problem("rate limit; Retry-After says when")},
+        {"503", Problem("storage unreachable; Retry-After says when")}};
+    paths[p + "/uploads"] = json::object{{"post", upload}};
+    auto get_upload = Operation("A reference song", "The upload's document while it is kept.");
+    get_upload["parameters"] =
+        json::array{json::object{{"name", "upload_id"},
+                                 {"in", "path"},
+                                 {"required", true},
+                                 {"schema", json::object{{"type", "string"}, {"format", "uuid"}}}}};
+    get_upload["responses"] =
+        json::object{{"200", JsonResponse("the upload", "#/components/schemas/Upload")},
+                     {"404", Problem("unknown or expired")}};
+    paths[p + "/uploads/{upload_id}"] = json::object{{"get", get_upload}};
 
     json::object schemas = Schemas();
     AddLyricsDocs(schemas, paths, p);

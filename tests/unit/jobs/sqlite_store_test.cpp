@@ -40,7 +40,7 @@ class SqliteStoreTest : public ::testing::Test {
 };
 
 TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
-    EXPECT_EQ(store_->SchemaVersion(), 5);
+    EXPECT_EQ(store_->SchemaVersion(), 6);
     Job job = NewJob(1000);
     job.request.steps = 32;
     job.request.cfg_strength = 4.5;
@@ -64,7 +64,7 @@ TEST_F(SqliteStoreTest, CreatesMigratesAndRoundTripsTheRequest) {
     // Reopening keeps everything and does not migrate twice.
     store_ = std::make_unique<SqliteJobStore>(dir_ / "db" / "songd.db");
     EXPECT_TRUE(store_->Get(job.id));
-    EXPECT_EQ(store_->SchemaVersion(), 5);
+    EXPECT_EQ(store_->SchemaVersion(), 6);
 }
 
 TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstJobOrConflicts) {

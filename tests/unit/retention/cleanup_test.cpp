@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <filesystem>
@@ -814,6 +815,99 @@ TEST(RetentionStatsTest, PrometheusShowsTheLastPassAndTotalsAcrossPasses) {
           "songd_cleanup_jobs_expired_total 4\n", "songd_cleanup_errors_total 2\n"}) {
         EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
     }
+}
+
+}  // namespace
+}  // namespace songd::retention
+
+// ---- uploads (reference songs) ----------------------------------------------------------
+
+namespace songd::retention {
+namespace {
+
+class UploadCleanupTest : public CleanupTest {
+  protected:
+    /// An upload expiring at `expires_at`, its file locally (old) and in `objects`.
+    std::string AddUpload(int64_t expires_at, FakeObjectStore* objects = nullptr) {
+        jobs::Upload u;
+        u.id = core::NewJobId();
+        u.format = "wav";
+        u.file = jobs::UploadFile(u.id, "wav");
+        if (objects) u.s3_key = jobs::UploadObjectKey(config_, u.id, "wav");
+        u.created_at = expires_at - kRetention;
+        u.expires_at = expires_at;
+        u.key = "A minor";
+        store_->PutUpload(u);
+        WriteFile(config_.output_dir / u.file, "RIFF");
+        SetTreeMtime(jobs::UploadDir(config_, u.id), u.created_at);
+        if (objects) objects->Put(u.s3_key, u.created_at);
+        return u.id;
+    }
+};
+
+TEST_F(UploadCleanupTest, DueUploadsLoseFileObjectAndRecordOthersStay) {
+    FakeObjectStore objects;
+    const std::string due = AddUpload(kNow - 1, &objects);
+    const std::string due_local_only = AddUpload(kNow);
+    const std::string kept = AddUpload(kNow + kDay, &objects);
+    SetTreeMtime(jobs::UploadDir(config_, kept), kNow - kRetention - kDay);  // old, but owned
+
+    auto report = Run(&objects);
+
+    EXPECT_EQ(report.uploads_expired, 2);
+    EXPECT_EQ(report.errors, 0);
+    for (const auto& id : {due, due_local_only}) {
+        EXPECT_FALSE(fs::exists(jobs::UploadDir(config_, id))) << id;
+        EXPECT_FALSE(store_->GetUpload(id)) << id;
+    }
+    EXPECT_FALSE(objects.Has(jobs::UploadObjectKey(config_, due, "wav")));
+    EXPECT_TRUE(fs::exists(config_.output_dir / jobs::UploadFile(kept, "wav")));
+    EXPECT_TRUE(objects.Has(jobs::UploadObjectKey(config_, kept, "wav")));
+    EXPECT_TRUE(store_->GetUpload(kept));
+    EXPECT_NE(std::find(lines_.begin(), lines_.end(), "expired upload " + due), lines_.end());
+}
+
+TEST_F(UploadCleanupTest, ADryRunChangesNothingAndTerminates) {
+    FakeObjectStore objects;
+    const std::string due = AddUpload(kNow - 1, &objects);
+    CleanupOptions options;
+    options.dry_run = true;
+    auto report = Run(&objects, options);
+    EXPECT_EQ(report.uploads_expired, 1);
+    EXPECT_TRUE(fs::exists(jobs::UploadDir(config_, due)));
+    EXPECT_TRUE(objects.Has(jobs::UploadObjectKey(config_, due, "wav")));
+    EXPECT_TRUE(store_->GetUpload(due));
+}
+
+TEST_F(UploadCleanupTest, OrphanUploadFoldersAndObjectsGoOnlyWhenOldAndUnowned) {
+    FakeObjectStore objects;
+    const int64_t old_time = kNow - kRetention - 1000;
+    const std::string owned = AddUpload(kNow + kDay, &objects);
+    SetTreeMtime(jobs::UploadDir(config_, owned), old_time);
+    const std::string orphan = core::NewJobId();
+    WriteFile(jobs::UploadDir(config_, orphan) / "reference.mp3", "ID3");
+    SetTreeMtime(jobs::UploadDir(config_, orphan), old_time);
+    const fs::path interrupted = jobs::UploadsDir(config_) / ("." + core::NewJobId() + ".incoming");
+    WriteFile(interrupted, "half");
+    SetTreeMtime(interrupted, old_time);
+    const std::string young = core::NewJobId();
+    WriteFile(jobs::UploadDir(config_, young) / "reference.wav", "RIFF");
+    SetTreeMtime(jobs::UploadDir(config_, young), kNow - 60 * 1000);  // being uploaded
+    const std::string orphan_key = jobs::UploadObjectKey(config_, orphan, "mp3");
+    objects.Put(orphan_key, old_time);
+    SetMtime(jobs::UploadsDir(config_), old_time);
+
+    auto report = Run(&objects);
+
+    EXPECT_TRUE(fs::exists(jobs::UploadDir(config_, owned)));
+    EXPECT_TRUE(objects.Has(jobs::UploadObjectKey(config_, owned, "wav")));
+    EXPECT_FALSE(fs::exists(jobs::UploadDir(config_, orphan)));
+    EXPECT_FALSE(fs::exists(interrupted));
+    EXPECT_TRUE(fs::exists(jobs::UploadDir(config_, young)));
+    EXPECT_FALSE(objects.Has(orphan_key));
+    EXPECT_EQ(report.orphan_folders, 2);
+    EXPECT_EQ(report.orphan_objects, 1);
+    EXPECT_EQ(report.errors, 0);
 }
 
 }  // namespace

@@ -115,5 +115,27 @@ TEST(StyleTest, HostileInputNeverThrows) {
     EXPECT_NO_THROW(ParseStyle(std::string(5000, 'a'), 1));
 }
 
+TEST(StyleTest, AReferenceSetsTempoAndKeyAndKeepsThePromptsInstrumentsAndMood) {
+    const Style edm = ParseStyle("energetic EDM", 11);
+    Style followed = edm;
+    FollowReference(followed, 100.5, 9, true);
+    EXPECT_DOUBLE_EQ(followed.bpm, 100.5);
+    EXPECT_EQ(followed.key, 9);
+    EXPECT_TRUE(followed.minor);
+    EXPECT_EQ(followed.genre, edm.genre);
+    EXPECT_EQ(followed.programs.chords, edm.programs.chords);
+    EXPECT_EQ(followed.programs.drum_kit, edm.programs.drum_kit);
+    EXPECT_EQ(followed.drums, edm.drums);
+    EXPECT_DOUBLE_EQ(followed.energy, edm.energy);
+    // No beat found: the prompt's tempo stays; out-of-range tempi are clamped.
+    Style no_beat = edm;
+    FollowReference(no_beat, 0, 2, false);
+    EXPECT_DOUBLE_EQ(no_beat.bpm, edm.bpm);
+    EXPECT_EQ(no_beat.key, 2);
+    Style fast = edm;
+    FollowReference(fast, 400, 0, false);
+    EXPECT_LE(fast.bpm, 184);
+}
+
 }  // namespace
 }  // namespace songd::engine::synth
