@@ -17,6 +17,7 @@
 #include "audio/mastering.h"
 #include "engine/engine.h"
 #include "harness/http_client.h"
+#include "harness/reference_signals.h"
 #include "harness/songd_process.h"
 #include "harness/wav.h"
 
@@ -251,6 +252,70 @@ TEST(DiffRhythmWorker, SongCompletesAtExactLengthWithRisingProgressAndTheSampler
     EXPECT_EQ(health["device"], "cpu");
     auto models = health["diffrhythm"].as_object()["models"].as_array();
     EXPECT_EQ(models.size(), 2u) << health;
+}
+
+std::string SubmitBody(SongdProcess& s, const std::string& body) {
+    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"}, body);
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202) return "";
+    return std::string(json::parse(r.body).at("job_id").as_string());
+}
+
+// Lyrics as people write them reach the model as the LRC songd laid out; an instrumental
+// reaches it as an empty LRC (worker mode), and cli mode runs infer.py without --lrc-path.
+TEST(DiffRhythmWorker, PlainLyricsArriveLaidOutAndAnInstrumentalAsAnEmptyLrc) {
+    for (const std::string mode : {"worker", "cli"}) {
+        SCOPED_TRACE(mode);
+        auto songd = DiffRhythm(mode);
+        songd->Start();
+        ASSERT_TRUE(WaitReady(*songd)) << songd->Log();
+        const std::string plain = SubmitBody(
+            *songd,
+            R"({"lyrics":"[Verse]\nMorning light on the water\nWe sing along the shore\n\n)"
+            R"([Chorus]\nHold the sun a little longer","style_prompt":"pop, piano","seed":5})");
+        auto done = WaitFinal(*songd, plain);
+        ASSERT_EQ(Status(done), "completed") << done << songd->Log();
+        const std::string lrc = Field(done, "lyrics_lrc");
+        EXPECT_NE(lrc.find("]Morning light on the water"), std::string::npos) << lrc;
+
+        const std::string inst = SubmitBody(
+            *songd, R"({"instrumental":true,"style_prompt":"lofi, piano","audio_length":95})");
+        auto inst_done = WaitFinal(*songd, inst);
+        ASSERT_EQ(Status(inst_done), "completed") << inst_done << songd->Log();
+        EXPECT_EQ(Decode(*songd, Download(*songd, inst)).frames, engine::TargetFrames(95));
+
+        auto records = Records(*songd);
+        ASSERT_EQ(records.size(), 2u);
+        EXPECT_EQ(records[0]["lrc"], lrc) << "the layout the status shows is what the model got";
+        EXPECT_EQ(records[1]["lrc"], "") << records[1];
+    }
+}
+
+// A reference song (POST /uploads) reaches the model as its reference audio, in place of the
+// style prompt.
+TEST(DiffRhythmWorker, AnUploadedReferenceReachesTheModelAsItsReferenceAudio) {
+    auto songd = DiffRhythm("worker");
+    songd->Start();
+    ASSERT_TRUE(WaitReady(*songd)) << songd->Log();
+    const fs::path wav = songd->dir() / "reference.wav";
+    WriteMono(wav, DrumLoop(100, 20));
+    std::ifstream in(wav, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto up = Http("POST", songd->Url("/api/v1/uploads"), {"Content-Type: audio/wav"}, bytes);
+    ASSERT_EQ(up.status, 201) << up.body;
+    const std::string upload(json::parse(up.body).at("upload_id").as_string());
+
+    const std::string id = SubmitBody(
+        *songd, R"({"lyrics":"[00:05.00]Morning light on the water","ref_audio_id":")" + upload +
+                    R"("})");
+    auto done = WaitFinal(*songd, id);
+    ASSERT_EQ(Status(done), "completed") << done << songd->Log();
+    auto records = Records(*songd);
+    ASSERT_EQ(records.size(), 1u);
+    ASSERT_TRUE(records[0]["ref_audio_path"].is_string()) << records[0];
+    const fs::path ref(std::string(records[0]["ref_audio_path"].as_string()));
+    EXPECT_NE(ref.string().find(upload), std::string::npos) << ref;
+    EXPECT_TRUE(records[0]["ref_prompt"].is_null()) << records[0];
 }
 
 TEST(DiffRhythmWorker, SameSeedGivesTheSameBytesAnotherSeedAnotherSong) {
