@@ -286,7 +286,8 @@ TEST(DiffRhythmWorker, PlainLyricsArriveLaidOutAndAnInstrumentalAsAnEmptyLrc) {
 
         auto records = Records(*songd);
         ASSERT_EQ(records.size(), 2u);
-        EXPECT_EQ(records[0]["lrc"], lrc) << "the layout the status shows is what the model got";
+        EXPECT_EQ(records[0]["lrc"], json::value(lrc))
+            << "the layout the status shows is what the model got";
         EXPECT_EQ(records[1]["lrc"], "") << records[1];
     }
 }
@@ -305,9 +306,9 @@ TEST(DiffRhythmWorker, AnUploadedReferenceReachesTheModelAsItsReferenceAudio) {
     ASSERT_EQ(up.status, 201) << up.body;
     const std::string upload(json::parse(up.body).at("upload_id").as_string());
 
-    const std::string id = SubmitBody(
-        *songd, R"({"lyrics":"[00:05.00]Morning light on the water","ref_audio_id":")" + upload +
-                    R"("})");
+    const std::string id =
+        SubmitBody(*songd, R"({"lyrics":"[00:05.00]Morning light on the water","ref_audio_id":")" +
+                               upload + R"("})");
     auto done = WaitFinal(*songd, id);
     ASSERT_EQ(Status(done), "completed") << done << songd->Log();
     auto records = Records(*songd);
