@@ -22,6 +22,7 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "jobs/job_store.h"
+#include "jobs/notifying_store.h"
 #include "jobs/worker_pool.h"
 #include "payment/payment_service.h"
 #include "payment/stripe_client.h"
@@ -98,11 +99,12 @@ int Serve(const core::Config& config) {
                          ec.message());
     }
     std::unique_ptr<ExclusiveLock> lock;
-    std::unique_ptr<jobs::JobStore> store;
+    std::unique_ptr<jobs::NotifyingJobStore> store;
     std::unique_ptr<engine::Engine> engine;
     std::unique_ptr<storage::SongStorage> songs;
     try {
-        store = jobs::OpenJobStore(config);
+        // Every change this process makes to a job goes through here (status cache).
+        store = std::make_unique<jobs::NotifyingJobStore>(jobs::OpenJobStore(config));
         if (!config.IsPostgres()) {
             auto lock_path = config.SqlitePath();
             lock_path += ".lock";
@@ -131,15 +133,26 @@ int Serve(const core::Config& config) {
     http::Metrics metrics;
     retention::RetentionStats retention_stats;
     UploadCompleted upload_completed(*songs);
+    // Status documents from memory, exact for this node's own changes: the store announces
+    // each one. Other nodes' changes show within the maximum age.
+    const int cache_age_ms = config.status_cache_max_age_ms >= 0 ? config.status_cache_max_age_ms
+                             : config.IsPostgres()               ? 500
+                                                                 : 60000;
+    http::StatusCache status_cache(static_cast<size_t>(config.status_cache_entries),
+                                   static_cast<size_t>(config.status_cache_entries) * 2048,
+                                   std::chrono::milliseconds(cache_age_ms));
+    store->OnChange([&status_cache](const std::string& id) { status_cache.Invalidate(id); });
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);
     payment::WebhookHandler webhook(config, *store, &payments.stats());
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
+    if (config.status_cache_entries > 0) context.status_cache = &status_cache;
     context.payments = &payments;
     context.webhook = &webhook;
     context.extra_metrics = [&] {
-        return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus();
+        return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus() +
+               status_cache.Prometheus();
     };
     http::Api api(context);
     http::RegisterJobRoutes(api);

@@ -20,8 +20,10 @@ std::vector<std::string> Split(const std::string& path) {
 
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, Handler handler, Run run) {
-    Route route{std::move(method), pattern, Split(pattern), std::move(handler), run, pattern};
+void Router::Add(std::string method, std::string pattern, Handler handler, Run run,
+                 InlineHandler try_inline) {
+    Route route{std::move(method),    pattern, Split(pattern), std::move(handler), run, pattern,
+                std::move(try_inline)};
     routes_.push_back(std::move(route));
 }
 

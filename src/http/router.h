@@ -7,6 +7,7 @@
 ///   auto match = router.Match(request);   // 404 / 405 decided here
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@
 namespace songd::http {
 
 using Handler = std::function<Response(Request&)>;
+/// Tried on the I/O thread before a blocking handler: an answer from memory (a cache), or
+/// nullopt to go on to the pool. Must never block.
+using InlineHandler = std::function<std::optional<Response>(Request&)>;
 
 /// @brief Where a handler runs: on the I/O thread (only for work that never blocks), on the
 /// blocking pool (database, files), or on the remote pool when it may wait on a third party
@@ -31,7 +35,8 @@ class Router {
         std::vector<std::string> segments;
         Handler handler;
         Run run;
-        std::string name;  ///< pattern, used as the metrics label
+        std::string name;          ///< pattern, used as the metrics label
+        InlineHandler try_inline;  ///< optional: see InlineHandler
     };
 
     /// @brief Result of a lookup.
@@ -40,7 +45,8 @@ class Router {
         std::vector<std::string> allowed;  ///< methods allowed on the path (405), empty: 404
     };
 
-    void Add(std::string method, std::string pattern, Handler handler, Run run);
+    void Add(std::string method, std::string pattern, Handler handler, Run run,
+             InlineHandler try_inline = {});
     /// Matches and fills `request.params`. HEAD matches GET routes.
     Match Find(Request& request) const;
     const std::vector<Route>& routes() const { return routes_; }

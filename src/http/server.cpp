@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -85,6 +86,9 @@ struct Server::Impl {
     awaitable<bool> Write(beast::tcp_stream& stream, const Request& request, Response& response);
     awaitable<bool> WriteFile(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body>& res,
                               const FileBody& file);
+    /// The body with sendfile(2): true/false when it was sent/the connection must close,
+    /// nullopt when sendfile cannot be used for this file (nothing was sent; read instead).
+    awaitable<std::optional<bool>> SendFile(beast::tcp_stream& stream, const FileBody& file);
 };
 
 Server::Server(const core::Config& config, Api& api, ServerLimits limits)
@@ -425,7 +429,11 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             response = ProblemResponse(400, "the request target is not a valid path");
         } else {
             prepared = api.Prepare(request);
-            if (prepared.run != Run::kInline) {
+            std::optional<Response> from_memory;
+            if (prepared.run != Run::kInline) from_memory = api.TryInline(request, prepared);
+            if (from_memory) {
+                response = std::move(*from_memory);
+            } else if (prepared.run != Run::kInline) {
                 try {
                     response = co_await OnPool(
                         [this, &request, &prepared] { return api.Execute(request, prepared); },
@@ -495,6 +503,7 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
     boost::system::error_code ec;
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return false;
+    if (auto sent = co_await SendFile(stream, file)) co_return *sent;
     constexpr size_t kChunk = 256 * 1024;
     std::vector<char> chunk(kChunk);
     uint64_t offset = file.offset;
@@ -513,6 +522,56 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
         co_await net::async_write(stream, net::buffer(data, static_cast<size_t>(got)),
                                   net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return false;
+    }
+    co_return true;
+}
+
+awaitable<std::optional<bool>> Server::Impl::SendFile(beast::tcp_stream& stream,
+                                                      const FileBody& file) {
+    // The kernel copies from the page cache to the socket: no user-space buffer, no pool hop
+    // per chunk. The socket is non-blocking, so the I/O thread waits for room in an async
+    // wait (with the write timeout) and never in sendfile.
+    auto& socket = stream.socket();
+    boost::system::error_code ec;
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return std::nullopt;
+    off_t offset = static_cast<off_t>(file.offset);
+    uint64_t remaining = file.length;
+    uint64_t since_yield = 0;
+    bool sent_any = false;
+    net::steady_timer timer(socket.get_executor());
+    while (remaining > 0) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, 1 << 20));
+        const ssize_t n = ::sendfile(socket.native_handle(), file.fd->get(), &offset, want);
+        if (n > 0) {
+            sent_any = true;
+            remaining -= static_cast<uint64_t>(n);
+            since_yield += static_cast<uint64_t>(n);
+            if (since_yield >= (8u << 20) && remaining > 0) {
+                // A fast reader on loopback never makes the socket wait: let other
+                // connections on this thread have a turn.
+                since_yield = 0;
+                co_await net::post(socket.get_executor(), net::use_awaitable);
+            }
+            continue;
+        }
+        if (n == 0) co_return false;  // the file shrank: close rather than send short
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+            timer.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+            timer.async_wait([&socket](const boost::system::error_code& tec) {
+                boost::system::error_code ignored;
+                if (!tec) socket.cancel(ignored);  // the client stopped reading
+            });
+            auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kUseTuple);
+            timer.cancel();
+            if (wec) co_return false;
+            continue;
+        }
+        if (!sent_any && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            co_return std::nullopt;  // this file cannot be sent so: read it instead
+        }
+        co_return false;
     }
     co_return true;
 }
