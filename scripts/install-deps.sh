@@ -19,6 +19,8 @@ if [ "${1:-}" = "test" ]; then
     # tests and benchmarks
     curl ffmpeg aubio-tools sox wrk nginx-light python3 python3-botocore nodejs
     postgresql
+    # bench/http: the FastAPI peer of the status benchmark
+    python3-fastapi python3-uvicorn
   )
 fi
 

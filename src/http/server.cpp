@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -16,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "http/client_address.h"
 #include "http/problem.h"
 
@@ -78,6 +80,11 @@ struct Server::Impl {
     void Release(const std::string& peer, bool per_ip_counted);
 
     awaitable<void> Accept();
+    /// Out of descriptors: frees the spare one, accepts the oldest waiting connection and
+    /// closes it at once (the client sees a close, not a connection stuck in the backlog),
+    /// then takes the spare back. False when nothing could be accepted.
+    bool ShedOne();
+    core::UniqueFd spare_fd;  ///< /dev/null, held for ShedOne
     awaitable<void> Refuse(tcp::socket socket, std::string reason);
     awaitable<void> Session(tcp::socket socket, std::string peer, bool per_ip_counted);
     awaitable<bool> Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
@@ -119,6 +126,9 @@ void Server::Listen() {
                                                           ": " + ec.message());
     }
     impl_->bound_port = acc.local_endpoint().port();
+    // ShedOne accepts by hand: it must never block the I/O thread.
+    acc.native_non_blocking(true, ec);
+    impl_->spare_fd = core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
 }
@@ -224,7 +234,10 @@ awaitable<void> Server::Impl::Accept() {
         auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
         if (ec) {
             if (ec == net::error::operation_aborted || stopping) co_return;
-            // EMFILE and friends: back off briefly instead of spinning.
+            if ((ec == net::error::no_descriptors || ec.value() == ENFILE) && ShedOne()) {
+                continue;  // the waiting client was closed cleanly; take the next one
+            }
+            // Anything else: back off briefly instead of spinning.
             core::LogEvent("warning", "accept_failed", {{"error", ec.message()}});
             net::steady_timer timer(ioc, std::chrono::milliseconds(50));
             co_await timer.async_wait(kUseTuple);
@@ -242,6 +255,26 @@ awaitable<void> Server::Impl::Accept() {
         net::co_spawn(ioc, Session(std::move(socket), std::move(peer), per_ip_counted),
                       net::detached);
     }
+}
+
+bool Server::Impl::ShedOne() {
+    spare_fd = core::UniqueFd();
+    const int fd =
+        ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+        ::close(fd);
+        ++api.context().metrics.connections_refused;
+    }
+    spare_fd = core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+    int64_t last = last_refusal_log_ms.load();
+    if (now_ms - last >= 10000 && last_refusal_log_ms.compare_exchange_strong(last, now_ms)) {
+        core::LogEvent("warning", "connections_refused",
+                       {{"reason", "out of file descriptors (EMFILE): closed at accept"}});
+    }
+    return fd >= 0;
 }
 
 awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {

@@ -118,6 +118,20 @@ bool NotifyingJobStore::DeleteJob(const std::string& id) {
     return Announce(id, [&] { return inner_->DeleteJob(id); });
 }
 
+void NotifyingJobStore::ExpireBatch(const std::vector<std::string>& expire,
+                                    const std::vector<std::string>& remove, int64_t now) {
+    struct After {
+        NotifyingJobStore* self;
+        const std::vector<std::string>& expire;
+        const std::vector<std::string>& remove;
+        ~After() {
+            for (const auto& id : expire) self->Changed(id);
+            for (const auto& id : remove) self->Changed(id);
+        }
+    } after{this, expire, remove};
+    inner_->ExpireBatch(expire, remove, now);
+}
+
 bool NotifyingJobStore::Exists(const std::string& id) { return inner_->Exists(id); }
 
 std::optional<std::string> NotifyingJobStore::GetState(const std::string& key) {

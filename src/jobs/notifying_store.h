@@ -65,6 +65,8 @@ class NotifyingJobStore : public JobStore {
                                           int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;
     bool DeleteJob(const std::string& id) override;
+    void ExpireBatch(const std::vector<std::string>& expire, const std::vector<std::string>& remove,
+                     int64_t now) override;
     bool Exists(const std::string& id) override;
     std::optional<std::string> GetState(const std::string& key) override;
     void SetState(const std::string& key, const std::string& value) override;

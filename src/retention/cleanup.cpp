@@ -162,18 +162,22 @@ class Pass {
                 objects_ok = FlushObjects() && objects_ok;
                 pending_keys_ = std::move(rest);
             }
+            // The batch's records change in one transaction, committed only after all of its
+            // files are gone: a crash before the commit leaves live records without files
+            // (the next pass finishes them), never an expired record whose files exist.
+            std::vector<std::string> expire, remove;
             for (const auto* job : local_ok) {
                 if (!objects_ok) continue;  // stays unexpired; the next pass retries
+                (job->status == jobs::JobStatus::kFailed ? remove : expire).push_back(job->id);
+            }
+            if (!options_.dry_run && (!expire.empty() || !remove.empty())) {
+                store_.ExpireBatch(expire, remove, options_.now);
+            }
+            for (const auto* job : local_ok) {
+                if (!objects_ok) continue;
                 const bool is_failed = job->status == jobs::JobStatus::kFailed;
                 Item(std::string(options_.dry_run ? "would expire " : "expired ") +
                      (is_failed ? "failed job " : "job ") + job->id);
-                if (options_.dry_run) {
-                    // nothing changes; the cursor moves past it
-                } else if (is_failed) {
-                    store_.DeleteJob(job->id);
-                } else {
-                    store_.MarkExpired(job->id, options_.now);
-                }
                 if (is_failed) {
                     ++report_.failed_jobs_removed;
                 } else {
