@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -142,6 +143,24 @@ int Serve(const core::Config& config) {
                                    static_cast<size_t>(config.status_cache_entries) * 2048,
                                    std::chrono::milliseconds(cache_age_ms));
     store->OnChange([&status_cache](const std::string& id) { status_cache.Invalidate(id); });
+    if (!config.IsPostgres()) {
+        // A `songd cleanup` run by hand or by cron writes the same SQLite file: any commit
+        // changes the WAL file (or, after a checkpoint, the database file).
+        status_cache.SetExternalProbe([db = config.SqlitePath()] {
+            uint64_t h = 1469598103934665603ULL;
+            for (const auto& p : {db.string() + "-wal", db.string()}) {
+                struct stat st {};
+                if (::stat(p.c_str(), &st) != 0) continue;
+                for (uint64_t v :
+                     {static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_mtim.tv_sec),
+                      static_cast<uint64_t>(st.st_mtim.tv_nsec),
+                      static_cast<uint64_t>(st.st_ino)}) {
+                    h = (h ^ v) * 1099511628211ULL;
+                }
+            }
+            return h;
+        });
+    }
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     payment::StripeClient stripe(payment::StripeClientOptions::FromConfig(config));
     payment::PaymentService payments(config, *store, stripe);

@@ -10,8 +10,17 @@ uint64_t StatusCache::Generation() const {
     return generation_;
 }
 
+void StatusCache::SetExternalProbe(std::function<uint64_t()> probe) {
+    probe_ = std::move(probe);
+    probe_value_ = probe_();
+}
+
 std::shared_ptr<const StatusCache::Entry> StatusCache::Find(const std::string& id,
                                                             Clock::time_point now) {
+    if (probe_) {
+        const uint64_t value = probe_();
+        if (probe_value_.exchange(value) != value) Invalidate("");
+    }
     std::lock_guard lock(mutex_);
     auto it = slots_.find(id);
     if (it == slots_.end()) {

@@ -14,8 +14,10 @@
 /// Queued jobs' documents carry queue_position and estimated_wait_minutes, which move when
 /// any other job changes: they are valid only until the next change of any job.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -50,6 +52,10 @@ class StatusCache {
                 uint64_t generation, Clock::time_point now = Clock::now());
     /// After a change of job `id` (empty: of any job).
     void Invalidate(const std::string& id);
+    /// A cheap check (a stat, never a query) run on every Find that returns a different
+    /// value after another process changed the store: then everything cached is dropped.
+    /// SQLite: the database and its WAL file, which a `songd cleanup` process writes.
+    void SetExternalProbe(std::function<uint64_t()> probe);
 
     size_t size() const;
     size_t bytes() const;
@@ -70,6 +76,8 @@ class StatusCache {
     const size_t max_entries_;
     const size_t max_bytes_;
     const std::chrono::milliseconds max_age_;
+    std::function<uint64_t()> probe_;
+    std::atomic<uint64_t> probe_value_{0};
     mutable std::mutex mutex_;
     uint64_t generation_ = 0;
     std::unordered_map<std::string, Slot> slots_;

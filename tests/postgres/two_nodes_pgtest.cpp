@@ -117,7 +117,8 @@ TEST(TwoNodes, ACompletionOnNodeAIsSeenOnNodeBWithinOneSecondUnderPolling) {
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
     const std::string id = SubmitJob(a);
     ASSERT_TRUE(WaitFor([&] { return JobStatusName(a, id) == "processing"; }))
-        << "node A never claimed the job:\n" << a.Log();
+        << "node A never claimed the job:\n"
+        << a.Log();
     SongdProcess b(NodeEnv(db, out, "3000"));  // started once A holds the job
     b.Start();
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
