@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 echo "== service: status endpoint against nginx, 100k-job store (bench/README.md)"
 bash bench/run.sh
+echo "== status, 304 and download: songd vs nginx vs FastAPI (bench/http/README.md)"
+bash bench/http/run.sh "$BUILD"
 echo "== synth engine render speed (bench/synth/README.md)"
 bash bench/synth/run.sh "$PWD/$BUILD"
 echo "== audio finishing (bench/audio/README.md)"

@@ -26,6 +26,8 @@ if [ "${1:-}" = "test" ]; then
     chromium
     # the DiffRhythm stand-in and the worker's tests (Debian's /usr/bin/python3)
     python3-torch python3-torchaudio
+    # bench/http: the FastAPI peer of the status benchmark
+    python3-fastapi python3-uvicorn
   )
 fi
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,7 @@
 #include "http/metrics.h"
 #include "http/server.h"
 #include "jobs/job_store.h"
+#include "jobs/notifying_store.h"
 #include "jobs/worker_pool.h"
 #include "payment/payment_service.h"
 #include "payment/stripe_client.h"
@@ -100,11 +102,12 @@ int Serve(const core::Config& config) {
                          ec.message());
     }
     std::unique_ptr<ExclusiveLock> lock;
-    std::unique_ptr<jobs::JobStore> store;
+    std::unique_ptr<jobs::NotifyingJobStore> store;
     std::unique_ptr<engine::Engine> engine;
     std::unique_ptr<storage::SongStorage> songs;
     try {
-        store = jobs::OpenJobStore(config);
+        // Every change this process makes to a job goes through here (status cache).
+        store = std::make_unique<jobs::NotifyingJobStore>(jobs::OpenJobStore(config));
         if (!config.IsPostgres()) {
             auto lock_path = config.SqlitePath();
             lock_path += ".lock";
@@ -133,6 +136,33 @@ int Serve(const core::Config& config) {
     http::Metrics metrics;
     retention::RetentionStats retention_stats;
     UploadCompleted upload_completed(*songs);
+    // Status documents from memory, exact for this node's own changes: the store announces
+    // each one. Other nodes' changes show within the maximum age.
+    const int cache_age_ms = config.status_cache_max_age_ms >= 0 ? config.status_cache_max_age_ms
+                             : config.IsPostgres()               ? 500
+                                                                 : 60000;
+    http::StatusCache status_cache(static_cast<size_t>(config.status_cache_entries),
+                                   static_cast<size_t>(config.status_cache_entries) * 2048,
+                                   std::chrono::milliseconds(cache_age_ms));
+    store->OnChange([&status_cache](const std::string& id) { status_cache.Invalidate(id); });
+    if (!config.IsPostgres()) {
+        // A `songd cleanup` run by hand or by cron writes the same SQLite file: any commit
+        // changes the WAL file (or, after a checkpoint, the database file).
+        status_cache.SetExternalProbe([db = config.SqlitePath()] {
+            uint64_t h = 1469598103934665603ULL;
+            for (const auto& p : {db.string() + "-wal", db.string()}) {
+                struct stat st {};
+                if (::stat(p.c_str(), &st) != 0) continue;
+                for (uint64_t v :
+                     {static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_mtim.tv_sec),
+                      static_cast<uint64_t>(st.st_mtim.tv_nsec),
+                      static_cast<uint64_t>(st.st_ino)}) {
+                    h = (h ^ v) * 1099511628211ULL;
+                }
+            }
+            return h;
+        });
+    }
     jobs::WorkerPool workers(config, *store, *engine, node_id, &upload_completed);
     jobs::JobChanges changes;  // events and Prefer: wait hear of the workers' changes here
     workers.PublishChangesTo(&changes);
@@ -145,13 +175,14 @@ int Serve(const core::Config& config) {
     payment::WebhookHandler webhook(config, *store, &payments.stats());
     webhooks::WebhookSender client_webhooks(config, *store, node_id);
     http::ApiContext context{config, *store, &workers, metrics, shutting_down, {}, songs.get()};
+    if (config.status_cache_entries > 0) context.status_cache = &status_cache;
     context.payments = &payments;
     context.webhook = &webhook;
     context.changes = &changes;
     context.references = &references;
     context.extra_metrics = [&] {
         return songs->Prometheus() + retention_stats.Prometheus() + payments.Prometheus() +
-               client_webhooks.Prometheus();
+               client_webhooks.Prometheus() + status_cache.Prometheus();
     };
     http::Api api(context);
     http::RegisterJobRoutes(api);

@@ -220,6 +220,8 @@ void LoadHttp(Reader& r, Config& c) {
     c.metrics_path = c.api_prefix + "/metrics";
     r.Bool("DEBUG", c.debug);
     r.Int("IO_THREADS", c.io_threads, 1, 64);
+    r.Int("STATUS_CACHE_ENTRIES", c.status_cache_entries, 0, 10000000);
+    r.Int("STATUS_CACHE_MAX_AGE_MS", c.status_cache_max_age_ms, 0, 3600000);
     r.Int("HTTP_READ_TIMEOUT", c.http_read_timeout_seconds, 1, 3600);
     r.Token("API_KEY", c.api_key, Shown::kHidden);
     if (auto* v = r.Raw("CORS_ORIGINS")) {
@@ -280,6 +282,8 @@ void LoadHttp(Reader& r, Config& c) {
 void LoadLogging(Reader& r, Config& c) {
     r.Choice("LOG_LEVEL", c.log_level, {"trace", "debug", "info", "warning", "error", "critical"});
     r.Choice("LOG_FORMAT", c.log_format, {"json", "text"});
+    r.Bool("ACCESS_LOG", c.access_log);
+    r.Int("ACCESS_LOG_BUFFER", c.access_log_buffer, 1, 1 << 22);
 }
 
 /// Jobs and the engine: device, workers, lengths, the SoundFont of the built-in engine.

@@ -49,6 +49,11 @@ struct Config {
     std::string api_prefix = "/api/v1";
     bool debug = false;
     int io_threads = 1;
+    int status_cache_entries = 100000;  ///< status documents kept in memory; 0: no cache
+    /// How long a cached status document may be served without rereading the store: bounds
+    /// what changes made elsewhere (other nodes, `songd cleanup`) take to show. -1: 1000 ms
+    /// on PostgreSQL (several nodes), 60000 ms on SQLite (one node).
+    int status_cache_max_age_ms = -1;
     int http_read_timeout_seconds = 15;  ///< a client that sends nothing is dropped after this
     std::string api_key;                 ///< empty: no key required
     std::vector<std::string> cors_origins{"*"};
@@ -60,6 +65,8 @@ struct Config {
     // Logging
     std::string log_level = "info";   ///< trace|debug|info|warning|error|critical
     std::string log_format = "json";  ///< json|text
+    bool access_log = true;           ///< one "request" line per request (at LOG_LEVEL info)
+    int access_log_buffer = 65536;    ///< access log lines waiting for the writer; more: dropped
 
     // Generation
     std::string device = "cpu";

@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <ctime>
 #include <regex>
 
 namespace songd::core {
@@ -89,6 +91,39 @@ void LogEvent(const std::string& level, const std::string& event,
         line = TextLogLine(event, fields);
     }
     logger->log(lvl, "{}", line);
+}
+
+bool LogEnabled(const std::string& level) {
+    return spdlog::default_logger_raw()->should_log(
+        spdlog::level::from_str(level == "warning" ? "warn" : level));
+}
+
+std::string RenderLogLine(const std::string& level, const std::string& event,
+                          const std::vector<std::pair<std::string, std::string>>& fields,
+                          int64_t unix_ms) {
+    // The same layout as SetupLogging's patterns: UTC time with milliseconds, then the level.
+    const time_t seconds = static_cast<time_t>(unix_ms / 1000);
+    struct tm tm {};
+    gmtime_r(&seconds, &tm);
+    char time_text[96];
+    std::snprintf(time_text, sizeof time_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(unix_ms % 1000));
+    const std::string lvl = level == "warning" ? "warn" : level;
+    std::string line;
+    if (g_json) {
+        line = std::string("{\"time\":\"") + time_text + "\",\"level\":\"" + lvl +
+               "\",\"event\":\"" + JsonEscape(event) + "\"";
+        for (const auto& [k, v] : fields) {
+            line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(RedactSecrets(v)) + "\"";
+        }
+        line += "}";
+    } else {
+        std::string padded = lvl;
+        if (padded.size() < 5) padded.resize(5, ' ');
+        line = std::string(time_text) + " " + padded + " " + TextLogLine(event, fields);
+    }
+    return line;
 }
 
 std::string RedactSecrets(std::string text) {

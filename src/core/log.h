@@ -6,6 +6,7 @@
 ///   core::SetupLogging("info", "json");
 ///   core::LogEvent("info", "request", {{"method", "GET"}, {"status", "200"}});
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,15 @@ void SetupLogging(const std::string& level, const std::string& format);
 /// Values are strings; numeric-looking values stay strings in JSON for a stable schema.
 void LogEvent(const std::string& level, const std::string& event,
               const std::vector<std::pair<std::string, std::string>>& fields);
+
+/// Whether lines of `level` are written (LOG_LEVEL).
+bool LogEnabled(const std::string& level);
+
+/// One whole line exactly as LogEvent writes it at `unix_ms` (time and level included, no
+/// newline), for writers that batch lines themselves (the access log).
+std::string RenderLogLine(const std::string& level, const std::string& event,
+                          const std::vector<std::pair<std::string, std::string>>& fields,
+                          int64_t unix_ms);
 
 /// One value as a text-mode log line writes it: control bytes, quotes and backslashes escaped
 /// (\n, \t, \xHH, \", \\). A request value can never start a line of its own or move the

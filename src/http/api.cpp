@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/error.h"
 #include "core/ids.h"
@@ -40,7 +41,13 @@ std::optional<int> RateLimiter::Take(const std::string& client,
 }
 
 Api::Api(ApiContext context)
-    : context_(std::move(context)), limiter_(context_.config.rate_limit_per_hour) {}
+    : context_(std::move(context)), limiter_(context_.config.rate_limit_per_hour) {
+    if (context_.config.access_log && core::LogEnabled("info")) {
+        access_log_ =
+            std::make_unique<AccessLog>(static_cast<size_t>(context_.config.access_log_buffer),
+                                        &context_.metrics.access_log_dropped);
+    }
+}
 
 namespace {
 
@@ -155,6 +162,15 @@ Response Api::Execute(Request& request, const Prepared& prepared) {
     }
 }
 
+std::optional<Response> Api::TryInline(Request& request, const Prepared& prepared) {
+    if (prepared.early || !prepared.route || !prepared.route->try_inline) return std::nullopt;
+    try {
+        return prepared.route->try_inline(request);
+    } catch (const std::exception&) {
+        return std::nullopt;  // the pool path answers, with its own error handling
+    }
+}
+
 std::string NewRequestId() {
     // A random prefix per process and a counter: unique across restarts and nodes, no syscall.
     static const std::string prefix = core::NewJobId().substr(0, 8);
@@ -241,14 +257,11 @@ void Api::Finish(const Request& request, const Prepared& prepared, Response& res
     SanitizeServerError(request, response);
     const std::string route = prepared.route ? prepared.route->name : "unmatched";
     context_.metrics.ObserveRequest(request.method, route, response.status, seconds);
-    core::LogEvent("info", "request",
-                   {{"method", request.method},
-                    {"path", request.LoggablePath()},
-                    {"status", std::to_string(response.status)},
-                    {"bytes", std::to_string(response.BodySize())},
-                    {"duration_ms", std::to_string(seconds * 1000.0).substr(0, 8)},
-                    {"client", request.client_address},
-                    {"request_id", request.id}});
+    if (access_log_) {
+        access_log_->Push({core::NowMillis(), request.method, request.LoggablePath(),
+                           response.status, response.BodySize(), seconds, request.client_address,
+                           request.id});
+    }
 }
 
 }  // namespace songd::http

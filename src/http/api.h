@@ -12,15 +12,18 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "core/config.h"
+#include "http/access_log.h"
 #include "http/message.h"
 #include "http/metrics.h"
 #include "http/router.h"
+#include "http/status_cache.h"
 #include "jobs/job_changes.h"
 #include "jobs/job_store.h"
 #include "jobs/worker_pool.h"
@@ -49,6 +52,7 @@ struct ApiContext {
     /// Event streams open now (MAX_EVENT_STREAMS); shared with each stream's slot.
     std::shared_ptr<std::atomic<int>> event_streams = std::make_shared<std::atomic<int>>(0);
     storage::ReferenceStorage* references = nullptr;  ///< uploaded reference songs
+    StatusCache* status_cache = nullptr;              ///< null: status always reads the store
 };
 
 /// @brief Per-client-address token bucket: RATE_LIMIT_PER_HOUR requests an hour.
@@ -96,6 +100,9 @@ class Api {
     /// decided from the headers, so an upload's body is not read only to be refused.
     std::optional<Response> RefuseBeforeBody(Request& request) const;
     Response Execute(Request& request, const Prepared& prepared);
+    /// On the I/O thread, for a route with an inline handler: its answer from memory, or
+    /// nullopt when Execute must run (on the pool).
+    std::optional<Response> TryInline(Request& request, const Prepared& prepared);
     /// Adds CORS and security headers, writes the log line and the metrics.
     void Finish(const Request& request, const Prepared& prepared, Response& response,
                 double seconds);
@@ -110,6 +117,7 @@ class Api {
     ApiContext context_;
     Router router_;
     RateLimiter limiter_;
+    std::unique_ptr<AccessLog> access_log_;  ///< null: ACCESS_LOG=false or LOG_LEVEL above info
 };
 
 }  // namespace songd::http

@@ -73,6 +73,9 @@ std::string Metrics::Render(const std::string& extra) const {
     out += "# TYPE songd_http_connections_refused_total counter\n";
     out +=
         "songd_http_connections_refused_total " + std::to_string(connections_refused.load()) + "\n";
+    out += "# HELP songd_access_log_dropped_total Access log lines dropped (writer behind).\n";
+    out += "# TYPE songd_access_log_dropped_total counter\n";
+    out += "songd_access_log_dropped_total " + std::to_string(access_log_dropped.load()) + "\n";
     out += extra;
     return out;
 }

@@ -29,6 +29,8 @@ class Metrics {
     /// Connections: open now, refused over MAX_CONNECTIONS / MAX_CONNECTIONS_PER_IP.
     std::atomic<int64_t> connections_open{0};
     std::atomic<int64_t> connections_refused{0};
+    /// Access log lines dropped because the writer's buffer was full.
+    std::atomic<int64_t> access_log_dropped{0};
 
     /// The standard method name, or "OTHER" for any other token.
     static std::string_view MethodLabel(std::string_view method);

@@ -21,9 +21,9 @@ std::vector<std::string> Split(const std::string& path) {
 }  // namespace
 
 void Router::Add(std::string method, std::string pattern, Handler handler, Run run,
-                 uint64_t body_limit) {
-    Route route{std::move(method), pattern,   Split(pattern), std::move(handler), run,
-                pattern,           body_limit};
+                 uint64_t body_limit, InlineHandler try_inline) {
+    Route route{std::move(method), pattern,    Split(pattern),       std::move(handler), run,
+                pattern,           body_limit, std::move(try_inline)};
     routes_.push_back(std::move(route));
 }
 

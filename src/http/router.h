@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@
 namespace songd::http {
 
 using Handler = std::function<Response(Request&)>;
+/// Tried on the I/O thread before a blocking handler: an answer from memory (a cache), or
+/// nullopt to go on to the pool. Must never block.
+using InlineHandler = std::function<std::optional<Response>(Request&)>;
 
 /// @brief Where a handler runs: on the I/O thread (only for work that never blocks), on the
 /// blocking pool (database, files), or on the remote pool when it may wait on a third party
@@ -32,8 +36,9 @@ class Router {
         std::vector<std::string> segments;
         Handler handler;
         Run run;
-        std::string name;         ///< pattern, used as the metrics label
-        uint64_t body_limit = 0;  ///< largest body accepted; 0: the server's default
+        std::string name;          ///< pattern, used as the metrics label
+        uint64_t body_limit = 0;   ///< largest body accepted; 0: the server's default
+        InlineHandler try_inline;  ///< optional: see InlineHandler
     };
 
     /// @brief Result of a lookup.
@@ -43,7 +48,7 @@ class Router {
     };
 
     void Add(std::string method, std::string pattern, Handler handler, Run run,
-             uint64_t body_limit = 0);
+             uint64_t body_limit = 0, InlineHandler try_inline = {});
     /// Matches and fills `request.params`. HEAD matches GET routes.
     Match Find(Request& request) const;
     const std::vector<Route>& routes() const { return routes_; }

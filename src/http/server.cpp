@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "http/client_address.h"
 #include "http/problem.h"
 
@@ -79,6 +82,11 @@ struct Server::Impl {
     void Release(const std::string& peer, bool per_ip_counted);
 
     awaitable<void> Accept();
+    /// Out of descriptors: frees the spare one, accepts the oldest waiting connection and
+    /// closes it at once (the client sees a close, not a connection stuck in the backlog),
+    /// then takes the spare back. False when nothing could be accepted.
+    bool ShedOne();
+    core::UniqueFd spare_fd;  ///< /dev/null, held for ShedOne
     awaitable<void> Refuse(tcp::socket socket, std::string reason);
     awaitable<void> Session(tcp::socket socket, std::string peer, bool per_ip_counted);
     awaitable<bool> Exchange(beast::tcp_stream& stream, beast::flat_buffer& buffer,
@@ -91,6 +99,9 @@ struct Server::Impl {
     awaitable<void> Hold(Response* response);
     awaitable<void> Stream(beast::tcp_stream* stream, Response* response);
     awaitable<bool> Send(beast::tcp_stream* stream, const std::string& bytes);
+    /// The body with sendfile(2): true/false when it was sent/the connection must close,
+    /// nullopt when sendfile cannot be used for this file (nothing was sent; read instead).
+    awaitable<std::optional<bool>> SendFile(beast::tcp_stream& stream, const FileBody& file);
 };
 
 namespace {
@@ -151,6 +162,9 @@ void Server::Listen() {
         impl_->limits.largest_body_limit =
             std::max(impl_->limits.largest_body_limit, route.body_limit);
     }
+    // ShedOne accepts by hand: it must never block the I/O thread.
+    acc.native_non_blocking(true, ec);
+    impl_->spare_fd = core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
 }
@@ -256,7 +270,10 @@ awaitable<void> Server::Impl::Accept() {
         auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
         if (ec) {
             if (ec == net::error::operation_aborted || stopping) co_return;
-            // EMFILE and friends: back off briefly instead of spinning.
+            if ((ec == net::error::no_descriptors || ec.value() == ENFILE) && ShedOne()) {
+                continue;  // the waiting client was closed cleanly; take the next one
+            }
+            // Anything else: back off briefly instead of spinning.
             core::LogEvent("warning", "accept_failed", {{"error", ec.message()}});
             net::steady_timer timer(ioc, std::chrono::milliseconds(50));
             co_await timer.async_wait(kUseTuple);
@@ -274,6 +291,26 @@ awaitable<void> Server::Impl::Accept() {
         net::co_spawn(ioc, Session(std::move(socket), std::move(peer), per_ip_counted),
                       net::detached);
     }
+}
+
+bool Server::Impl::ShedOne() {
+    spare_fd = core::UniqueFd();
+    const int fd =
+        ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+        ::close(fd);
+        ++api.context().metrics.connections_refused;
+    }
+    spare_fd = core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+    int64_t last = last_refusal_log_ms.load();
+    if (now_ms - last >= 10000 && last_refusal_log_ms.compare_exchange_strong(last, now_ms)) {
+        core::LogEvent("warning", "connections_refused",
+                       {{"reason", "out of file descriptors (EMFILE): closed at accept"}});
+    }
+    return fd >= 0;
 }
 
 awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {
@@ -506,7 +543,11 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             response = ProblemResponse(400, "the request target is not a valid path");
         } else {
             prepared = api.Prepare(request);
-            if (prepared.run != Run::kInline) {
+            std::optional<Response> from_memory;
+            if (prepared.run != Run::kInline) from_memory = api.TryInline(request, prepared);
+            if (from_memory) {
+                response = std::move(*from_memory);
+            } else if (prepared.run != Run::kInline) {
                 try {
                     response = co_await OnPool(
                         [this, &request, &prepared] { return api.Execute(request, prepared); },
@@ -686,6 +727,7 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
     boost::system::error_code ec;
     co_await bhttp::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return false;
+    if (auto sent = co_await SendFile(stream, file)) co_return *sent;
     constexpr size_t kChunk = 256 * 1024;
     std::vector<char> chunk(kChunk);
     uint64_t offset = file.offset;
@@ -704,6 +746,56 @@ awaitable<bool> Server::Impl::WriteFile(beast::tcp_stream& stream,
         co_await net::async_write(stream, net::buffer(data, static_cast<size_t>(got)),
                                   net::redirect_error(net::use_awaitable, ec));
         if (ec) co_return false;
+    }
+    co_return true;
+}
+
+awaitable<std::optional<bool>> Server::Impl::SendFile(beast::tcp_stream& stream,
+                                                      const FileBody& file) {
+    // The kernel copies from the page cache to the socket: no user-space buffer, no pool hop
+    // per chunk. The socket is non-blocking, so the I/O thread waits for room in an async
+    // wait (with the write timeout) and never in sendfile.
+    auto& socket = stream.socket();
+    boost::system::error_code ec;
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return std::nullopt;
+    off_t offset = static_cast<off_t>(file.offset);
+    uint64_t remaining = file.length;
+    uint64_t since_yield = 0;
+    bool sent_any = false;
+    net::steady_timer timer(socket.get_executor());
+    while (remaining > 0) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, 1 << 20));
+        const ssize_t n = ::sendfile(socket.native_handle(), file.fd->get(), &offset, want);
+        if (n > 0) {
+            sent_any = true;
+            remaining -= static_cast<uint64_t>(n);
+            since_yield += static_cast<uint64_t>(n);
+            if (since_yield >= (8u << 20) && remaining > 0) {
+                // A fast reader on loopback never makes the socket wait: let other
+                // connections on this thread have a turn.
+                since_yield = 0;
+                co_await net::post(socket.get_executor(), net::use_awaitable);
+            }
+            continue;
+        }
+        if (n == 0) co_return false;  // the file shrank: close rather than send short
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+            timer.expires_after(std::chrono::seconds(limits.write_timeout_seconds));
+            timer.async_wait([&socket](const boost::system::error_code& tec) {
+                boost::system::error_code ignored;
+                if (!tec) socket.cancel(ignored);  // the client stopped reading
+            });
+            auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kUseTuple);
+            timer.cancel();
+            if (wec) co_return false;
+            continue;
+        }
+        if (!sent_any && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+            co_return std::nullopt;  // this file cannot be sent so: read it instead
+        }
+        co_return false;
     }
     co_return true;
 }

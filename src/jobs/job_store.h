@@ -200,6 +200,13 @@ class RetentionStore : public virtual JobReader {
     virtual bool MarkExpired(const std::string& id, int64_t now) = 0;
     /// Removes a job record (failed jobs past their expiry leave no tombstone).
     virtual bool DeleteJob(const std::string& id) = 0;
+    /// A retention batch in one transaction (one commit, not one per job): MarkExpired for
+    /// `expire`, DeleteJob for `remove`. The default does them one by one.
+    virtual void ExpireBatch(const std::vector<std::string>& expire,
+                             const std::vector<std::string>& remove, int64_t now) {
+        for (const auto& id : expire) MarkExpired(id, now);
+        for (const auto& id : remove) DeleteJob(id);
+    }
     /// Whether a job with this id exists (any status), for the orphan sweep.
     virtual bool Exists(const std::string& id) = 0;
 };

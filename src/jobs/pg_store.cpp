@@ -659,6 +659,22 @@ bool PgJobStore::DeleteJob(const std::string& id) {
     return conn->Exec("DELETE FROM jobs WHERE id = $1", PgParams().Add(id)).Changed() == 1;
 }
 
+void PgJobStore::ExpireBatch(const std::vector<std::string>& expire,
+                             const std::vector<std::string>& remove, int64_t now) {
+    auto conn = pool_.Acquire();
+    PgTransaction tx(*conn);  // one commit for the batch
+    for (const auto& id : expire) {
+        if (conn->Exec("UPDATE jobs SET status = 'expired', updated_at = $1, "
+                       "version = version + 1 WHERE id = $2 AND status IN ('completed', 'failed')",
+                       PgParams().Add(now).Add(id))
+                .Changed() == 1) {
+            EnqueueWebhookFor(*conn, id, "expired", now);
+        }
+    }
+    for (const auto& id : remove) conn->Exec("DELETE FROM jobs WHERE id = $1", PgParams().Add(id));
+    tx.Commit();
+}
+
 std::vector<std::string> PgJobStore::CompletedWithoutS3(int limit) {
     auto conn = pool_.Acquire();
     auto r = conn->Exec(

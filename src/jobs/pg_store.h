@@ -68,6 +68,8 @@ class PgJobStore : public JobStore {
                                           int limit) override;
     bool MarkExpired(const std::string& id, int64_t now) override;
     bool DeleteJob(const std::string& id) override;
+    void ExpireBatch(const std::vector<std::string>& expire, const std::vector<std::string>& remove,
+                     int64_t now) override;
     std::vector<std::string> CompletedWithoutS3(int limit) override;
     std::vector<Job> ListByStatus(JobStatus status, const std::string& after_id,
                                   int limit) override;

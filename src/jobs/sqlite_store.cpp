@@ -770,6 +770,24 @@ bool SqliteJobStore::DeleteJob(const std::string& id) {
     return Query(*conn, "DELETE FROM jobs WHERE id = ?").Bind(id).Run() == 1;
 }
 
+void SqliteJobStore::ExpireBatch(const std::vector<std::string>& expire,
+                                 const std::vector<std::string>& remove, int64_t now) {
+    auto conn = pool_.Acquire();
+    Transaction tx(*conn);  // one fsync for the batch
+    for (const auto& id : expire) {
+        if (Query(*conn,
+                  "UPDATE jobs SET status = 'expired', updated_at = ?, version = version + 1 "
+                  "WHERE id = ? AND status IN ('completed', 'failed')")
+                .Bind(now)
+                .Bind(id)
+                .Run() == 1) {
+            EnqueueWebhookFor(*conn, id, "expired", now);
+        }
+    }
+    for (const auto& id : remove) Query(*conn, "DELETE FROM jobs WHERE id = ?").Bind(id).Run();
+    tx.Commit();
+}
+
 std::vector<std::string> SqliteJobStore::CompletedWithoutS3(int limit) {
     auto conn = pool_.Acquire();
     Query q(*conn,

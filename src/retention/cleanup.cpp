@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -14,6 +17,11 @@ namespace songd::retention {
 namespace fs = std::filesystem;
 
 namespace {
+
+/// A failed or canceled job leaves no tombstone (it never had a song to expire).
+bool Gone(const jobs::Job& job) {
+    return job.status == jobs::JobStatus::kFailed || job.status == jobs::JobStatus::kCanceled;
+}
 
 /// Size and count of the regular files under `path` (a file or a folder).
 void Measure(const fs::path& path, int64_t& files, int64_t& bytes) {
@@ -89,12 +97,14 @@ class Pass {
         if (!options_.dry_run) {
             fs::remove_all(path, ec);
             if (ec) {
+                std::lock_guard lock(report_mutex_);
                 ++report_.errors;
                 core::LogEvent("error", "cleanup_delete_failed",
                                {{"path", path.string()}, {"error", ec.message()}});
                 return false;
             }
         }
+        std::lock_guard lock(report_mutex_);
         report_.files_deleted += files;
         report_.bytes_deleted += bytes;
         return true;
@@ -127,6 +137,26 @@ class Pass {
         return ok;
     }
 
+    /// Deletes the folders of a batch's jobs (valid ids only) on a few threads: each unlink
+    /// and rmdir waits on the file system's journal, so they overlap well. All are done when
+    /// this returns, before the batch's records change.
+    std::vector<char> RemoveBatchFolders(const std::vector<jobs::ExpiringJob>& batch) {
+        std::vector<char> removed(batch.size(), 0);
+        std::atomic<size_t> next{0};
+        auto work = [&] {
+            for (size_t i = next++; i < batch.size(); i = next++) {
+                if (!core::IsJobId(batch[i].id)) continue;
+                removed[i] = RemoveLocal(jobs::JobDir(config_, batch[i].id)) ? 1 : 0;
+            }
+        };
+        const size_t threads = std::min<size_t>(8, (batch.size() + 31) / 32);
+        std::vector<std::thread> helpers;
+        for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+        work();
+        for (auto& h : helpers) h.join();
+        return removed;
+    }
+
     void ExpireDueJobs() {
         // Each batch asks for the jobs after the last one seen, so a job left in place (dry
         // run, failed deletion) is not selected again in this pass and memory stays flat.
@@ -136,14 +166,16 @@ class Pass {
             if (batch.empty()) return;
             cursor = {batch.back().expires_at, batch.back().id};
             std::vector<const jobs::ExpiringJob*> local_ok;
-            for (const auto& job : batch) {
+            const std::vector<char> removed = RemoveBatchFolders(batch);
+            for (size_t i = 0; i < batch.size(); ++i) {
+                const auto& job = batch[i];
                 if (!core::IsJobId(job.id)) {
                     // Never a path from a corrupt record.
                     ++report_.errors;
                     core::LogEvent("error", "cleanup_bad_job_id", {{"job_id", job.id}});
                     continue;
                 }
-                if (!RemoveLocal(jobs::JobDir(config_, job.id))) {
+                if (!removed[i]) {
                     continue;  // the job stays live, so it keeps its S3 copy too; next pass
                 }
                 local_ok.push_back(&job);
@@ -164,20 +196,22 @@ class Pass {
                 objects_ok = FlushObjects() && objects_ok;
                 pending_keys_ = std::move(rest);
             }
+            // The batch's records change in one transaction, committed only after all of its
+            // files are gone: a crash before the commit leaves live records without files
+            // (the next pass finishes them), never an expired record whose files exist.
+            std::vector<std::string> expire, remove;
             for (const auto* job : local_ok) {
                 if (!objects_ok) continue;  // stays unexpired; the next pass retries
-                // A failed or canceled job leaves no tombstone (it never had a song to expire).
-                const bool is_failed = job->status == jobs::JobStatus::kFailed ||
-                                       job->status == jobs::JobStatus::kCanceled;
+                (Gone(*job) ? remove : expire).push_back(job->id);
+            }
+            if (!options_.dry_run && (!expire.empty() || !remove.empty())) {
+                store_.ExpireBatch(expire, remove, options_.now);
+            }
+            for (const auto* job : local_ok) {
+                if (!objects_ok) continue;
+                const bool is_failed = Gone(*job);
                 Item(std::string(options_.dry_run ? "would expire " : "expired ") +
                      (is_failed ? "failed job " : "job ") + job->id);
-                if (options_.dry_run) {
-                    // nothing changes; the cursor moves past it
-                } else if (is_failed) {
-                    store_.DeleteJob(job->id);
-                } else {
-                    store_.MarkExpired(job->id, options_.now);
-                }
                 if (is_failed) {
                     ++report_.failed_jobs_removed;
                 } else {
@@ -297,6 +331,7 @@ class Pass {
     }
 
     const core::Config& config_;
+    std::mutex report_mutex_;  ///< RemoveLocal runs on several threads
     jobs::RetentionStore& store_;
     jobs::UploadStore* uploads_;
     ObjectStore* objects_;

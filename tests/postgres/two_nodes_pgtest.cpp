@@ -9,6 +9,7 @@
 #include <future>
 #include <regex>
 
+#include "core/clock.h"
 #include "engine/engine.h"
 #include "harness/http_client.h"
 #include "harness/songd_process.h"
@@ -103,6 +104,52 @@ TEST(TwoNodes, ShareTheQueueAndServeEachOthersJobs) {
     // And the queue document counts the shared store, whichever node is asked.
     auto queue = Http("GET", b.Url("/api/v1/queue"));
     EXPECT_EQ(queue.status, 200);
+    EXPECT_EQ(a.Stop(), 0);
+    EXPECT_EQ(b.Stop(), 0);
+}
+
+TEST(TwoNodes, ACompletionOnNodeAIsSeenOnNodeBWithinOneSecondUnderPolling) {
+    // Node B answers status from its cache; node A's completion reaches it through the
+    // cache's maximum age on PostgreSQL (500 ms), not through B's own invalidation.
+    PgTestDatabase db;
+    SharedDir out;
+    SongdProcess a(NodeEnv(db, out, "3000"));
+    a.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    const std::string id = SubmitJob(a);
+    ASSERT_TRUE(WaitFor([&] { return JobStatusName(a, id) == "processing"; }))
+        << "node A never claimed the job:\n"
+        << a.Log();
+    SongdProcess b(NodeEnv(db, out, "3000"));  // started once A holds the job
+    b.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+
+    int64_t seen_ms = 0;
+    std::string completed_at;
+    const bool seen = WaitFor(
+        [&] {
+            auto r = Http("GET", b.Url("/api/v1/status/" + id));
+            if (r.status != 200) return false;
+            auto doc = json::parse(r.body).as_object();
+            if (doc.at("status").as_string() != "completed") return false;
+            seen_ms = core::NowMillis();
+            completed_at = std::string(doc.at("completed_at").as_string());
+            return true;
+        },
+        std::chrono::seconds(60));
+    ASSERT_TRUE(seen) << "node A:\n" << a.Log() << "\nnode B:\n" << b.Log();
+    const auto done_ms = core::ParseIso8601(completed_at);
+    ASSERT_TRUE(done_ms) << completed_at;
+    EXPECT_EQ(Completions(a.Log(), id), 1) << "node A must be the one that completed it";
+    const int64_t lag = seen_ms - *done_ms;
+    std::cout << "node B saw node A's completion after " << lag << " ms\n";
+    EXPECT_LT(lag, 1000);
+    // B served those polls from its cache: the bound above is the cache's, not a bypass.
+    auto metrics = Http("GET", b.Url("/api/v1/metrics"));
+    std::smatch hits;
+    ASSERT_TRUE(std::regex_search(metrics.body, hits,
+                                  std::regex("songd_status_cache_hits_total ([0-9]+)")));
+    EXPECT_GT(std::stoll(hits[1]), 0) << metrics.body;
     EXPECT_EQ(a.Stop(), 0);
     EXPECT_EQ(b.Stop(), 0);
 }

@@ -319,10 +319,7 @@ Response Events(ApiContext& ctx, Request& request) {
     return r;
 }
 
-Response Status(ApiContext& ctx, Request& request) {
-    jobs::Job job = LoadJob(ctx, JobIdParam(request));
-    std::string body = StatusDocument(ctx, job);
-    std::string etag = BodyEtag(body);
+Response StatusAnswer(const Request& request, std::string body, const std::string& etag) {
     Response r;
     if (NotModified(request, Validators{etag, -1})) {
         r = Response::Empty(304);
@@ -332,6 +329,30 @@ Response Status(ApiContext& ctx, Request& request) {
     r.SetHeader("ETag", etag);
     r.SetHeader("Cache-Control", "no-cache");
     return r;
+}
+
+Response Status(ApiContext& ctx, Request& request) {
+    const std::string id = JobIdParam(request);
+    // Taken before the read: a change committed meanwhile keeps this read out of the cache.
+    const uint64_t generation = ctx.status_cache ? ctx.status_cache->Generation() : 0;
+    jobs::Job job = LoadJob(ctx, id);
+    std::string body = StatusDocument(ctx, job);
+    std::string etag = BodyEtag(body);
+    if (ctx.status_cache) {
+        ctx.status_cache->Insert(id, body, etag, job.status == jobs::JobStatus::kQueued,
+                                 generation);
+    }
+    return StatusAnswer(request, std::move(body), etag);
+}
+
+/// Status from the cache, on the I/O thread; nullopt sends the request to Status.
+std::optional<Response> StatusFromCache(ApiContext& ctx, Request& request) {
+    if (!ctx.status_cache) return std::nullopt;
+    auto it = request.params.find("job_id");
+    if (it == request.params.end() || !core::IsJobId(it->second)) return std::nullopt;
+    auto hit = ctx.status_cache->Find(it->second);
+    if (!hit) return std::nullopt;
+    return StatusAnswer(request, hit->body, hit->etag);
 }
 
 /// Where a completed job's song can be delivered from, decided before any payment is bound.
@@ -577,7 +598,8 @@ void RegisterJobRoutes(Api& api) {
     if (p + "/generate" != "/api/generate") {
         router.Add("POST", "/api/generate", bind(Generate), Run::kBlocking);
     }
-    router.Add("GET", p + "/status/{job_id}", bind(Status), Run::kBlocking);
+    router.Add("GET", p + "/status/{job_id}", bind(Status), Run::kBlocking, 0,
+               [&ctx](Request& r) { return StatusFromCache(ctx, r); });
     // Download may ask Stripe about a payment and both may fetch the song back from S3.
     router.Add("GET", p + "/download/{job_id}", bind(Download), Run::kRemote);
     router.Add("GET", p + "/preview/{job_id}", bind(Preview), Run::kRemote);

@@ -1,0 +1,74 @@
+#pragma once
+/// @file
+/// AccessLog: the per-request log line, written off the I/O threads. Requests hand a small
+/// entry to a bounded buffer; one background thread formats the waiting entries and writes
+/// them in one batch. When the buffer is full the entry is dropped and counted, so a slow
+/// log destination never blocks a request.
+///
+///   http::AccessLog log(65536, &metrics.access_log_dropped);
+///   log.Push({.unix_ms = now, .method = "GET", .path = "/healthz", .status = 200, ...});
+///   log.Flush();   // tests: wait until everything pushed so far is written
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace songd::http {
+
+/// @brief One request as its log line shows it.
+struct AccessEntry {
+    int64_t unix_ms = 0;  ///< when the request was answered
+    std::string method;
+    std::string path;  ///< loggable: query values elided
+    int status = 0;
+    uint64_t bytes = 0;
+    double seconds = 0;
+    std::string client;
+    std::string request_id;
+};
+
+/// @brief The bounded buffer and its writer thread.
+class AccessLog {
+  public:
+    /// Receives whole lines, each ending in '\n', in the order they were pushed.
+    using Sink = std::function<void(std::string_view lines)>;
+
+    /// `capacity` entries wait at most; `dropped` counts the ones that did not fit. The
+    /// default sink writes to stderr, where the rest of the log goes.
+    AccessLog(size_t capacity, std::atomic<int64_t>* dropped, Sink sink = {});
+    /// Writes what is still buffered, then stops the writer.
+    ~AccessLog();
+    AccessLog(const AccessLog&) = delete;
+    AccessLog& operator=(const AccessLog&) = delete;
+
+    /// Never blocks on the writer; false when the entry was dropped (buffer full).
+    bool Push(AccessEntry entry);
+    /// Waits until every entry pushed before the call is written.
+    void Flush();
+
+    /// The log line of `entry` as LogEvent would write it ("request" event, info level).
+    static std::string Format(const AccessEntry& entry);
+
+  private:
+    void Run();
+
+    const size_t capacity_;
+    std::atomic<int64_t>* dropped_;
+    Sink sink_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable written_cv_;
+    std::vector<AccessEntry> pending_;
+    uint64_t pushed_ = 0;   ///< entries accepted so far
+    uint64_t written_ = 0;  ///< entries handed to the sink so far
+    bool stop_ = false;
+    std::thread writer_;
+};
+
+}  // namespace songd::http
