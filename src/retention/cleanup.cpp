@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 /// A failed or canceled job leaves no tombstone (it never had a song to expire).
-bool Gone(const jobs::Job& job) {
+bool Gone(const jobs::ExpiringJob& job) {
     return job.status == jobs::JobStatus::kFailed || job.status == jobs::JobStatus::kCanceled;
 }
 
