@@ -110,6 +110,9 @@ const std::vector<BadValue>& Cases() {
         {"WEBHOOK_TIMEOUT_SECONDS", "0", {}},
         {"WEBHOOK_RETRY_BASE_MS", "0", {}},
         {"WEBHOOK_CONCURRENCY", "0", {}},
+        {"WEB_ENABLED", "sometimes", {}},
+        {"STRIPE_JS_URL", "https://js.stripe.com/v3/'; script-src *", {}},
+        {"STRIPE_JS_URL", "js.stripe.com/v3", {}},
     };
     return cases;
 }
