@@ -341,10 +341,12 @@ LyricsKind ClassifyLyrics(std::string_view lyrics) {
         if (end == lyrics.size()) break;
     }
     if (first_stamped > 0 && first_plain > 0) {
-        Reject(0, "the lyrics mix timed lines (line " + std::to_string(first_stamped) +
-                      " starts with a timestamp such as [00:12.34]) and untimed lines (line " +
-                      std::to_string(first_plain) +
-                      "); time every line, or none and songd times them");
+        // Named on the first untimed line, so a client can point at it (the page does).
+        Reject(first_plain,
+               "the lyrics mix timed lines (line " + std::to_string(first_stamped) +
+                   " starts with a timestamp such as [00:12.34]) and untimed lines (line " +
+                   std::to_string(first_plain) +
+                   "); time every line, or none and songd times them");
     }
     if (first_stamped > 0) return LyricsKind::kLrc;
     if (first_plain > 0) return LyricsKind::kPlain;
