@@ -297,8 +297,10 @@ std::string OpenApiDocument(const core::Config& config) {
         {"required", false},
         {"description",
          "wait=N (1-60; larger is 60): hold the answer until the job ends (201) or N s pass "
-         "(202); Preference-Applied says what was applied; other values are ignored (RFC 7240)"},
-        {"schema", json::object{{"type", "string"}, {"example", "wait=30"}}}});
+         "(202); Preference-Applied says what was applied; other values are ignored (RFC 7240). "
+         "For example wait=30."},
+        // No schema example: Swagger UI would prefill it and every "Try it out" would wait.
+        {"schema", json::object{{"type", "string"}}}});
     generate["responses"] =
         json::object{{"201", JsonResponse("Prefer: wait and the job ended within it: its status "
                                           "(completed, failed or canceled)",
