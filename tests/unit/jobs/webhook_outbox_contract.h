@@ -126,6 +126,40 @@ TEST_P(WebhookOutboxContract, WithoutAFilterOnlyTheTerminalEventsAreWritten) {
     for (auto& r : rows) EXPECT_EQ(Status(r), r.event);
 }
 
+// Every way a job becomes canceled (queued, processing by its owner, lease recovery of a job
+// whose cancel was asked) writes its `canceled` row; a batched retention pass its `expired`.
+TEST_P(WebhookOutboxContract, CancelsAndBatchedExpiryWriteTheirRows) {
+    store_->Create(HookedJob("queued", kNow, {}));
+    ASSERT_EQ(store_->RequestCancel("queued", kNow, kNow + 9'000, nullptr),
+              CancelOutcome::kCanceled);
+    store_->Create(HookedJob("owned", kNow + 1, {}));
+    ASSERT_TRUE(store_->Claim("w", kNow, 30'000));
+    ASSERT_EQ(store_->RequestCancel("owned", kNow, kNow + 9'000, nullptr),
+              CancelOutcome::kRequested);
+    EXPECT_EQ(store_->WebhookOutboxDepth(), 1) << "a cancel asked is not yet a change";
+    ASSERT_TRUE(store_->MarkCanceled("owned", "w", kNow + 1, kNow + 9'000));
+    store_->Create(HookedJob("lost", kNow + 2, {}));
+    ASSERT_TRUE(store_->Claim("dead", kNow, 10));
+    ASSERT_EQ(store_->RequestCancel("lost", kNow, kNow + 9'000, nullptr),
+              CancelOutcome::kRequested);
+    EXPECT_EQ(store_->RecoverExpiredLeases(kNow + 1'000, 3, false, kNow + 9'000), 1);
+    store_->Create(HookedJob("done", kNow + 3, {}));
+    ASSERT_TRUE(store_->Claim("w", kNow, 30'000));
+    Completion c;
+    c.expires_at = kNow + 1'000;
+    ASSERT_TRUE(store_->Complete("done", "w", c, kNow));
+    store_->ExpireBatch({"done"}, {}, kNow + 2'000);
+
+    std::multiset<std::string> seen;
+    for (auto& r : ClaimAll(kNow + 2'000)) {
+        seen.insert(r.job_id + ":" + r.event);
+        EXPECT_EQ(Status(r), r.event);
+    }
+    EXPECT_EQ(seen,
+              (std::multiset<std::string>{"queued:canceled", "owned:canceled", "lost:canceled",
+                                          "done:completed", "done:expired"}));
+}
+
 TEST_P(WebhookOutboxContract, JobsWithoutAWebhookWriteNothing) {
     Job plain = HookedJob("job-1", kNow, {"start", "progress", "completed"});
     plain.request.webhook_url.clear();
