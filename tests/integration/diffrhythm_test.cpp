@@ -55,12 +55,15 @@ bool WaitReady(SongdProcess& s, std::chrono::seconds timeout = std::chrono::seco
     return WaitFor([&] { return Http("GET", s.Url("/readyz")).status == 200; }, timeout);
 }
 
-std::string Submit(SongdProcess& s, int length, const std::string& extra = "") {
-    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"},
-                  GenerateBody(length, extra));
+std::string SubmitBody(SongdProcess& s, const std::string& body) {
+    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"}, body);
     EXPECT_EQ(r.status, 202) << r.body;
     if (r.status != 202) return "";
     return std::string(json::parse(r.body).at("job_id").as_string());
+}
+
+std::string Submit(SongdProcess& s, int length, const std::string& extra = "") {
+    return SubmitBody(s, GenerateBody(length, extra));
 }
 
 /// Polls the job until it is completed or failed; `progress` gets every value seen while
@@ -252,13 +255,6 @@ TEST(DiffRhythmWorker, SongCompletesAtExactLengthWithRisingProgressAndTheSampler
     EXPECT_EQ(health["device"], "cpu");
     auto models = health["diffrhythm"].as_object()["models"].as_array();
     EXPECT_EQ(models.size(), 2u) << health;
-}
-
-std::string SubmitBody(SongdProcess& s, const std::string& body) {
-    auto r = Http("POST", s.Url("/api/v1/generate"), {"Content-Type: application/json"}, body);
-    EXPECT_EQ(r.status, 202) << r.body;
-    if (r.status != 202) return "";
-    return std::string(json::parse(r.body).at("job_id").as_string());
 }
 
 // Lyrics as people write them reach the model as the LRC songd laid out; an instrumental
