@@ -2,7 +2,7 @@
 # Side by side on one machine, back to back in one run: songd (default configuration, access
 # log on) against nginx (1 worker) serving the same bytes, and against the FastAPI peer
 # (bench/http/fastapi_peer.py). Prints the four ratios of bench/http/README.md.
-#   bench/http/run.sh [build-dir]        DURATION=5 CONNECTIONS=64 DOWNLOAD_CONNECTIONS=8
+#   bench/http/run.sh [build-dir]        DURATION=5 CONNECTIONS=64 DOWNLOAD_CONNECTIONS=8 ROUNDS=3
 # Extra songd variables can be passed in the environment as SONGD_ENV="IO_THREADS=2 ...".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +12,7 @@ PY=/usr/bin/python3
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 DOWNLOAD_CONNECTIONS=${DOWNLOAD_CONNECTIONS:-8}
+ROUNDS=${ROUNDS:-3}
 [[ -x "$SONGD" ]] || { echo "build songd first ($SONGD)" >&2; exit 2; }
 work=$(mktemp -d /tmp/songd-http-bench-XXXXXX)
 chmod 755 "$work"  # nginx workers may run as an unprivileged user
@@ -104,15 +105,27 @@ n_etag=$(etag_of "$nbase/status/$job")
 [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $s_etag" "$base/status/$job")" == 304 ]]
 [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $n_etag" "$nbase/status/$job")" == 304 ]]
 
+# ROUNDS rounds, each running every measurement once, servers interleaved, so a burst of
+# load from elsewhere on the machine touches all three alike; the medians are compared.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-read -r s_rps s_p99 _ s_bad <<<"$(wrk_run "$base/status/$job" "$CONNECTIONS")"
-read -r n_rps n_p99 _ n_bad <<<"$(wrk_run "$nbase/status/$job" "$CONNECTIONS")"
-read -r f_rps f_p99 _ f_bad <<<"$(wrk_run "$fbase/status/$job" "$CONNECTIONS")"
-read -r s304_rps s304_p99 _ _ <<<"$(wrk_run "$base/status/$job" "$CONNECTIONS" "If-None-Match: $s_etag")"
-read -r n304_rps n304_p99 _ _ <<<"$(wrk_run "$nbase/status/$job" "$CONNECTIONS" "If-None-Match: $n_etag")"
-read -r sd_rps _ sd_mib sd_bad <<<"$(wrk_run "$base/download/$job" "$DOWNLOAD_CONNECTIONS")"
-read -r nd_rps _ nd_mib nd_bad <<<"$(wrk_run "$nbase/download/$job" "$DOWNLOAD_CONNECTIONS")"
+declare -A runs=() bad=()
+for round in $(seq "$ROUNDS"); do
+  add() { runs[$1]+="$2 "; }
+  read -r v p _ s_bad <<<"$(wrk_run "$base/status/$job" "$CONNECTIONS")"; add s_rps "$v"; add s_p99 "$p"
+  read -r v p _ n_bad <<<"$(wrk_run "$nbase/status/$job" "$CONNECTIONS")"; add n_rps "$v"; add n_p99 "$p"
+  read -r v p _ f_bad <<<"$(wrk_run "$fbase/status/$job" "$CONNECTIONS")"; add f_rps "$v"; add f_p99 "$p"
+  read -r v _ _ _ <<<"$(wrk_run "$base/status/$job" "$CONNECTIONS" "If-None-Match: $s_etag")"; add s304_rps "$v"
+  read -r v _ _ _ <<<"$(wrk_run "$nbase/status/$job" "$CONNECTIONS" "If-None-Match: $n_etag")"; add n304_rps "$v"
+  read -r _ _ m sd_bad <<<"$(wrk_run "$base/download/$job" "$DOWNLOAD_CONNECTIONS")"; add sd_mib "$m"
+  read -r _ _ m nd_bad <<<"$(wrk_run "$nbase/download/$job" "$DOWNLOAD_CONNECTIONS")"; add nd_mib "$m"
+  for k in s_bad n_bad f_bad sd_bad nd_bad; do bad[$k]=$(( ${bad[$k]:-0} + ${!k} )); done
+done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+median() { $PY -c 'import statistics,sys; print(f"{statistics.median(map(float, sys.argv[1:])):g}")' $1; }
+for k in "${!runs[@]}"; do
+  printf -v "$k" '%s' "$(median "${runs[$k]}")"
+  printf -v "${k}_all" '%s' "${runs[$k]% }"
+done
 log_lines=$(grep -c '"request"\| request ' "$work/songd.log" || true)
 
 r() { $PY -c "print(f'{$1/$2:.2f}')"; }
@@ -120,7 +133,7 @@ verdict() { $PY -c "print('ok' if $1 $2 $3 else 'MISSED')"; }
 status_ratio=$(r "$s_rps" "$n_rps"); fast_ratio=$(r "$s_rps" "$f_rps"); p99_ratio=$(r "$s_p99" "$n_p99")
 nm_ratio=$(r "$s304_rps" "$n304_rps"); dl_ratio=$(r "$sd_mib" "$nd_mib")
 {
-  echo "# bench/http — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, wrk -t1 ${DURATION}s, load average $load_before → $load_after"
+  echo "# bench/http — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, wrk -t1 ${DURATION}s × $ROUNDS rounds (medians), load average $load_before → $load_after"
   echo
   echo "songd: ${SONGD_ENV:-default configuration} (access log on: $log_lines request lines written)"
   echo
@@ -130,7 +143,10 @@ nm_ratio=$(r "$s304_rps" "$n304_rps"); dl_ratio=$(r "$sd_mib" "$nd_mib")
   echo "| status, p99 ms | $s_p99 | $n_p99 | $f_p99 |"
   echo "| status with If-None-Match (304), requests/s | $s304_rps | $n304_rps | |"
   echo "| download of a $((song_bytes / 1048576)) MiB WAV, $DOWNLOAD_CONNECTIONS connections, MiB/s | $sd_mib | $nd_mib | |"
-  echo "| non-2xx/3xx answers (status, download) | $s_bad, $sd_bad | $n_bad, $nd_bad | $f_bad |"
+  echo "| non-2xx/3xx answers, all rounds (status, download) | ${bad[s_bad]}, ${bad[sd_bad]} | ${bad[n_bad]}, ${bad[nd_bad]} | ${bad[f_bad]} |"
+  echo
+  echo "Every round (requests/s; MiB/s): songd status $s_rps_all; nginx $n_rps_all; FastAPI $f_rps_all;"
+  echo "songd 304 $s304_rps_all; nginx 304 $n304_rps_all; songd download $sd_mib_all; nginx $nd_mib_all."
   echo
   echo "| ratio | measured | goal | |"
   echo "|---|---|---|---|"

@@ -7,6 +7,7 @@
 ///   core::LogEvent("info", "request", {{"method", "GET"}, {"status", "200"}});
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,14 @@ bool LogEnabled(const std::string& level);
 std::string RenderLogLine(const std::string& level, const std::string& event,
                           const std::vector<std::pair<std::string, std::string>>& fields,
                           int64_t unix_ms);
+
+/// A field as AppendLogLine takes it: views, no copies.
+using LogField = std::pair<std::string_view, std::string_view>;
+
+/// Appends RenderLogLine's line (no newline) to `out`: for the access log, which writes one
+/// per request, without a string per field.
+void AppendLogLine(std::string& out, std::string_view level, std::string_view event,
+                   std::span<const LogField> fields, int64_t unix_ms);
 
 /// One value as a text-mode log line writes it: control bytes, quotes and backslashes escaped
 /// (\n, \t, \xHH, \", \\). A request value can never start a line of its own or move the

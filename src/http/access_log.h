@@ -2,14 +2,15 @@
 /// @file
 /// AccessLog: the per-request log line, written off the I/O threads. Requests hand a small
 /// entry to a bounded buffer; one background thread formats the waiting entries and writes
-/// them in one batch. When the buffer is full the entry is dropped and counted, so a slow
-/// log destination never blocks a request.
+/// them in one batch, at most 50 ms after the first of them arrived. When the buffer is full the
+/// entry is dropped and counted, so a slow log destination never blocks a request.
 ///
 ///   http::AccessLog log(65536, &metrics.access_log_dropped);
 ///   log.Push({.unix_ms = now, .method = "GET", .path = "/healthz", .status = 200, ...});
 ///   log.Flush();   // tests: wait until everything pushed so far is written
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -54,19 +55,26 @@ class AccessLog {
 
     /// The log line of `entry` as LogEvent would write it ("request" event, info level).
     static std::string Format(const AccessEntry& entry);
+    /// Format's line appended to `out` (no newline).
+    static void Append(std::string& out, const AccessEntry& entry);
 
   private:
     void Run();
 
+    /// How long the writer lets entries gather after the first one before writing them.
+    static constexpr std::chrono::milliseconds kLinger{50};
+
     const size_t capacity_;
+    const size_t high_water_;  ///< pending entries that end the linger early
     std::atomic<int64_t>* dropped_;
     Sink sink_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable written_cv_;
     std::vector<AccessEntry> pending_;
-    uint64_t pushed_ = 0;   ///< entries accepted so far
-    uint64_t written_ = 0;  ///< entries handed to the sink so far
+    uint64_t pushed_ = 0;    ///< entries accepted so far
+    uint64_t written_ = 0;   ///< entries handed to the sink so far
+    int flush_waiters_ = 0;  ///< Flush calls waiting: they end the linger
     bool stop_ = false;
     std::thread writer_;
 };

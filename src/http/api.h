@@ -5,7 +5,7 @@
 /// metrics). It knows HTTP statuses; it knows nothing of sockets.
 ///
 ///   http::Api api(context);
-///   auto run = api.Prepare(request);        // on the I/O thread: route, CORS, key, rate
+///   auto run = api.Prepare(request, api.router().Find(request));   // route, CORS, key, rate
 ///   http::Response r = api.Execute(request, run);   // on the pool when run says so
 ///   api.Finish(request, r, seconds);        // headers, log line, metrics
 
@@ -92,13 +92,15 @@ class Api {
   public:
     explicit Api(ApiContext context);
 
-    Prepared Prepare(Request& request);
+    /// `match` is router().Find(request), taken once per request by the server.
+    Prepared Prepare(Request& request, const Router::Match& match);
     /// The largest body the route of `request` (method and path set) accepts: its own limit,
     /// else `fallback`. Called after the headers, before the body is read.
-    uint64_t BodyLimit(Request& request, uint64_t fallback) const;
+    static uint64_t BodyLimit(const Router::Match& match, uint64_t fallback);
     /// For a route with its own (large) body limit: the 401 of a missing or wrong API key,
     /// decided from the headers, so an upload's body is not read only to be refused.
-    std::optional<Response> RefuseBeforeBody(Request& request) const;
+    std::optional<Response> RefuseBeforeBody(const Request& request,
+                                             const Router::Match& match) const;
     Response Execute(Request& request, const Prepared& prepared);
     /// On the I/O thread, for a route with an inline handler: its answer from memory, or
     /// nullopt when Execute must run (on the pool).

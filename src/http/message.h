@@ -63,6 +63,9 @@ struct Response {
     std::string body;
     std::optional<FileBody> file;
     bool close = false;  ///< close the connection after sending
+    /// Header lines written as they are after `headers` ("Name: value\r\n" each, static
+    /// storage): the constant block every response carries, without a copy per response.
+    std::string_view fixed_headers;
     /// Set: the server keeps answering without a thread: an event stream, or this response
     /// held until something changes (see LiveAnswer).
     std::shared_ptr<LiveAnswer> live;

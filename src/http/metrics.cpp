@@ -14,13 +14,19 @@ std::string_view Metrics::MethodLabel(std::string_view method) {
     return "OTHER";
 }
 
-void Metrics::ObserveRequest(const std::string& method, const std::string& route, int status,
+void Metrics::ObserveRequest(std::string_view method, std::string_view route, int status,
                              double seconds) {
     // Labels come from a closed set, so the series never grow with what clients send.
     std::string_view method_label = MethodLabel(method);
     if (status < 100 || status > 599) status = 0;
     std::lock_guard lock(mutex_);
-    ++requests_[{std::string(method_label), route, status}];
+    auto it = requests_.find(
+        std::tuple<std::string_view, std::string_view, int>{method_label, route, status});
+    if (it == requests_.end()) {
+        it = requests_.emplace(std::tuple{std::string(method_label), std::string(route), status}, 0)
+                 .first;
+    }
+    ++it->second;
     size_t i = 0;
     while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
     ++histogram_[i];

@@ -21,7 +21,7 @@ class Metrics {
   public:
     /// `method` folds into one of the standard methods or "OTHER"; `route` must come from a
     /// closed set (a route pattern, or "unmatched"): every distinct label stays in memory.
-    void ObserveRequest(const std::string& method, const std::string& route, int status,
+    void ObserveRequest(std::string_view method, std::string_view route, int status,
                         double seconds);
     /// Prometheus text; `extra` is appended (gauges computed by the caller).
     std::string Render(const std::string& extra) const;
@@ -39,7 +39,8 @@ class Metrics {
     static constexpr std::array<double, 10> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                         0.025,  0.05,  0.1,    0.5,   2.5};
     mutable std::mutex mutex_;
-    std::map<std::tuple<std::string, std::string, int>, int64_t> requests_;
+    /// Transparent: a request's series is found by views, a string is made only for a new one.
+    std::map<std::tuple<std::string, std::string, int>, int64_t, std::less<>> requests_;
     std::array<int64_t, kBuckets.size() + 1> histogram_{};
     double duration_sum_ = 0;
     int64_t duration_count_ = 0;

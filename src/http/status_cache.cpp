@@ -17,7 +17,13 @@ void StatusCache::SetExternalProbe(std::function<uint64_t()> probe) {
 
 std::shared_ptr<const StatusCache::Entry> StatusCache::Find(const std::string& id,
                                                             Clock::time_point now) {
-    if (probe_) {
+    // Two stat calls per hit were a tenth of the I/O thread at 50 000 requests/s; once per
+    // kProbeInterval bounds another process's change to that age instead.
+    const int64_t now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    int64_t last = last_probe_ns_.load(std::memory_order_relaxed);
+    if (probe_ && now_ns - last >= kProbeInterval.count() &&
+        last_probe_ns_.compare_exchange_strong(last, now_ns)) {
         const uint64_t value = probe_();
         if (probe_value_.exchange(value) != value) Invalidate("");
     }

@@ -40,6 +40,9 @@ class StatusCache {
         Clock::time_point filled;
     };
 
+    /// How often Find runs the external probe at most.
+    static constexpr std::chrono::nanoseconds kProbeInterval = std::chrono::milliseconds(1);
+
     StatusCache(size_t max_entries, size_t max_bytes, std::chrono::milliseconds max_age);
 
     /// Take before reading the store; pass to Insert.
@@ -52,8 +55,9 @@ class StatusCache {
                 uint64_t generation, Clock::time_point now = Clock::now());
     /// After a change of job `id` (empty: of any job).
     void Invalidate(const std::string& id);
-    /// A cheap check (a stat, never a query) run on every Find that returns a different
-    /// value after another process changed the store: then everything cached is dropped.
+    /// A cheap check (a stat, never a query) run by Find at most once per kProbeInterval that
+    /// returns a different value after another process changed the store: then everything
+    /// cached is dropped. Another process's change shows within kProbeInterval.
     /// SQLite: the database and its WAL file, which a `songd cleanup` process writes.
     void SetExternalProbe(std::function<uint64_t()> probe);
 
@@ -78,6 +82,7 @@ class StatusCache {
     const std::chrono::milliseconds max_age_;
     std::function<uint64_t()> probe_;
     std::atomic<uint64_t> probe_value_{0};
+    std::atomic<int64_t> last_probe_ns_{INT64_MIN / 2};  ///< steady clock of the last probe
     mutable std::mutex mutex_;
     uint64_t generation_ = 0;
     std::unordered_map<std::string, Slot> slots_;
