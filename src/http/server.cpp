@@ -69,6 +69,8 @@ struct Server::Impl {
     std::atomic<int> open_connections{0};
     std::atomic<int> refusing{0};  ///< 503 answers being written now
     std::atomic<int64_t> last_refusal_log_ms{0};
+    /// ShedOne's own: a 503 logged just before must not hide that descriptors ran out.
+    std::atomic<int64_t> last_shed_log_ms{0};
     std::mutex per_ip_mutex;
     std::unordered_map<std::string, int> per_ip;  ///< open connections by peer address
 
@@ -84,8 +86,9 @@ struct Server::Impl {
     awaitable<void> Accept();
     /// Out of descriptors: frees the spare one, accepts the oldest waiting connection and
     /// closes it at once (the client sees a close, not a connection stuck in the backlog),
-    /// then takes the spare back. False when nothing could be accepted.
-    bool ShedOne();
+    /// then takes the spare back.
+    enum class Shed { kClosedOne, kNoneWaiting, kFailed };
+    Shed ShedOne();
     core::UniqueFd spare_fd;  ///< /dev/null, held for ShedOne
     awaitable<void> Refuse(tcp::socket socket, std::string reason);
     awaitable<void> Session(tcp::socket socket, std::string peer, bool per_ip_counted);
@@ -270,8 +273,15 @@ awaitable<void> Server::Impl::Accept() {
         auto [ec, socket] = co_await acceptor.async_accept(kUseTuple);
         if (ec) {
             if (ec == net::error::operation_aborted || stopping) co_return;
-            if ((ec == net::error::no_descriptors || ec.value() == ENFILE) && ShedOne()) {
-                continue;  // the waiting client was closed cleanly; take the next one
+            if (ec == net::error::no_descriptors || ec.value() == ENFILE) {
+                const Shed shed = ShedOne();
+                if (shed == Shed::kClosedOne) continue;  // closed cleanly; take the next one
+                if (shed == Shed::kNoneWaiting) {
+                    // Asio tries an accept before anyone is waiting, and Linux fails it
+                    // with EMFILE all the same: wait for a client, then shed (or admit) it.
+                    co_await acceptor.async_wait(tcp::acceptor::wait_read, kUseTuple);
+                    continue;
+                }
             }
             // Anything else: back off briefly instead of spinning.
             core::LogEvent("warning", "accept_failed", {{"error", ec.message()}});
@@ -293,10 +303,11 @@ awaitable<void> Server::Impl::Accept() {
     }
 }
 
-bool Server::Impl::ShedOne() {
+Server::Impl::Shed Server::Impl::ShedOne() {
     spare_fd = core::UniqueFd();
     const int fd =
         ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const bool none_waiting = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (fd >= 0) {
         ::close(fd);
         ++api.context().metrics.connections_refused;
@@ -305,12 +316,16 @@ bool Server::Impl::ShedOne() {
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now().time_since_epoch())
                                .count();
-    int64_t last = last_refusal_log_ms.load();
-    if (now_ms - last >= 10000 && last_refusal_log_ms.compare_exchange_strong(last, now_ms)) {
-        core::LogEvent("warning", "connections_refused",
-                       {{"reason", "out of file descriptors (EMFILE): closed at accept"}});
+    int64_t last = last_shed_log_ms.load();
+    if (fd >= 0 && now_ms - last >= 10000 &&
+        last_shed_log_ms.compare_exchange_strong(last, now_ms)) {
+        core::LogEvent(
+            "warning", "connections_refused",
+            {{"reason", "out of file descriptors (EMFILE): closed at accept"},
+             {"refused_total", std::to_string(api.context().metrics.connections_refused.load())}});
     }
-    return fd >= 0;
+    if (fd >= 0) return Shed::kClosedOne;
+    return none_waiting ? Shed::kNoneWaiting : Shed::kFailed;
 }
 
 awaitable<void> Server::Impl::Refuse(tcp::socket socket, std::string reason) {

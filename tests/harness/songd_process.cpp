@@ -108,7 +108,8 @@ void SongdProcess::Start() {
         env["PORT"] = std::to_string(port_);
         const size_t log_before = Log().size();
         try {
-            child_.emplace(StartSongd(dir_, {"serve"}, env, dir_ / "songd.log", LogMode::kAppend));
+            child_.emplace(
+                StartSongd(dir_, {"serve"}, env, dir_ / "songd.log", LogMode::kAppend, launcher_));
         } catch (const std::exception& e) {
             FAIL() << e.what();
         }

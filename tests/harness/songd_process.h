@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/child_process.h"
 
@@ -45,6 +46,12 @@ class SongdProcess {
     /// Everything the server wrote to stderr, over every start.
     std::string Log() const;
     void SetEnv(const std::string& name, const std::string& value) { env_[name] = value; }
+    /// Start() runs songd with this open-file limit, soft and hard (through prlimit), so it
+    /// cannot raise it.
+    void SetOpenFileLimit(int limit) {
+        launcher_ = {"/usr/bin/prlimit",
+                     "--nofile=" + std::to_string(limit) + ":" + std::to_string(limit), "--"};
+    }
 
     /// Runs `songd` with arguments to completion in the same folder; returns exit code and
     /// stderr+stdout.
@@ -56,6 +63,7 @@ class SongdProcess {
     std::filesystem::path dir_;
     int port_ = 0;
     std::optional<core::ChildProcess> child_;
+    std::vector<std::string> launcher_;  ///< runs songd: empty, or SetOpenFileLimit's prlimit
 };
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.

@@ -30,15 +30,23 @@ namespace songd::test {
 
 enum class LogMode { kTruncate, kAppend };
 
-/// Starts `songd args...`; throws core::Error when it cannot.
+/// Starts `songd args...`; throws core::Error when it cannot. A `launcher` (e.g.
+/// {"/usr/bin/prlimit", "--nofile=128:128", "--"}) runs `launcher... SONGD_BINARY args...`
+/// instead; it must exec songd in its own process.
 inline core::ChildProcess StartSongd(const std::filesystem::path& dir,
                                      const std::vector<std::string>& args,
                                      const std::map<std::string, std::string>& env,
                                      const std::filesystem::path& log,
-                                     LogMode mode = LogMode::kTruncate) {
+                                     LogMode mode = LogMode::kTruncate,
+                                     const std::vector<std::string>& launcher = {}) {
     core::ChildProcess::Options options;
-    options.program = SONGD_BINARY;
-    options.argv = {"songd"};
+    if (launcher.empty()) {
+        options.program = SONGD_BINARY;
+        options.argv = {"songd"};
+    } else {
+        options.argv = launcher;
+        options.argv.push_back(SONGD_BINARY);
+    }
     options.argv.insert(options.argv.end(), args.begin(), args.end());
     options.name = "songd";
     options.working_dir = dir;

@@ -1,7 +1,8 @@
 // The HTTP front door against floods and forged headers, on the real binary: connection caps
 // (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP) answer a short 503 and leave open connections
 // working; keep-alive connections wear out; the rate limiter believes X-Forwarded-For only
-// from TRUSTED_PROXIES; request values cannot forge text log lines.
+// from TRUSTED_PROXIES; request values cannot forge text log lines; out of descriptors, a
+// waiting connection is closed at accept instead of left in the kernel backlog.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -142,6 +146,119 @@ TEST(ConnectionLimits, AKeepAliveConnectionClosesAfterItsRequestCap) {
     EXPECT_EQ(answers, 3u) << answer;
     EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
     EXPECT_NE(answer.find("<closed>"), std::string::npos) << answer;
+}
+
+/// The value of an unlabelled series in Prometheus text; -1 when it is absent.
+long long MetricValue(const std::string& text, const std::string& name) {
+    const auto pos = text.find("\n" + name + " ");
+    if (pos == std::string::npos) return -1;
+    return std::stoll(text.substr(pos + name.size() + 2));
+}
+
+TEST(ConnectionLimits, OutOfDescriptorsAWaitingConnectionIsClosedNotLeftInTheBacklog) {
+    // Open-file limit 128: a reserve of 32 and MAX_CONNECTIONS 96. Each 503 refusal holds a
+    // descriptor from the reserve for up to 1 s (an idle client sends nothing to drain), so
+    // a flood over the cap uses the reserve up and accept fails with EMFILE.
+    SongdProcess songd(Env{{"MAX_CONNECTIONS_PER_IP", "0"}});
+    songd.SetOpenFileLimit(128);
+    songd.Start();
+    const int port = songd.port();
+    ASSERT_NE(songd.Log().find("open_file_limit=128 "), std::string::npos) << songd.Log();
+    ASSERT_NE(songd.Log().find("max_connections=96 "), std::string::npos) << songd.Log();
+    constexpr int kCap = 96;
+
+    auto probe = Connect(port);
+    ASSERT_TRUE(probe);
+    auto ask = [&](const std::string& path) {
+        return Exchange(probe, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", 10000, false);
+    };
+    auto healthy = [&] { return ask("/healthz").rfind("HTTP/1.1 200", 0) == 0; };
+    auto metric = [&](const std::string& name) {
+        return MetricValue(ask("/api/v1/metrics"), name);
+    };
+    ASSERT_TRUE(healthy());
+    // Start()'s own health check may not be released yet: wait until the probe is alone.
+    ASSERT_TRUE(WaitFor([&] { return metric("songd_http_connections_open") == 1; }));
+    std::vector<core::UniqueFd> held;
+    for (int i = 1; i < kCap; ++i) {
+        held.push_back(Connect(port));
+        ASSERT_TRUE(held.back()) << std::strerror(errno);
+    }
+    ASSERT_TRUE(WaitFor([&] { return metric("songd_http_connections_open") == kCap; }))
+        << songd.Log();
+
+    constexpr int kFlood = 300;
+    std::vector<core::UniqueFd> flood;
+    for (int i = 0; i < kFlood; ++i) {
+        flood.push_back(Connect(port));
+        ASSERT_TRUE(flood.back()) << "connect " << i << ": " << std::strerror(errno);
+    }
+    EXPECT_TRUE(healthy()) << "the probe during the flood";
+
+    // Every flood connection ends: a 503 and a close, or a close without an answer.
+    std::vector<std::string> got(kFlood);
+    std::vector<int> ended(kFlood, 0);  // 0 open, 1 end of stream, 2 error (reset)
+    int open = kFlood;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (open > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::vector<pollfd> fds;
+        std::vector<int> index;
+        for (int i = 0; i < kFlood; ++i) {
+            if (ended[i] != 0) continue;
+            fds.push_back({flood[i].get(), POLLIN, 0});
+            index.push_back(i);
+        }
+        if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+        for (size_t k = 0; k < fds.size(); ++k) {
+            if (fds[k].revents == 0) continue;
+            const int i = index[k];
+            char buf[4096];
+            const ssize_t n = ::recv(flood[i].get(), buf, sizeof buf, 0);
+            if (n > 0) {
+                got[i].append(buf, static_cast<size_t>(n));
+                continue;
+            }
+            ended[i] = n == 0 ? 1 : 2;
+            if (n < 0) got[i] += std::string("<") + std::strerror(errno) + ">";
+            --open;
+        }
+    }
+    ASSERT_EQ(open, 0) << "flood connections left waiting:\n" << songd.Log();
+    int answered = 0, closed = 0;
+    for (int i = 0; i < kFlood; ++i) {
+        EXPECT_EQ(ended[i], 1) << "connection " << i << " did not end cleanly: " << got[i];
+        if (got[i].empty()) {
+            ++closed;
+        } else if (got[i].rfind("HTTP/1.1 503", 0) == 0) {
+            ++answered;
+        } else {
+            ADD_FAILURE() << "connection " << i << ": " << got[i];
+        }
+    }
+    // With 32 descriptors in reserve the 512-refusal limit cannot be reached: a connection
+    // closed without an answer was closed at accept because descriptors ran out.
+    EXPECT_GT(answered, 0) << closed << " closed at accept";
+    EXPECT_GT(closed, 0) << answered << " answered 503; nothing was closed at accept";
+
+    EXPECT_TRUE(healthy()) << "the probe after the flood";
+    EXPECT_GE(metric("songd_http_connections_refused_total"), kFlood);
+    const std::string log = songd.Log();
+    bool shed_logged = false;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("connections_refused") != std::string::npos &&
+            line.find("EMFILE") != std::string::npos) {
+            shed_logged = true;
+        }
+    }
+    EXPECT_TRUE(shed_logged) << log;
+    EXPECT_EQ(log.find("accept_failed"), std::string::npos) << log;
+
+    // Once the flood and the idle connections are gone, new connections are served again.
+    flood.clear();
+    held.clear();
+    EXPECT_TRUE(WaitFor([&] { return Admitted(port); }, std::chrono::seconds(30))) << log;
+    EXPECT_TRUE(healthy());
 }
 
 /// Submits a generate request with extra headers; the status.
