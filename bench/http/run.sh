@@ -128,12 +128,20 @@ for k in "${!runs[@]}"; do
 done
 log_lines=$(grep -c '"request"\| request ' "$work/songd.log" || true)
 
-r() { $PY -c "print(f'{$1/$2:.2f}')"; }
+# A ratio is the median of the rounds' own ratios: the two runs of a pair are seconds apart,
+# so a machine that slows down between rounds (the VM's neighbours) moves both alike.
+r() {
+  $PY - "${runs[$1]}" "${runs[$2]}" <<'PY'
+import statistics, sys
+a, b = (list(map(float, v.split())) for v in sys.argv[1:3])
+print(f"{statistics.median(x / y for x, y in zip(a, b)):.2f}")
+PY
+}
 verdict() { $PY -c "print('ok' if $1 $2 $3 else 'MISSED')"; }
-status_ratio=$(r "$s_rps" "$n_rps"); fast_ratio=$(r "$s_rps" "$f_rps"); p99_ratio=$(r "$s_p99" "$n_p99")
-nm_ratio=$(r "$s304_rps" "$n304_rps"); dl_ratio=$(r "$sd_mib" "$nd_mib")
+status_ratio=$(r s_rps n_rps); fast_ratio=$(r s_rps f_rps); p99_ratio=$(r s_p99 n_p99)
+nm_ratio=$(r s304_rps n304_rps); dl_ratio=$(r sd_mib nd_mib)
 {
-  echo "# bench/http — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, wrk -t1 ${DURATION}s × $ROUNDS rounds (medians), load average $load_before → $load_after"
+  echo "# bench/http — $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, wrk -t1 ${DURATION}s × $ROUNDS rounds (medians; ratios: median of the rounds' ratios), load average $load_before → $load_after"
   echo
   echo "songd: ${SONGD_ENV:-default configuration} (access log on: $log_lines request lines written)"
   echo
@@ -146,7 +154,8 @@ nm_ratio=$(r "$s304_rps" "$n304_rps"); dl_ratio=$(r "$sd_mib" "$nd_mib")
   echo "| non-2xx/3xx answers, all rounds (status, download) | ${bad[s_bad]}, ${bad[sd_bad]} | ${bad[n_bad]}, ${bad[nd_bad]} | ${bad[f_bad]} |"
   echo
   echo "Every round (requests/s; MiB/s): songd status $s_rps_all; nginx $n_rps_all; FastAPI $f_rps_all;"
-  echo "songd 304 $s304_rps_all; nginx 304 $n304_rps_all; songd download $sd_mib_all; nginx $nd_mib_all."
+  echo "songd 304 $s304_rps_all; nginx 304 $n304_rps_all; songd download $sd_mib_all; nginx $nd_mib_all;"
+  echo "status p99 ms: songd $s_p99_all; nginx $n_p99_all; FastAPI $f_p99_all."
   echo
   echo "| ratio | measured | goal | |"
   echo "|---|---|---|---|"

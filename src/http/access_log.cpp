@@ -1,5 +1,8 @@
 #include "http/access_log.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +14,7 @@ namespace songd::http {
 AccessLog::AccessLog(size_t capacity, std::atomic<int64_t>* dropped, Sink sink)
     : capacity_(std::max<size_t>(capacity, 1)),
       high_water_(std::max<size_t>(capacity_ / 2, 1)),
+      max_bytes_(capacity_ * 1024),
       dropped_(dropped),
       sink_(std::move(sink)) {
     if (!sink_) {
@@ -20,7 +24,7 @@ AccessLog::AccessLog(size_t capacity, std::atomic<int64_t>* dropped, Sink sink)
             std::fflush(stderr);
         };
     }
-    pending_.reserve(std::min<size_t>(capacity_, 4096));
+    pending_.reserve(64 * 1024);
     writer_ = std::thread([this] { Run(); });
 }
 
@@ -33,22 +37,30 @@ AccessLog::~AccessLog() {
     writer_.join();
 }
 
-bool AccessLog::Push(AccessEntry entry) {
-    bool was_empty = false;
+bool AccessLog::Push(const AccessEntry& entry) {
+    // Formatted here, on the caller's thread, into a reused buffer; the writer only swaps the
+    // text out and writes it. Handing the writer entries instead made it free thousands of
+    // strings allocated on the I/O thread at once, contending for the allocator's arena lock
+    // (status p99 2-3 ms instead of 1-1.5 ms at 90 000 requests/s on 2 cores).
+    thread_local std::string line;
+    line.clear();
+    Append(line, entry);
+    line += '\n';
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
-        if (pending_.size() >= capacity_) {
+        if (pending_lines_ >= capacity_ || pending_.size() + line.size() > max_bytes_) {
             if (dropped_) ++*dropped_;
             return false;
         }
-        was_empty = pending_.empty();
-        pending_.push_back(std::move(entry));
+        const bool was_empty = pending_lines_ == 0;
+        pending_ += line;
+        ++pending_lines_;
         ++pushed_;
-        wake = was_empty || pending_.size() == high_water_;
+        wake = was_empty || pending_lines_ == high_water_;
     }
-    // One wake-up per batch, not per request: the first entry wakes an idle writer, which then
-    // lingers (kLinger) while entries gather; a buffer half full cuts the linger short.
+    // One wake-up per batch, not per request: the first line wakes an idle writer, which then
+    // lingers (kLinger) while lines gather; a buffer half full cuts the linger short.
     if (wake) wake_.notify_one();
     return true;
 }
@@ -89,34 +101,35 @@ std::string AccessLog::Format(const AccessEntry& entry) {
 }
 
 void AccessLog::Run() {
-    std::vector<AccessEntry> batch;
-    batch.reserve(pending_.capacity());
+    // Below the I/O threads: on a busy machine the writer waking with a batch to format must
+    // not preempt one that is answering (it raised status p99 1.5-2x on 2 cores). Nice 10 still
+    // leaves it a tenth of a core's share, ten times what 100 000 lines/s take. On Linux a
+    // thread id names just this thread.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     std::string text;
     for (;;) {
+        size_t lines = 0;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+            wake_.wait(lock, [&] { return stop_ || pending_lines_ > 0; });
             // Waking the writer per line cost a fifth of the I/O thread at 40 000 requests/s
             // (futex wake + context switch); lines are late by at most kLinger instead.
             wake_.wait_for(lock, kLinger, [&] {
-                return stop_ || flush_waiters_ > 0 || pending_.size() >= high_water_;
+                return stop_ || flush_waiters_ > 0 || pending_lines_ >= high_water_;
             });
-            if (pending_.empty() && stop_) return;
-            batch.swap(pending_);
-        }
-        text.clear();
-        for (const auto& entry : batch) {
-            Append(text, entry);
-            text += '\n';
+            if (pending_lines_ == 0 && stop_) return;
+            text.swap(pending_);
+            lines = pending_lines_;
+            pending_lines_ = 0;
         }
         sink_(text);
         {
             std::lock_guard lock(mutex_);
-            written_ += batch.size();
+            written_ += lines;
         }
         written_cv_.notify_all();
-        batch.clear();
-        if (batch.capacity() > 65536) batch.shrink_to_fit();  // after a burst, give it back
+        text.clear();
+        if (text.capacity() > (16u << 20)) text.shrink_to_fit();  // after a burst, give it back
     }
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 /// @file
-/// AccessLog: the per-request log line, written off the I/O threads. Requests hand a small
-/// entry to a bounded buffer; one background thread formats the waiting entries and writes
-/// them in one batch, at most 50 ms after the first of them arrived. When the buffer is full the
-/// entry is dropped and counted, so a slow log destination never blocks a request.
+/// AccessLog: the per-request log line, written off the I/O threads. A request formats its
+/// line into a bounded buffer; one background thread writes the waiting lines in one batch, at
+/// most 50 ms after the first of them arrived. When the buffer is full the line is dropped and
+/// counted, so a slow log destination never blocks a request.
 ///
 ///   http::AccessLog log(65536, &metrics.access_log_dropped);
 ///   log.Push({.unix_ms = now, .method = "GET", .path = "/healthz", .status = 200, ...});
@@ -49,7 +49,7 @@ class AccessLog {
     AccessLog& operator=(const AccessLog&) = delete;
 
     /// Never blocks on the writer; false when the entry was dropped (buffer full).
-    bool Push(AccessEntry entry);
+    bool Push(const AccessEntry& entry);
     /// Waits until every entry pushed before the call is written.
     void Flush();
 
@@ -65,13 +65,15 @@ class AccessLog {
     static constexpr std::chrono::milliseconds kLinger{50};
 
     const size_t capacity_;
-    const size_t high_water_;  ///< pending entries that end the linger early
+    const size_t high_water_;  ///< pending lines that end the linger early
+    const size_t max_bytes_;   ///< pending text at most: capacity × 1 KiB
     std::atomic<int64_t>* dropped_;
     Sink sink_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable written_cv_;
-    std::vector<AccessEntry> pending_;
+    std::string pending_;  ///< formatted lines waiting for the writer
+    size_t pending_lines_ = 0;
     uint64_t pushed_ = 0;    ///< entries accepted so far
     uint64_t written_ = 0;   ///< entries handed to the sink so far
     int flush_waiters_ = 0;  ///< Flush calls waiting: they end the linger

@@ -591,13 +591,12 @@ awaitable<bool> Server::Impl::Exchange(beast::tcp_stream& stream, beast::flat_bu
             }
         }
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto answered = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(answered - started).count();
     api.Finish(request, prepared, response, seconds);
     ++served;
     const bool worn_out = served >= config.keepalive_max_requests ||
-                          std::chrono::steady_clock::now() - opened >=
-                              std::chrono::seconds(config.keepalive_max_seconds);
+                          answered - opened >= std::chrono::seconds(config.keepalive_max_seconds);
     if (response.live && response.live->stream && request.method != "HEAD") {
         // A stream is not a request in flight: shutdown does not wait for it.
         --in_flight;
@@ -682,6 +681,7 @@ awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& re
         co_return !ec;
     }
     if (response.body.size() <= 16 * 1024) {
+        text.reserve(text.size() + response.body.size());
         text += response.body;  // one small buffer, one send
         auto [ec, n] = co_await net::async_write(stream, net::buffer(text), kUseTuple);
         co_return !ec;
