@@ -680,12 +680,9 @@ awaitable<bool> Server::Impl::Write(beast::tcp_stream& stream, const Request& re
         auto [ec, n] = co_await net::async_write(stream, net::buffer(text), kUseTuple);
         co_return !ec;
     }
-    if (response.body.size() <= 16 * 1024) {
-        text.reserve(text.size() + response.body.size());
-        text += response.body;  // one small buffer, one send
-        auto [ec, n] = co_await net::async_write(stream, net::buffer(text), kUseTuple);
-        co_return !ec;
-    }
+    // Head and body go out together in one gathered send. Not joined into one string: a head
+    // and body of 1 KiB or more is a "large" allocation to glibc, whose every request then
+    // consolidated the allocator's fast bins (5% of the I/O thread at 80 000 requests/s).
     const std::array<net::const_buffer, 2> parts{net::buffer(text), net::buffer(response.body)};
     auto [ec, n] = co_await net::async_write(stream, parts, kUseTuple);
     co_return !ec;
