@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libpq-dev
+  libjemalloc-dev
   # song engine and audio
   libfluidsynth-dev libespeak-ng-dev librubberband-dev libsndfile1-dev libebur128-dev
   libaubio-dev

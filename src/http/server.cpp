@@ -72,6 +72,31 @@ struct Server::Impl {
     /// ShedOne's own: a 503 logged just before must not hide that descriptors ran out.
     std::atomic<int64_t> last_shed_log_ms{0};
     std::mutex per_ip_mutex;
+
+    /// A connection waiting for its next request, in `idle_` until the request's first bytes
+    /// come or the read timeout passes. One sweeper enforces every idle timeout, so an idle
+    /// connection holds no timer, no pending read and no buffer: only its frame and a wait
+    /// for readability (650 bytes less each than a pending read with its timer and buffer).
+    struct IdleWait {
+        Impl* owner = nullptr;
+        IdleWait* prev = nullptr;
+        IdleWait* next = nullptr;
+        std::chrono::steady_clock::time_point deadline;
+        int fd = -1;
+        bool linked = false;
+        bool timed_out = false;  ///< the sweeper shut the connection down
+        ~IdleWait() {
+            if (owner) owner->UnwatchIdle(*this);
+        }
+    };
+    std::mutex idle_mutex;
+    IdleWait* idle_head = nullptr;  ///< oldest first: every deadline is now + the same timeout
+    IdleWait* idle_tail = nullptr;
+    void WatchIdle(IdleWait& wait);
+    /// True when the sweeper timed the connection out.
+    bool UnwatchIdle(IdleWait& wait);
+    void UnlinkIdleLocked(IdleWait& wait);
+    awaitable<void> SweepIdle();
     std::unordered_map<std::string, int> per_ip;  ///< open connections by peer address
 
     Impl(const core::Config& c, Api& a, ServerLimits l)
@@ -170,6 +195,7 @@ void Server::Listen() {
     impl_->spare_fd = core::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     ResolveConnectionLimit();
     net::co_spawn(impl_->ioc, impl_->Accept(), net::detached);
+    net::co_spawn(impl_->ioc, impl_->SweepIdle(), net::detached);
 }
 
 void Server::ResolveConnectionLimit() {
@@ -406,6 +432,49 @@ bool ParseTarget(std::string_view target, Request& request) {
 
 }  // namespace
 
+void Server::Impl::WatchIdle(IdleWait& wait) {
+    std::lock_guard lock(idle_mutex);
+    wait.owner = this;
+    wait.linked = true;
+    wait.prev = idle_tail;
+    wait.next = nullptr;
+    (idle_tail ? idle_tail->next : idle_head) = &wait;
+    idle_tail = &wait;
+}
+
+void Server::Impl::UnlinkIdleLocked(IdleWait& wait) {
+    (wait.prev ? wait.prev->next : idle_head) = wait.next;
+    (wait.next ? wait.next->prev : idle_tail) = wait.prev;
+    wait.prev = wait.next = nullptr;
+    wait.linked = false;
+}
+
+bool Server::Impl::UnwatchIdle(IdleWait& wait) {
+    std::lock_guard lock(idle_mutex);
+    if (wait.linked) UnlinkIdleLocked(wait);
+    wait.owner = nullptr;
+    return wait.timed_out;
+}
+
+awaitable<void> Server::Impl::SweepIdle() {
+    net::steady_timer timer(ioc);
+    while (!stopping) {
+        timer.expires_after(std::chrono::milliseconds(250));
+        auto [ec] = co_await timer.async_wait(kUseTuple);
+        if (ec) co_return;
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard lock(idle_mutex);
+        while (idle_head && idle_head->deadline <= now) {
+            IdleWait& wait = *idle_head;
+            UnlinkIdleLocked(wait);
+            wait.timed_out = true;
+            // The connection's wait completes (readable: end of stream) and it closes. Its
+            // descriptor is still open: the session unwatches under this lock before closing.
+            ::shutdown(wait.fd, SHUT_RDWR);
+        }
+    }
+}
+
 awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer, bool per_ip_counted) {
     struct Slot {
         Impl* impl;
@@ -414,6 +483,11 @@ awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer, bool
         ~Slot() { impl->Release(peer, counted); }
     } slot{this, peer, per_ip_counted};
     beast::tcp_stream stream(std::move(socket));
+    // Synchronous reads and writes on this socket return would_block instead of waiting: the
+    // idle wait below reads what is there without blocking the I/O thread.
+    boost::system::error_code nb_ec;
+    stream.socket().native_non_blocking(true, nb_ec);
+    if (nb_ec) co_return;
     // A keep-alive connection ends after so many requests or so much time, so no client holds
     // one connection (and what it pins) for ever.
     const auto opened = std::chrono::steady_clock::now();
@@ -421,12 +495,22 @@ awaitable<void> Server::Impl::Session(tcp::socket socket, std::string peer, bool
     beast::flat_buffer buffer;
     while (!stopping) {
         if (buffer.size() == 0) {
-            // Idle: wait here for the first bytes of the next request, so an idle connection
-            // holds this small frame and a small buffer, not a parser and a request (tens of
-            // thousands of idle connections stay within a few kB each).
+            // Idle: wait here until the next request's first bytes are readable, so an idle
+            // connection holds this frame and one wait, not a buffer, a timer, a parser or a
+            // request (tens of thousands of idle connections stay within a few kB each).
             buffer.shrink_to_fit();
-            stream.expires_after(std::chrono::seconds(limits.read_timeout_seconds));
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(256), kUseTuple);
+            IdleWait idle;
+            idle.fd = stream.socket().native_handle();
+            idle.deadline = std::chrono::steady_clock::now() +
+                            std::chrono::seconds(limits.read_timeout_seconds);
+            WatchIdle(idle);
+            auto [wec] = co_await stream.socket().async_wait(tcp::socket::wait_read, kUseTuple);
+            if (UnwatchIdle(idle) || wec) break;
+            // Readable: take what is there at once (non-blocking, no second trip through the
+            // scheduler); nothing there after all (a spurious wake-up) waits again.
+            boost::system::error_code ec;
+            const size_t n = stream.socket().read_some(buffer.prepare(1024), ec);
+            if (ec == net::error::would_block || ec == net::error::try_again) continue;
             if (ec) break;
             buffer.commit(n);
         }
