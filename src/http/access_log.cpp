@@ -101,10 +101,10 @@ std::string AccessLog::Format(const AccessEntry& entry) {
 }
 
 void AccessLog::Run() {
-    // Below the I/O threads: on a busy machine the writer waking with a batch to format must
-    // not preempt one that is answering (it raised status p99 1.5-2x on 2 cores). Nice 10 still
-    // leaves it a tenth of a core's share, ten times what 100 000 lines/s take. On Linux a
-    // thread id names just this thread.
+    // Below the I/O threads: a background writer's batch (a write of up to a few MB) should
+    // not preempt a thread that is answering. Nice 10 still leaves it a tenth of a core's share
+    // under full load, far more than writing 100 000 formatted lines a second takes. On Linux
+    // a thread id names just this thread.
     ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     std::string text;
     for (;;) {
