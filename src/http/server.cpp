@@ -54,12 +54,6 @@ struct Server::Impl {
     const core::Config& config;
     Api& api;
     ServerLimits limits;
-    net::io_context ioc;
-    net::thread_pool blocking{8};
-    /// Handlers that may wait on Stripe or S3 (Run::kRemote). Their threads mostly wait on
-    /// the network, so there are more of them.
-    net::thread_pool remote_pool{16};
-    tcp::acceptor acceptor{ioc};
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
     std::atomic<uint16_t> bound_port{0};
@@ -72,6 +66,7 @@ struct Server::Impl {
     /// ShedOne's own: a 503 logged just before must not hide that descriptors ran out.
     std::atomic<int64_t> last_shed_log_ms{0};
     std::mutex per_ip_mutex;
+    std::unordered_map<std::string, int> per_ip;  ///< open connections by peer address
 
     /// A connection waiting for its next request, in `idle_` until the request's first bytes
     /// come or the read timeout passes. One sweeper enforces every idle timeout, so an idle
@@ -97,7 +92,14 @@ struct Server::Impl {
     bool UnwatchIdle(IdleWait& wait);
     void UnlinkIdleLocked(IdleWait& wait);
     awaitable<void> SweepIdle();
-    std::unordered_map<std::string, int> per_ip;  ///< open connections by peer address
+    // Declared after the state above: destroying the context destroys the sessions' frames
+    // still pending, whose destructors release their per-address count and idle entry.
+    net::io_context ioc;
+    net::thread_pool blocking{8};
+    /// Handlers that may wait on Stripe or S3 (Run::kRemote). Their threads mostly wait on
+    /// the network, so there are more of them.
+    net::thread_pool remote_pool{16};
+    tcp::acceptor acceptor{ioc};
 
     Impl(const core::Config& c, Api& a, ServerLimits l)
         : config(c), api(a), limits(l), ioc(c.io_threads) {}
