@@ -252,6 +252,11 @@ TEST_F(BadInput, SilentClientIsDroppedAndOthersAreServed) {
     EXPECT_EQ(partial.find("HTTP/1.1 200"), std::string::npos);
     EXPECT_NE(partial.find("<closed>"), std::string::npos);
     EXPECT_EQ(Http("GET", songd_->Url("/healthz")).status, 200);
+    // A keep-alive connection that was answered and then sends nothing more is closed too.
+    std::string answered =
+        RawExchange(songd_->port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 10000);
+    EXPECT_EQ(answered.rfind("HTTP/1.1 200", 0), 0u) << answered;
+    EXPECT_NE(answered.find("<closed>"), std::string::npos) << answered;
 }
 
 TEST_F(BadInput, GarbageOnTheWireGets400) {
