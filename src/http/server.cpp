@@ -40,6 +40,10 @@ awaitable<std::invoke_result_t<F&>> Call(F f) {
     co_return f();
 }
 
+namespace {
+struct LiveWaker;
+}  // namespace
+
 struct Server::Impl {
     /// Runs blocking work on a pool and resumes on the caller's executor with its result.
     template <class F>
@@ -127,6 +131,11 @@ struct Server::Impl {
                               const FileBody& file);
     // Live answers (message.h): each runs on its own strand, where wake-ups are posted.
     awaitable<void> Hold(Response* response);
+    /// The look a live answer is due for (a wake-up came, or its poll interval passed), run on
+    /// the blocking pool; nullopt when none is due. Throws what the look throws.
+    awaitable<std::optional<LiveStep>> LookIfDue(LiveAnswer& live, LiveWaker& waker,
+                                                 std::chrono::steady_clock::time_point now,
+                                                 std::chrono::steady_clock::time_point& next_look);
     awaitable<void> Stream(beast::tcp_stream* stream, Response* response);
     awaitable<bool> Send(beast::tcp_stream* stream, const std::string& bytes);
     /// The body with sendfile(2): true/false when it was sent/the connection must close,
@@ -780,6 +789,15 @@ awaitable<bool> Server::Impl::Send(beast::tcp_stream* stream, const std::string&
     co_return !ec;
 }
 
+awaitable<std::optional<LiveStep>> Server::Impl::LookIfDue(
+    LiveAnswer& live, LiveWaker& waker, std::chrono::steady_clock::time_point now,
+    std::chrono::steady_clock::time_point& next_look) {
+    if (!waker.dirty && now < next_look) co_return std::nullopt;
+    waker.dirty = false;
+    if (live.poll.count() > 0) next_look = now + live.poll;
+    co_return co_await OnPool([look = &live.look] { return (*look)(); });
+}
+
 awaitable<void> Server::Impl::Hold(Response* response) {
     using Clock = std::chrono::steady_clock;
     const std::shared_ptr<LiveAnswer> live = response->live;
@@ -790,18 +808,16 @@ awaitable<void> Server::Impl::Hold(Response* response) {
     // A tick of at most a second: a shutdown answers held requests as they are.
     while (!stopping) {
         const auto now = Clock::now();
-        if (waker->dirty || now >= next_look) {
-            waker->dirty = false;
-            if (live->poll.count() > 0) next_look = now + live->poll;
-            LiveStep step;
-            try {
-                step = co_await OnPool([look = &live->look] { return (*look)(); });
-            } catch (const std::exception& e) {
-                core::LogEvent("warning", "held_answer_look_failed", {{"error", e.what()}});
-                break;
-            }
-            if (step.answer) {
-                *response = std::move(*step.answer);
+        std::optional<LiveStep> step;
+        try {
+            step = co_await LookIfDue(*live, *waker, now, next_look);
+        } catch (const std::exception& e) {
+            core::LogEvent("warning", "held_answer_look_failed", {{"error", e.what()}});
+            break;
+        }
+        if (step) {
+            if (step->answer) {
+                *response = std::move(*step->answer);
                 break;
             }
             continue;
@@ -828,21 +844,19 @@ awaitable<void> Server::Impl::Stream(beast::tcp_stream* stream, Response* respon
     auto next_look = Clock::time_point::max();
     while (!stopping) {
         const auto now = Clock::now();
-        if (waker->dirty || now >= next_look) {
-            waker->dirty = false;
-            if (live->poll.count() > 0) next_look = now + live->poll;
-            LiveStep step;
-            try {
-                step = co_await OnPool([look = &live->look] { return (*look)(); });
-            } catch (const std::exception& e) {
-                core::LogEvent("warning", "event_stream_look_failed", {{"error", e.what()}});
-                co_return;
-            }
-            if (!step.bytes.empty()) {
-                if (!co_await Send(stream, step.bytes)) co_return;
+        std::optional<LiveStep> step;
+        try {
+            step = co_await LookIfDue(*live, *waker, now, next_look);
+        } catch (const std::exception& e) {
+            core::LogEvent("warning", "event_stream_look_failed", {{"error", e.what()}});
+            co_return;
+        }
+        if (step) {
+            if (!step->bytes.empty()) {
+                if (!co_await Send(stream, step->bytes)) co_return;
                 next_heartbeat = Clock::now() + live->heartbeat;
             }
-            if (step.done) co_return;
+            if (step->done) co_return;
             continue;
         }
         if (now >= next_heartbeat) {
